@@ -1,0 +1,40 @@
+"""Thin loader for the compiled extension ``vo_app._core``; dispatch helpers."""
+from __future__ import annotations
+
+import numpy as np
+
+try:  # the extension is optional at import time: the reference code always works
+    from .. import _core  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - exercised when the build is missing
+    _core = None
+
+
+def available() -> bool:
+    return _core is not None
+
+
+def has(name: str) -> bool:
+    return _core is not None and hasattr(_core, name)
+
+
+def use_cpp(backend: str) -> bool:
+    if backend == "reference":
+        return False
+    if backend == "cpp" and _core is None:
+        raise RuntimeError("vo_app._core is not built; reinstall with `pip install -e .`")
+    return _core is not None
+
+
+def sample_matches(flow, score, n, ratio, seed):
+    h, w = score.shape
+    idx, count = _core.sample_topk_random_cpu(np.ascontiguousarray(score, np.float32)[None], int(n), float(ratio), int(seed))
+    idx = idx[0, : min(int(count[0]), n)].astype(np.int64)
+    ys, xs = np.divmod(idx, w)
+    p1 = np.stack([xs, ys], -1).astype(np.float64)
+    p2 = p1 + flow.reshape(-1, 2)[idx].astype(np.float64)
+    return p1, p2, int(count[0])
+
+
+def ransac_fundamental(p1, p2, threshold, confidence, max_iters, seed):
+    return _core.ransac_fundamental_cpu(np.ascontiguousarray(p1, np.float64), np.ascontiguousarray(p2, np.float64),
+                                        float(threshold), float(confidence), int(max_iters), int(seed))

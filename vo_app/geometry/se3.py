@@ -1,0 +1,82 @@
+"""Rigid-motion helpers on 4x4 homogeneous matrices (float64, batched on leading dims)."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def make_pose(R: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Stack ``R [...,3,3]`` and ``t [...,3]`` into ``T [...,4,4]``."""
+    R = np.asarray(R, dtype=np.float64)
+    t = np.asarray(t, dtype=np.float64)
+    if R.shape[-2:] != (3, 3) or t.shape[-1] != 3 or R.shape[:-2] != t.shape[:-1]:
+        raise ValueError(f"make_pose: expected R [...,3,3] and t [...,3], got {R.shape} and {t.shape}")
+    T = np.zeros(R.shape[:-2] + (4, 4))
+    T[..., :3, :3] = R
+    T[..., :3, 3] = t
+    T[..., 3, 3] = 1.0
+    return T
+
+
+def inverse(T: np.ndarray) -> np.ndarray:
+    """Inverse of rigid transforms ``T [...,4,4]``."""
+    R = T[..., :3, :3]
+    t = T[..., :3, 3]
+    Rt = np.swapaxes(R, -1, -2)
+    return make_pose(Rt, -np.einsum("...ij,...j->...i", Rt, t))
+
+
+def rotation_angle(R: np.ndarray) -> np.ndarray:
+    """Rotation angle in radians of ``R [...,3,3]``."""
+    c = (np.trace(R, axis1=-2, axis2=-1) - 1.0) / 2.0
+    return np.arccos(np.clip(c, -1.0, 1.0))
+
+
+def so3_exp(w: np.ndarray) -> np.ndarray:
+    """Rodrigues' formula: axis-angle ``w [...,3]`` to ``R [...,3,3]``."""
+    w = np.asarray(w, dtype=np.float64)
+    theta = np.linalg.norm(w, axis=-1)[..., None, None]
+    W = skew(w)
+    small = theta < 1e-8
+    safe = np.where(small, 1.0, theta)
+    A = np.where(small, 1.0 - theta**2 / 6.0, np.sin(safe) / safe)
+    B = np.where(small, 0.5 - theta**2 / 24.0, (1.0 - np.cos(safe)) / safe**2)
+    return np.eye(3) + A * W + B * (W @ W)
+
+
+def so3_log(R: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`so3_exp` for rotation angles below pi: ``R [...,3,3] -> w [...,3]``."""
+    theta = rotation_angle(R)[..., None]
+    v = np.stack([R[..., 2, 1] - R[..., 1, 2], R[..., 0, 2] - R[..., 2, 0], R[..., 1, 0] - R[..., 0, 1]], -1)
+    s = np.sin(theta)
+    factor = np.where(theta < 1e-8, 0.5, theta / (2.0 * np.where(np.abs(s) < 1e-12, 1.0, s)))
+    return factor * v
+
+
+def skew(v: np.ndarray) -> np.ndarray:
+    """Cross-product matrices ``[...,3,3]`` of vectors ``v [...,3]``."""
+    v = np.asarray(v, dtype=np.float64)
+    z = np.zeros(v.shape[:-1])
+    return np.stack(
+        [
+            np.stack([z, -v[..., 2], v[..., 1]], -1),
+            np.stack([v[..., 2], z, -v[..., 0]], -1),
+            np.stack([-v[..., 1], v[..., 0], z], -1),
+        ],
+        -2,
+    )
+
+
+def nearest_rotation(M: np.ndarray) -> np.ndarray:
+    """Closest rotation (Frobenius) to ``M [...,3,3]``."""
+    U, _, Vt = np.linalg.svd(M)
+    D = np.ones(M.shape[:-1])
+    D[..., 2] = np.sign(np.linalg.det(U @ Vt))
+    return (U * D[..., None, :]) @ Vt
+
+
+def interpolate(T0: np.ndarray, T1: np.ndarray, alpha: float) -> np.ndarray:
+    """Pose between ``T0`` and ``T1`` (4x4): linear in translation, geodesic in rotation."""
+    R0, R1 = T0[:3, :3], T1[:3, :3]
+    R = R0 @ so3_exp(alpha * so3_log(R0.T @ R1))
+    t = (1.0 - alpha) * T0[:3, 3] + alpha * T1[:3, 3]
+    return make_pose(R, t)

@@ -1,0 +1,84 @@
+"""Run configuration: defaults, YAML presets in ``configs/``, and command-line overrides."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from ..errors import UserError
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+
+
+@dataclass
+class VOConfig:
+    """All knobs of one ``vo-run``.  Pixel thresholds are at the working size."""
+
+    size: tuple[int, int] | None = (832, 256)  # working (W, H); None keeps the native size
+    color: bool = False
+    flow: str = "dis"
+    dis_preset: str = "medium"
+    weights: str | None = None
+    scale: str = "triangulation"  # triangulation | rgbd | depth
+    n_matches: int = 6000
+    top_ratio: float = 0.2
+    ransac_threshold: float = 0.1  # Sampson distance, px
+    ransac_confidence: float = 0.99
+    ransac_max_iters: int = 1000
+    refine: bool = True
+    refine_band: float = 1.0  # px: matches within this Sampson distance enter the refinement
+    refine_huber: float = 0.5
+    epi_threshold: float = 0.5  # M_r = (D_epi < epi_threshold) / (1 + D_epi)
+    min_inliers: int = 50
+    no_motion_px: float = 0.3  # median match displacement below which the frame is not a keyframe
+    rotation_parallax_px: float = 0.3  # median parallax after rotation compensation below which t = 0
+    min_scale_points: int = 50
+    max_scale_change: float = 4.0  # reject pair-to-pair scale ratios outside [1/x, x]
+    fb_consistency_px: float = 1.0
+    seed: int = 0
+    backend: str = "auto"  # geometry backend: auto | cpp | reference
+    flush_seconds: float = 1.0
+
+    @classmethod
+    def field_names(cls) -> set[str]:
+        return {f.name for f in dataclasses.fields(cls)}
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def resolve_preset(name_or_path: str) -> Path:
+    """A preset name (``kitti``) or a YAML path to an existing file."""
+    p = Path(name_or_path)
+    if p.suffix not in (".yaml", ".yml"):
+        p = CONFIG_DIR / f"{name_or_path}.yaml"
+    if not p.is_file():
+        names = sorted(q.stem for q in CONFIG_DIR.glob("*.yaml"))
+        raise UserError("config file not found", path=p, fix=f"pass a YAML file or one of the presets {names}")
+    return p
+
+
+def load_config(preset: str | None = None, **overrides) -> VOConfig:
+    """Defaults, then the preset's YAML keys, then non-None ``overrides``."""
+    values: dict = {}
+    if preset:
+        path = resolve_preset(preset)
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise UserError(f"invalid YAML ({str(e).splitlines()[0]})", path=path, fix="fix the syntax") from None
+        if not isinstance(data, dict):
+            raise UserError("expected a mapping of option: value", path=path, fix="see configs/kitti.yaml")
+        unknown = set(data) - VOConfig.field_names()
+        if unknown:
+            raise UserError(f"unknown option(s) {sorted(unknown)}", path=path, fix=f"valid options: {sorted(VOConfig.field_names())}")
+        values.update(data)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    if values.get("size") is not None:
+        values["size"] = tuple(int(v) for v in values["size"])
+    cfg = VOConfig(**values)
+    if cfg.scale not in ("triangulation", "rgbd", "depth"):
+        raise UserError(f"unknown scale mode {cfg.scale!r}", fix="use --scale triangulation, rgbd or depth")
+    return cfg

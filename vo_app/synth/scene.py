@@ -1,0 +1,183 @@
+"""A street scene made of textured quads.
+
+World frame: x right, y down, z forward (the camera frame of an unrotated
+camera at the origin).  The ground is the plane ``y = +1.6`` (the camera
+starts 1.6 m above it).  A street runs along +z, lined on both sides by
+building blocks whose facades sit 5..8 m from the centre line; cars, crates
+and poles stand along the kerbs; walls close both ends of the street.
+
+Every surface is a quad ``p0 + a * e1 + b * e2`` with ``a, b`` in [0, 1];
+its normal ``e1 x e2`` points to the side it is seen from (quads are
+back-face culled).  A box is up to six quads.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .sky import Sky
+from .texture import TextureAtlas, rng_for
+
+#: height of the camera start above the ground (the ground is ``y = GROUND_Y``).
+GROUND_Y = 1.6
+#: motion kinds a scene can be sized for (see :func:`make_scene`).
+SCENE_KINDS = ("forward", "handheld", "rotation", "static")
+_DEFAULT_LENGTH = {"forward": 200.0, "handheld": 60.0, "rotation": 60.0, "static": 60.0}
+_STREET_BACK = 30.0  # the street starts this far behind the origin
+
+
+@dataclass
+class Scene:
+    """Quads (float64 world geometry), their textures and the sky.
+
+    Attributes:
+        p0, e1, e2: ``[Q, 3]`` corner and edge vectors of each quad.
+        normal: ``[Q, 3]`` unit normals (``e1 x e2`` normalised).
+        size: ``[Q, 2]`` edge lengths in metres.
+        shade: ``[Q]`` constant Lambert factor of each quad (depends on its normal only).
+        styles: texture style per quad.
+        z_range: (z_min, z_max) of the street.
+    """
+
+    seed: int
+    kind: str
+    length: float
+    p0: np.ndarray
+    e1: np.ndarray
+    e2: np.ndarray
+    normal: np.ndarray
+    size: np.ndarray
+    shade: np.ndarray
+    styles: list
+    z_range: tuple
+    texel: float
+    atlas: TextureAtlas = field(repr=False)
+    sky: Sky = field(repr=False)
+
+    @property
+    def n_quads(self) -> int:
+        return len(self.styles)
+
+
+class _Builder:
+    def __init__(self):
+        self.p0, self.e1, self.e2, self.styles = [], [], [], []
+
+    def quad(self, p0, e1, e2, style):
+        self.p0.append(p0)
+        self.e1.append(e1)
+        self.e2.append(e2)
+        self.styles.append(style)
+
+    def box(self, lo, hi, style, faces="xXzZt"):
+        """Axis-aligned box ``lo..hi`` (``lo[1]`` is its top, y points down).
+
+        ``faces``: x/X = -x/+x side, z/Z = -z/+z side, t = top, b = bottom.
+        Each face's texture runs horizontally along ``e1`` and downwards along ``e2``.
+        """
+        x0, y0, z0 = lo
+        x1, y1, z1 = hi
+        dx, dy, dz = x1 - x0, y1 - y0, z1 - z0
+        down = (0.0, dy, 0.0)
+        if "x" in faces:
+            self.quad((x0, y0, z0), (0.0, 0.0, dz), down, style)
+        if "X" in faces:
+            self.quad((x1, y0, z1), (0.0, 0.0, -dz), down, style)
+        if "z" in faces:
+            self.quad((x1, y0, z0), (-dx, 0.0, 0.0), down, style)
+        if "Z" in faces:
+            self.quad((x0, y0, z1), (dx, 0.0, 0.0), down, style)
+        if "t" in faces:
+            self.quad((x0, y0, z0), (dx, 0.0, 0.0), (0.0, 0.0, dz), style)
+        if "b" in faces:
+            self.quad((x0, y1, z1), (dx, 0.0, 0.0), (0.0, 0.0, -dz), style)
+
+
+def _buildings(b: _Builder, seed: int, side: int, z0: float, z1: float) -> None:
+    rng = rng_for(seed, 10, side + 1)
+    z = z0
+    while z < z1:
+        ln = rng.uniform(8.0, 25.0)
+        setback = rng.uniform(5.0, 8.0)
+        depth = rng.uniform(9.0, 14.0)
+        height = rng.uniform(6.0, 25.0)
+        ze = min(z + ln, z1)
+        xa, xb = setback, setback + depth
+        lo_x, hi_x = (-xb, -xa) if side < 0 else (xa, xb)
+        # street-facing facade plus both ends (the ends show where setbacks step)
+        faces = ("X" if side < 0 else "x") + "zZ"
+        b.box((lo_x, GROUND_Y - height, z), (hi_x, GROUND_Y, ze), "facade", faces)
+        z = ze
+
+
+def _kerb_objects(b: _Builder, seed: int, side: int, z0: float, z1: float) -> None:
+    rng = rng_for(seed, 11, side + 1)
+    z = z0 + rng.uniform(0.0, 4.0)
+    while z < z1 - 5.0:
+        r = rng.random()
+        if r < 0.55:  # parked car
+            ln, wd, ht = rng.uniform(3.8, 4.8), rng.uniform(1.7, 2.0), rng.uniform(1.3, 1.7)
+            xc = side * rng.uniform(3.2, 3.6)
+            b.box((xc - wd / 2, GROUND_Y - ht, z), (xc + wd / 2, GROUND_Y, z + ln), "box")
+            z += ln + rng.uniform(1.0, 6.0)
+        elif r < 0.8:  # crate, 1..3 m
+            s = rng.uniform(1.0, 3.0)
+            sx = s * rng.uniform(0.6, 1.0)
+            xin = side * rng.uniform(2.4, 3.0)
+            lo_x, hi_x = (xin - sx, xin) if side < 0 else (xin, xin + sx)
+            b.box((lo_x, GROUND_Y - s * rng.uniform(0.5, 1.0), z), (hi_x, GROUND_Y, z + s), "box")
+            z += s + rng.uniform(1.0, 5.0)
+        elif r < 0.9:  # pole
+            xc = side * rng.uniform(4.2, 4.7)
+            w = rng.uniform(0.15, 0.35)
+            b.box((xc - w / 2, GROUND_Y - rng.uniform(3.0, 6.0), z), (xc + w / 2, GROUND_Y, z + w), "box")
+            z += rng.uniform(2.0, 6.0)
+        else:
+            z += rng.uniform(3.0, 10.0)
+
+
+def make_scene(seed: int = 0, kind: str = "forward", *, length: float | None = None, texel: float = 0.05) -> Scene:
+    """Build the street scene for ``seed``.
+
+    Args:
+        seed: everything (geometry, textures, sky) is a function of it.
+        kind: the motion profile the scene is sized for (``forward`` gets a
+            200 m street, the others 60 m); see :data:`SCENE_KINDS`.
+        length: metres of street ahead of the origin (overrides ``kind``'s default).
+        texel: texture resolution in metres.
+
+    The street spans ``z`` from -30 m to ``length + 30`` m; objects are laid
+    out from the start of the street onwards, so a longer street keeps the
+    geometry of a shorter one with the same seed.
+    """
+    if kind not in SCENE_KINDS:
+        raise ValueError(f"unknown scene kind {kind!r}; expected one of {SCENE_KINDS}")
+    length = float(_DEFAULT_LENGTH[kind] if length is None else length)
+    z0, z1 = -_STREET_BACK, length + _STREET_BACK
+    b = _Builder()
+    tile = 20.0
+    z = z0
+    while z < z1 - 1e-9:  # ground tiles, normal pointing up (-y)
+        ze = min(z + tile, z1)
+        b.quad((-13.0, GROUND_Y, z), (26.0, 0.0, 0.0), (0.0, 0.0, ze - z), "ground")
+        z = ze
+    for side in (-1, 1):
+        _buildings(b, seed, side, z0, z1)
+        _kerb_objects(b, seed, side, z0, z1)
+    wall_h = 30.0
+    b.quad((14.0, GROUND_Y - wall_h, z1), (-28.0, 0.0, 0.0), (0.0, wall_h, 0.0), "facade")  # far end, faces -z
+    b.quad((-14.0, GROUND_Y - wall_h, z0), (28.0, 0.0, 0.0), (0.0, wall_h, 0.0), "facade")  # near end, faces +z
+
+    p0 = np.asarray(b.p0, np.float64)
+    e1 = np.asarray(b.e1, np.float64)
+    e2 = np.asarray(b.e2, np.float64)
+    n = np.cross(e1, e2)
+    n /= np.linalg.norm(n, axis=1, keepdims=True)
+    size = np.stack([np.linalg.norm(e1, axis=1), np.linalg.norm(e2, axis=1)], axis=1)
+    sun = np.array([0.4, -0.8, 0.45])
+    sun /= np.linalg.norm(sun)
+    shade = (0.65 + 0.35 * np.clip(n @ sun, 0.0, 1.0)).astype(np.float32)
+    atlas = TextureAtlas(size, b.styles, seed, texel)
+    return Scene(seed=int(seed), kind=kind, length=length, p0=p0, e1=e1, e2=e2, normal=n, size=size,
+                 shade=shade, styles=b.styles, z_range=(z0, z1), texel=float(texel), atlas=atlas, sky=Sky(seed))

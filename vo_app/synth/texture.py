@@ -1,0 +1,233 @@
+"""Procedural, physically sized surface textures with mip pyramids.
+
+Every quad of a scene owns one texture whose texels are ``texel`` metres
+wide.  Its content is drawn from a generator seeded by the scene seed and the
+quad's index only, so a texture does not depend on which frames look at it or
+in which order it is first needed.  Textures are built lazily (on first sight)
+into one flat ``uint8`` buffer that holds every level of every pyramid, which
+lets :meth:`TextureAtlas.sample` do trilinear filtering for all pixels of a
+frame with a handful of vectorised gathers.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+#: number of mip levels above the base level (level 6 = 64x coarser).
+MIP_LEVELS = 6
+_PAD = 1 << MIP_LEVELS
+
+
+def rng_for(seed: int, *tags: int) -> np.random.Generator:
+    """A generator that depends only on ``seed`` and the integer ``tags``."""
+    return np.random.default_rng(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, *[int(t) for t in tags]]))
+
+
+def value_noise(rng: np.random.Generator, h: int, w: int, cell: float, channels: int = 1) -> np.ndarray:
+    """Smooth zero-mean noise of feature size ``cell`` texels, float32 ``[h, w, channels]``."""
+    gh = int(np.ceil(h / cell)) + 2
+    gw = int(np.ceil(w / cell)) + 2
+    grid = rng.random((gh, gw, channels), dtype=np.float32) - 0.5
+    big = cv2.resize(grid, (int(round(gw * cell)), int(round(gh * cell))), interpolation=cv2.INTER_CUBIC)
+    big = big.reshape(big.shape[0], big.shape[1], channels)
+    oy = int(rng.integers(0, max(1, big.shape[0] - h + 1)))
+    ox = int(rng.integers(0, max(1, big.shape[1] - w + 1)))
+    return big[oy:oy + h, ox:ox + w]
+
+
+def fractal_noise(rng: np.random.Generator, h: int, w: int, cells, channels: int = 1) -> np.ndarray:
+    """Sum of value-noise octaves with equal weight per octave (contrast at every scale).
+
+    Octaves coarser than 8 texels are summed at a quarter of the resolution
+    and upsampled once, which keeps the cost close to that of two octaves.
+    """
+    cells = list(cells)
+    fine = [c for c in cells if c < 8.0]
+    coarse = [c / 4.0 for c in cells if c >= 8.0]
+    out = np.zeros((h, w, channels), np.float32)
+    for cell in fine:
+        out += value_noise(rng, h, w, cell, channels)
+    if coarse:
+        hs, ws = h // 4 + 2, w // 4 + 2
+        small = fractal_noise(rng, hs, ws, coarse, channels) * (np.sqrt(len(coarse)) / 2.0)
+        big = cv2.resize(small, (ws * 4, hs * 4), interpolation=cv2.INTER_LINEAR)
+        out += big.reshape(hs * 4, ws * 4, channels)[2:2 + h, 2:2 + w]
+    return out * (2.0 / np.sqrt(len(cells)))
+
+
+def random_colours(rng: np.random.Generator, n: int, sat=(0.4, 1.0), val=(0.3, 1.0)) -> np.ndarray:
+    """``n`` random RGB colours in [0, 1], float32 ``[n, 3]``, drawn in HSV space."""
+    hsv = np.stack([rng.uniform(0, 180, n), rng.uniform(*sat, n) * 255, rng.uniform(*val, n) * 255], axis=1)
+    rgb = cv2.cvtColor(hsv.astype(np.uint8).reshape(n, 1, 3), cv2.COLOR_HSV2RGB)
+    return rgb.reshape(n, 3).astype(np.float32) / 255.0
+
+
+def _draw_blobs(img: np.ndarray, rng: np.random.Generator, count: int, rmin: float, rmax: float) -> None:
+    h, w = img.shape[:2]
+    cols = random_colours(rng, count, val=(0.1, 1.0)).tolist()
+    cx = rng.integers(0, w, count).tolist()
+    cy = rng.integers(0, h, count).tolist()
+    rad = np.exp(rng.uniform(np.log(rmin), np.log(rmax), count))
+    ax1 = np.maximum(1, rad).astype(int).tolist()
+    ax2 = np.maximum(1, rad * rng.uniform(0.3, 1.0, count)).astype(int).tolist()
+    ang = rng.uniform(0, 180, count).tolist()
+    for i in range(count):
+        cv2.ellipse(img, (cx[i], cy[i]), (ax1[i], ax2[i]), ang[i], 0, 360, cols[i], -1, cv2.LINE_AA)
+
+
+def _draw_lines(img: np.ndarray, rng: np.random.Generator, count: int, lmax: float) -> None:
+    h, w = img.shape[:2]
+    cols = random_colours(rng, count, sat=(0.0, 1.0), val=(0.0, 1.0)).tolist()
+    x0 = rng.uniform(0, w, count)
+    y0 = rng.uniform(0, h, count)
+    ang = rng.uniform(0, np.pi, count)
+    ln = rng.uniform(4, lmax, count)
+    x1 = x0 + ln * np.cos(ang)
+    y1 = y0 + ln * np.sin(ang)
+    thick = rng.integers(1, 4, count).tolist()
+    p0 = np.stack([x0, y0], 1).astype(int).tolist()
+    p1 = np.stack([x1, y1], 1).astype(int).tolist()
+    for i in range(count):
+        cv2.line(img, tuple(p0[i]), tuple(p1[i]), cols[i], thick[i], cv2.LINE_AA)
+
+
+def _draw_windows(img: np.ndarray, rng: np.random.Generator, texel: float) -> None:
+    """Irregular rows of windows: jittered sizes, spacing and colours (no exact period)."""
+    h, w = img.shape[:2]
+    y = rng.uniform(0.8, 2.0) / texel
+    while y < h - 1.5 / texel:
+        floor_h = rng.uniform(2.8, 3.6) / texel
+        x = rng.uniform(0.3, 2.0) / texel
+        while x < w - 1.0 / texel:
+            ww = rng.uniform(0.6, 1.8) / texel
+            wh = rng.uniform(0.9, 1.9) / texel
+            if rng.random() < 0.85:
+                col, frame = random_colours(rng, 2, sat=(0.0, 0.6), val=(0.05, 0.9)).tolist()
+                p0 = (int(x), int(y + rng.uniform(-0.1, 0.1) / texel))
+                p1 = (int(x + ww), int(p0[1] + wh))
+                cv2.rectangle(img, p0, p1, col, -1, cv2.LINE_AA)
+                cv2.rectangle(img, p0, p1, frame, int(rng.integers(1, 3)), cv2.LINE_AA)
+            x += ww + rng.uniform(0.5, 2.5) / texel
+        y += floor_h
+
+
+def make_texture(seed: int, index: int, style: str, w: int, h: int, texel: float) -> np.ndarray:
+    """Base-level texture of quad ``index``: uint8 ``[h, w, 3]`` RGB.
+
+    A colour layer (tinted noise, windows for facades, blobs and strokes at
+    many sizes) is modulated by multi-octave luminance noise, so that even
+    the inside of a flat-coloured blob carries texture at every scale.
+    """
+    rng = rng_for(seed, 1, index)
+    cells = [c / (texel / 0.05) for c in (1.5, 3, 6, 12, 24, 48, 96)]
+    cells = [c for c in cells if c >= 1.0] or [1.0]
+    if style == "ground":
+        base = random_colours(rng, 1, sat=(0.0, 0.35), val=(0.35, 0.6))[0]
+    else:
+        base = random_colours(rng, 1, sat=(0.3, 0.9), val=(0.4, 0.9))[0]
+    colour = fractal_noise(rng, h, w, [c for c in cells if c >= 6.0] or cells, 3)
+    colour *= 0.3
+    colour += base
+    area = w * h
+    if style == "facade":
+        _draw_windows(colour, rng, texel)
+    _draw_blobs(colour, rng, int(area / 1500) + 2, 1.5, max(2.0, min(40.0, 0.3 * min(w, h))))
+    _draw_lines(colour, rng, int(area / 3000) + 1, max(6.0, min(150.0, 0.8 * max(w, h))))
+    lum = fractal_noise(rng, h, w, cells, 1)
+    lum += 0.6 * value_noise(rng, h, w, 1.0, 1)
+    lum *= 0.55 * 255.0
+    lum += 0.8 * 255.0
+    colour *= lum
+    np.clip(colour, 0.0, 255.0, out=colour)
+    return (colour + 0.5).astype(np.uint8)
+
+
+def downsample2(img: np.ndarray) -> np.ndarray:
+    """Halve an even-sized image with the centred [1,3,3,1]/8 filter (keeps texel alignment)."""
+    f = img.astype(np.float32)
+    p = np.concatenate([f[:1], f, f[-1:]], axis=0)
+    f = (p[0:-3:2] + 3 * p[1:-2:2] + 3 * p[2:-1:2] + p[3::2]) * 0.125
+    p = np.concatenate([f[:, :1], f, f[:, -1:]], axis=1)
+    f = (p[:, 0:-3:2] + 3 * p[:, 1:-2:2] + 3 * p[:, 2:-1:2] + p[:, 3::2]) * 0.125
+    return f
+
+
+def build_pyramid(img: np.ndarray, levels: int) -> list[np.ndarray]:
+    """``levels + 1`` uint8 images, each half the size of the previous one."""
+    out = [img]
+    cur = img.astype(np.float32)
+    for _ in range(levels):
+        cur = downsample2(cur)
+        out.append(np.clip(cur + 0.5, 0, 255).astype(np.uint8))
+    return out
+
+
+class TextureAtlas:
+    """Lazily generated mip-mapped textures of all quads, in one flat buffer.
+
+    Args:
+        sizes: ``[Q, 2]`` quad extents in metres along its two edges.
+        styles: one style name per quad ("ground", "facade", "box", "wall").
+        seed: scene seed.
+        texel: texel size in metres.
+    """
+
+    def __init__(self, sizes: np.ndarray, styles: list[str], seed: int, texel: float):
+        self.seed = int(seed)
+        self.texel = float(texel)
+        self.styles = list(styles)
+        n = len(styles)
+        base = np.ceil(np.asarray(sizes, np.float64) / texel / _PAD).astype(np.int64)
+        base = np.maximum(base, 1) * _PAD  # [Q, 2] (w, h) in texels, multiples of 2**MIP_LEVELS
+        lv = np.arange(MIP_LEVELS + 1)
+        self.widths = base[:, 0:1] >> lv  # [Q, L+1]
+        self.heights = base[:, 1:2] >> lv
+        counts = (self.widths * self.heights).reshape(-1)
+        offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        self.offsets = offsets.reshape(n, MIP_LEVELS + 1)
+        self.buffer = np.zeros((int(counts.sum()), 3), np.uint8)  # pages are touched lazily
+        self.ready = np.zeros(n, bool)
+
+    def ensure(self, quads: np.ndarray) -> None:
+        """Generate the textures of ``quads`` that do not exist yet."""
+        for q in np.unique(quads):
+            if self.ready[q]:
+                continue
+            q = int(q)
+            img = make_texture(self.seed, q, self.styles[q], int(self.widths[q, 0]), int(self.heights[q, 0]), self.texel)
+            for lvl, im in enumerate(build_pyramid(img, MIP_LEVELS)):
+                o = self.offsets[q, lvl]
+                self.buffer[o:o + im.shape[0] * im.shape[1]] = im.reshape(-1, 3)
+            self.ready[q] = True
+
+    def _bilinear(self, q, lvl, x, y):
+        w = self.widths[q, lvl]
+        h = self.heights[q, lvl]
+        off = self.offsets[q, lvl]
+        x0 = np.floor(x)
+        y0 = np.floor(y)
+        fx = (x - x0)[:, None]
+        fy = (y - y0)[:, None]
+        x0 = x0.astype(np.int64)
+        y0 = y0.astype(np.int64)
+        xa = np.clip(x0, 0, w - 1)
+        xb = np.clip(x0 + 1, 0, w - 1)
+        ya = np.clip(y0, 0, h - 1) * w + off
+        yb = np.clip(y0 + 1, 0, h - 1) * w + off
+        buf = self.buffer
+        top = buf[ya + xa] * (1 - fx) + buf[ya + xb] * fx
+        bot = buf[yb + xa] * (1 - fx) + buf[yb + xb] * fx
+        return top * (1 - fy) + bot * fy
+
+    def sample(self, q: np.ndarray, s: np.ndarray, t: np.ndarray, lod: np.ndarray) -> np.ndarray:
+        """Trilinear sample at quad-local metres ``(s, t)``; returns float32 ``[N, 3]`` in [0, 255]."""
+        self.ensure(q)
+        lod = np.clip(lod, 0.0, float(MIP_LEVELS)).astype(np.float32)
+        l0 = np.minimum(np.floor(lod).astype(np.int64), MIP_LEVELS)
+        l1 = np.minimum(l0 + 1, MIP_LEVELS)
+        fl = (lod - l0)[:, None]
+        scale0 = (1.0 / (self.texel * (1 << l0))).astype(np.float32)
+        scale1 = (1.0 / (self.texel * (1 << l1))).astype(np.float32)
+        c0 = self._bilinear(q, l0, s * scale0 - 0.5, t * scale0 - 0.5)
+        c1 = self._bilinear(q, l1, s * scale1 - 0.5, t * scale1 - 0.5)
+        return (c0 * (1 - fl) + c1 * fl).astype(np.float32)
