@@ -15,7 +15,7 @@ from .rotation_only import fit_rotation
 from .sampling_ref import sample_matches_ref
 from .scale import robust_ratio
 from .se3 import interpolate, inverse, make_pose, rotation_angle
-from .triangulation import Triangulated, pixel_rays, triangulate_midpoint
+from .triangulation import Triangulated, pixel_rays, ray_cosine, triangulate_midpoint
 from . import _ext
 
 

@@ -65,3 +65,10 @@ def triangulate_midpoint(
     depth2 = X2[..., 2]
     valid = (cos > cos_threshold) & (lam1 > 0) & (lam2 > 0) & (depth1 > 0) & (depth2 > 0) & np.isfinite(depth1)
     return Triangulated(X, depth1, depth2, valid, cos)
+
+
+def ray_cosine(p1: np.ndarray, p2: np.ndarray, K: np.ndarray, R: np.ndarray) -> np.ndarray:
+    """Cosine of the parallax angle between the two viewing rays of each match ``[...,N]``."""
+    n1 = pixel_rays(p1, K)
+    n2 = pixel_rays(p2, K) @ R
+    return np.sum(n1 * n2, -1) / (np.linalg.norm(n1, axis=-1) * np.linalg.norm(n2, axis=-1))

@@ -15,7 +15,7 @@ from ..models import make_flow_backend
 from .config import VOConfig
 from .output import RunOutput
 from .pair import NO_MOTION, PURE_ROTATION, PairResult, estimate_pair
-from .scale_chain import PairMemory, scale_from_previous, scale_from_rgbd
+from .scale_chain import PairMemory, make_memory, scale_from_previous, scale_from_rgbd
 
 
 def _pair_record(frame, ref, res: PairResult | None, scale, scale_note, t_flow, t_total) -> dict:
@@ -109,17 +109,18 @@ def run_odometry(seq, cfg: VOConfig, out_dir: Path, progress: Callable | None = 
                 if mem is None:
                     scale, note = last_scale, "no shared points with a previous pair: previous norm kept"
                 else:
-                    ratio, n_used = scale_from_previous(mem, res.p1, res.depth1, K, cfg.min_scale_points)
+                    ratio, n_used, thr = scale_from_previous(mem, flow_f, res.rigid_score > 0, res.R, res.t, K,
+                                                             cfg.min_scale_points)
                     if np.isfinite(ratio) and 1.0 / cfg.max_scale_change <= ratio <= cfg.max_scale_change:
-                        scale, note = mem.scale * ratio, f"triangulation ({n_used} shared points)"
+                        scale, note = mem.scale * ratio, f"triangulation ({n_used} shared points, parallax >= {thr} deg)"
                     else:
                         scale, note = mem.scale, f"unreliable ratio {ratio:.3g} from {n_used} points: previous norm kept"
             if not np.isfinite(scale) or scale <= 0:
                 scale, note = last_scale, (note or "") + "; no usable scale: previous norm kept"
             T_rel = geo.make_pose(res.R, res.t * scale)
             last_scale = float(scale)
-            fb_b, _ = geo.forward_backward(flow_b, flow_f)
-            mem = PairMemory(flow_bwd=flow_b, R=res.R, t=res.t, scale=float(scale), valid=fb_b < cfg.fb_consistency_px)
+            if cfg.scale == "triangulation":
+                mem = make_memory(flow_f, res.rigid_score > 0, res.R, res.t, K, float(scale))
         pose = ref[1] @ geo.inverse(T_rel)
         if not np.isfinite(pose).all():  # never chain a NaN: hold the reference pose instead
             pose, note, advance = ref[1].copy(), "non-finite motion dropped", False

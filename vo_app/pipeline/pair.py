@@ -34,7 +34,10 @@ class PairResult:
     median_flow: float = 0.0
     parallax: float = 0.0
     p1: np.ndarray | None = None
+    p2: np.ndarray | None = None
     depth1: np.ndarray | None = None
+    cos_parallax: np.ndarray | None = None
+    rigid_score: np.ndarray | None = None  # [H,W] M_r * M_s * M_o of frame 1
     timings: dict = field(default_factory=dict)
 
 
@@ -99,4 +102,6 @@ def estimate_pair(flow_fwd: np.ndarray, flow_bwd: np.ndarray, K: np.ndarray, cfg
     if v.sum() < 0.5 * len(v):
         # Most points behind a camera: the pose is not trustworthy.
         return PairResult(eye, np.zeros(3), DEGENERATE, timings=tm, **common)
-    return PairResult(R, t, None, n_triangulated=int(v.sum()), p1=q1[v], depth1=tri.depth1[v], timings=tm, **common)
+    cos_par = geo.ray_cosine(q1[v], q2[v], K, R)
+    return PairResult(R, t, None, n_triangulated=int(v.sum()), p1=q1[v], p2=q2[v], depth1=tri.depth1[v],
+                      cos_parallax=cos_par, rigid_score=score2, timings=tm, **common)

@@ -10,18 +10,31 @@ from .. import geometry as geo
 
 @dataclass
 class PairMemory:
-    """What the triangulation scale needs from the pair that ended at the current reference frame.
+    """Structure that the pair ending at the current reference frame leaves for the next pair.
 
-    ``flow_bwd``: flow from the reference frame back to its own reference ``[H,W,2]``;
-    ``R, t``: that pair's unit-norm motion; ``scale``: its metric-or-consistent norm;
-    ``valid``: ``[H,W]`` pixels of the reference frame whose backward flow is consistent.
+    ``p``: ``[M,2]`` pixels of the reference frame (sub-pixel: forward-flow targets);
+    ``depth``: ``[M]`` their triangulated depth at unit baseline; ``angle``: ``[M]``
+    parallax (radians); ``scale``: the pair's translation norm.
     """
 
-    flow_bwd: np.ndarray
-    R: np.ndarray
-    t: np.ndarray
+    p: np.ndarray
+    depth: np.ndarray
+    angle: np.ndarray
     scale: float
-    valid: np.ndarray
+
+
+def make_memory(flow_fwd: np.ndarray, valid: np.ndarray, R: np.ndarray, t: np.ndarray, K: np.ndarray, scale: float,
+                step: int = 2) -> PairMemory:
+    """Triangulate the pair's dense matches (on a ``step`` grid of frame 1) into frame 2."""
+    h, w = valid.shape
+    ys, xs = np.mgrid[0:h:step, 0:w:step]
+    ok = valid[ys, xs]
+    g = np.stack([xs[ok], ys[ok]], -1).astype(np.float64)
+    q = g + flow_fwd[ys[ok], xs[ok]].astype(np.float64)
+    tri = geo.triangulate_midpoint(g, q, K, R, t)
+    inside = tri.valid & (q[:, 0] >= 0) & (q[:, 0] <= w - 1) & (q[:, 1] >= 0) & (q[:, 1] <= h - 1)
+    angle = np.arccos(np.clip(geo.ray_cosine(g, q, K, R), -1.0, 1.0))
+    return PairMemory(q[inside], tri.depth2[inside], angle[inside], float(scale))
 
 
 def depth_at(depth: np.ndarray, p: np.ndarray) -> np.ndarray:
@@ -40,17 +53,34 @@ def scale_from_rgbd(depth_ref: np.ndarray, p1: np.ndarray, tri_depth: np.ndarray
     return geo.robust_ratio(depth_at(depth_ref, p1), tri_depth, min_points)
 
 
-def scale_from_previous(mem: PairMemory, p1: np.ndarray, tri_depth: np.ndarray, K: np.ndarray,
-                        min_points: int) -> tuple[float, int]:
-    """Ratio ``lambda_new / lambda_prev`` from the points both pairs see in the shared frame.
+def scale_from_previous(mem: PairMemory, flow_fwd: np.ndarray, valid_new: np.ndarray, R: np.ndarray, t: np.ndarray,
+                        K: np.ndarray, min_points: int,
+                        parallax_deg: tuple[float, ...] = (2.0, 1.0, 0.5, 0.0)) -> tuple[float, int, float]:
+    """Ratio ``lambda_new / lambda_prev`` from the points of the shared frame that both pairs triangulate.
 
-    The previous pair triangulates the reference-frame pixels ``p1`` again (through
-    its backward flow); with unit baselines, depths scale as ``1/lambda``.
+    Both pairs triangulate the same points with unit baselines (each from its own
+    forward flow, so flow biases affect both alike); their depths then scale as
+    ``1/lambda``.  Low-parallax points carry biased, noisy depths, so only points seen
+    with at least ``parallax_deg`` in both pairs vote; the threshold relaxes, in the
+    given order, until ``min_points`` remain.  Votes are weighted by the inverse
+    variance of their log-depths (~ parallax^2).
+
+    Returns ``(ratio, n_used, parallax_threshold_deg)``; ratio is NaN when even the
+    last threshold leaves too few points.
     """
-    xi = np.rint(p1[:, 0]).astype(np.int64)
-    yi = np.rint(p1[:, 1]).astype(np.int64)
-    ok = mem.valid[yi, xi]
-    q = p1 + mem.flow_bwd[yi, xi].astype(np.float64)
-    prev = geo.triangulate_midpoint(q, p1, K, mem.R, mem.t)
-    ok &= prev.valid
-    return geo.robust_ratio(prev.depth2[ok], tri_depth[ok], min_points)
+    p = mem.p
+    xi = np.rint(p[:, 0]).astype(np.int64)
+    yi = np.rint(p[:, 1]).astype(np.int64)
+    ok = valid_new[yi, xi]
+    p, d_old, a_old = p[ok], mem.depth[ok], mem.angle[ok]
+    q = p + geo.sample_flow(flow_fwd, p.astype(np.float32)).astype(np.float64)
+    new = geo.triangulate_midpoint(p, q, K, R, t)
+    a_new = np.arccos(np.clip(geo.ray_cosine(p, q, K, R), -1.0, 1.0))
+    weight = 1.0 / (1.0 / np.maximum(a_new, 1e-6) ** 2 + 1.0 / np.maximum(a_old, 1e-6) ** 2)
+    a_min = np.minimum(a_old, a_new)
+    for thr in parallax_deg:
+        sel = new.valid & (a_min >= np.radians(thr))
+        if sel.sum() >= min_points:
+            ratio, n = geo.robust_ratio(d_old[sel], new.depth1[sel], min_points, weights=weight[sel])
+            return ratio, n, thr
+    return float("nan"), int(new.valid.sum()), float("nan")

@@ -12,7 +12,7 @@ OCCLUSION_TOL = 0.01
 
 
 def _bilinear_inverse_depth(depth: np.ndarray, u: np.ndarray, v: np.ndarray):
-    """Bilinear inverse depth (0 for sky) at (u, v) and whether all 4 neighbours are sky."""
+    """Bilinear inverse depth (0 for sky) at (u, v) and whether the weighted neighbours are all sky."""
     h, w = depth.shape
     inv = np.zeros(depth.shape, np.float64)
     np.divide(1.0, depth, out=inv, where=depth > 0)
@@ -22,9 +22,11 @@ def _bilinear_inverse_depth(depth: np.ndarray, u: np.ndarray, v: np.ndarray):
     v1 = np.minimum(v0 + 1, h - 1)
     fu = np.clip(u - u0, 0.0, 1.0)
     fv = np.clip(v - v0, 0.0, 1.0)
+    wa, wb, wc, wd = (1 - fu) * (1 - fv), fu * (1 - fv), (1 - fu) * fv, fu * fv
     a, b, c, d = inv[v0, u0], inv[v0, u1], inv[v1, u0], inv[v1, u1]
-    val = (a * (1 - fu) + b * fu) * (1 - fv) + (c * (1 - fu) + d * fu) * fv
-    all_sky = (a == 0) & (b == 0) & (c == 0) & (d == 0)
+    val = a * wa + b * wb + c * wc + d * wd
+    # sky only if every neighbour that carries weight is sky
+    all_sky = ((a == 0) | (wa == 0)) & ((b == 0) | (wb == 0)) & ((c == 0) | (wc == 0)) & ((d == 0) | (wd == 0))
     return val, all_sky
 
 
@@ -69,7 +71,8 @@ def compute_flow(depth_i: np.ndarray, pose_i: np.ndarray, pose_j: np.ndarray, in
     uu, vv = np.meshgrid(np.arange(w, dtype=np.float64), np.arange(h, dtype=np.float64))
     flow = np.stack([u - uu, v - vv], axis=-1)
     flow[~front] = 0.0
-    valid = front & (u >= 0) & (u <= w - 1) & (v >= 0) & (v <= h - 1)
+    eps = 1e-3  # rounding slack at the border
+    valid = front & (u >= -eps) & (u <= w - 1 + eps) & (v >= -eps) & (v <= h - 1 + eps)
     if depth_j is not None:
         inv_t, all_sky = _bilinear_inverse_depth(np.asarray(depth_j), np.where(valid, u, 0.0), np.where(valid, v, 0.0))
         inv_p = np.where(sky, 0.0, 1.0 / safe)

@@ -82,8 +82,9 @@ def make_trajectory(kind: str, n_frames: int, seed: int = 0, fps: float = 10.0):
         a1, l1 = rng.uniform(0.5, 0.9), rng.uniform(80.0, 130.0)
         a2, l2 = rng.uniform(0.05, 0.12), rng.uniform(40.0, 60.0)
         ph1, ph2 = rng.uniform(0, 2 * np.pi, 2)
-        x = a1 * np.sin(2 * np.pi * z / l1 + ph1) + a2 * np.sin(2 * np.pi * z / l2 + ph2)
-        dxdz = a1 * 2 * np.pi / l1 * np.cos(2 * np.pi * z / l1 + ph1) + a2 * 2 * np.pi / l2 * np.cos(2 * np.pi * z / l2 + ph2)
+        w1, w2 = 2 * np.pi / l1, 2 * np.pi / l2
+        x = a1 * np.sin(w1 * z + ph1) + a2 * np.sin(w2 * z + ph2)
+        dxdz = a1 * w1 * np.cos(w1 * z + ph1) + a2 * w2 * np.cos(w2 * z + ph2)
         yaw = np.arctan(dxdz) + _wave(rng, i, 0.3 * deg, (30.0, 60.0))
         pitch = _wave(rng, i, 0.25 * deg, (6.0, 20.0), 3)
         roll = _wave(rng, i, 0.2 * deg, (8.0, 25.0), 3)

@@ -23,7 +23,7 @@ from .texture import TextureAtlas, rng_for
 GROUND_Y = 1.6
 #: motion kinds a scene can be sized for (see :func:`make_scene`).
 SCENE_KINDS = ("forward", "handheld", "rotation", "static")
-_DEFAULT_LENGTH = {"forward": 200.0, "handheld": 60.0, "rotation": 60.0, "static": 60.0}
+DEFAULT_LENGTH = {"forward": 200.0, "handheld": 60.0, "rotation": 60.0, "static": 60.0}
 _STREET_BACK = 30.0  # the street starts this far behind the origin
 
 
@@ -61,14 +61,25 @@ class Scene:
 
 
 class _Builder:
+    """Collects quads; each gets a texture key (group, n-th quad of the group).
+
+    Keying textures by group rather than by global index keeps the look of
+    the start of the street the same when the street is made longer.
+    """
+
     def __init__(self):
-        self.p0, self.e1, self.e2, self.styles = [], [], [], []
+        self.p0, self.e1, self.e2, self.styles, self.keys = [], [], [], [], []
+        self.group = 0
+        self._count = {}
 
     def quad(self, p0, e1, e2, style):
         self.p0.append(p0)
         self.e1.append(e1)
         self.e2.append(e2)
         self.styles.append(style)
+        k = self._count.get(self.group, 0)
+        self._count[self.group] = k + 1
+        self.keys.append((self.group, k))
 
     def box(self, lo, hi, style, faces="xXzZt"):
         """Axis-aligned box ``lo..hi`` (``lo[1]`` is its top, y points down).
@@ -153,9 +164,10 @@ def make_scene(seed: int = 0, kind: str = "forward", *, length: float | None = N
     """
     if kind not in SCENE_KINDS:
         raise ValueError(f"unknown scene kind {kind!r}; expected one of {SCENE_KINDS}")
-    length = float(_DEFAULT_LENGTH[kind] if length is None else length)
+    length = float(DEFAULT_LENGTH[kind] if length is None else length)
     z0, z1 = -_STREET_BACK, length + _STREET_BACK
     b = _Builder()
+    b.group = 1
     tile = 20.0
     z = z0
     while z < z1 - 1e-9:  # ground tiles, normal pointing up (-y)
@@ -163,8 +175,11 @@ def make_scene(seed: int = 0, kind: str = "forward", *, length: float | None = N
         b.quad((-13.0, GROUND_Y, z), (26.0, 0.0, 0.0), (0.0, 0.0, ze - z), "ground")
         z = ze
     for side in (-1, 1):
+        b.group = 3 + side  # 2 and 4
         _buildings(b, seed, side, z0, z1)
+        b.group = 6 + side  # 5 and 7
         _kerb_objects(b, seed, side, z0, z1)
+    b.group = 8
     wall_h = 30.0
     b.quad((14.0, GROUND_Y - wall_h, z1), (-28.0, 0.0, 0.0), (0.0, wall_h, 0.0), "facade")  # far end, faces -z
     b.quad((-14.0, GROUND_Y - wall_h, z0), (28.0, 0.0, 0.0), (0.0, wall_h, 0.0), "facade")  # near end, faces +z
@@ -178,6 +193,6 @@ def make_scene(seed: int = 0, kind: str = "forward", *, length: float | None = N
     sun = np.array([0.4, -0.8, 0.45])
     sun /= np.linalg.norm(sun)
     shade = (0.65 + 0.35 * np.clip(n @ sun, 0.0, 1.0)).astype(np.float32)
-    atlas = TextureAtlas(size, b.styles, seed, texel)
+    atlas = TextureAtlas(size, b.styles, seed, texel, keys=np.asarray(b.keys, np.int64))
     return Scene(seed=int(seed), kind=kind, length=length, p0=p0, e1=e1, e2=e2, normal=n, size=size,
                  shade=shade, styles=b.styles, z_range=(z0, z1), texel=float(texel), atlas=atlas, sky=Sky(seed))

@@ -4,7 +4,7 @@ Every quad of a scene owns one texture whose texels are ``texel`` metres
 wide.  Its content is drawn from a generator seeded by the scene seed and the
 quad's index only, so a texture does not depend on which frames look at it or
 in which order it is first needed.  Textures are built lazily (on first sight)
-into one flat ``uint8`` buffer that holds every level of every pyramid, which
+into one flat buffer that holds every level of every pyramid, which
 lets :meth:`TextureAtlas.sample` do trilinear filtering for all pixels of a
 frame with a handful of vectorised gathers.
 """
@@ -111,14 +111,14 @@ def _draw_windows(img: np.ndarray, rng: np.random.Generator, texel: float) -> No
         y += floor_h
 
 
-def make_texture(seed: int, index: int, style: str, w: int, h: int, texel: float) -> np.ndarray:
-    """Base-level texture of quad ``index``: uint8 ``[h, w, 3]`` RGB.
+def make_texture(seed: int, key, style: str, w: int, h: int, texel: float) -> np.ndarray:
+    """Base-level texture for the integer tuple ``key``: uint8 ``[h, w, 3]`` RGB.
 
     A colour layer (tinted noise, windows for facades, blobs and strokes at
     many sizes) is modulated by multi-octave luminance noise, so that even
     the inside of a flat-coloured blob carries texture at every scale.
     """
-    rng = rng_for(seed, 1, index)
+    rng = rng_for(seed, 1, *np.atleast_1d(key))
     cells = [c / (texel / 0.05) for c in (1.5, 3, 6, 12, 24, 48, 96)]
     cells = [c for c in cells if c >= 1.0] or [1.0]
     if style == "ground":
@@ -165,69 +165,102 @@ def build_pyramid(img: np.ndarray, levels: int) -> list[np.ndarray]:
 class TextureAtlas:
     """Lazily generated mip-mapped textures of all quads, in one flat buffer.
 
+    Texels are stored as 4 bytes (R, G, B, 0) so that one gather of a
+    ``uint32`` fetches a whole colour.
+
     Args:
         sizes: ``[Q, 2]`` quad extents in metres along its two edges.
-        styles: one style name per quad ("ground", "facade", "box", "wall").
+        styles: one style name per quad ("ground", "facade", "box").
         seed: scene seed.
         texel: texel size in metres.
+        keys: ``[Q, K]`` integers that seed each quad's texture (default: the quad index).
     """
 
-    def __init__(self, sizes: np.ndarray, styles: list[str], seed: int, texel: float):
+    def __init__(self, sizes: np.ndarray, styles: list[str], seed: int, texel: float, keys=None):
         self.seed = int(seed)
+        self.keys = np.arange(len(styles))[:, None] if keys is None else np.asarray(keys, np.int64)
         self.texel = float(texel)
         self.styles = list(styles)
         n = len(styles)
-        base = np.ceil(np.asarray(sizes, np.float64) / texel / _PAD).astype(np.int64)
+        base = np.ceil(np.asarray(sizes, np.float64) / texel / _PAD - 1e-9).astype(np.int64)
         base = np.maximum(base, 1) * _PAD  # [Q, 2] (w, h) in texels, multiples of 2**MIP_LEVELS
         lv = np.arange(MIP_LEVELS + 1)
-        self.widths = base[:, 0:1] >> lv  # [Q, L+1]
-        self.heights = base[:, 1:2] >> lv
-        counts = (self.widths * self.heights).reshape(-1)
+        widths = base[:, 0:1] >> lv  # [Q, L+1]
+        heights = base[:, 1:2] >> lv
+        counts = (widths * heights).reshape(-1)
         offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        self.offsets = offsets.reshape(n, MIP_LEVELS + 1)
-        self.buffer = np.zeros((int(counts.sum()), 3), np.uint8)  # pages are touched lazily
+        # flat per-(quad, level) tables, indexed by quad * (L + 1) + level
+        self.widths = widths.reshape(-1)
+        self.heights = heights.reshape(-1)
+        self.offsets = offsets
+        self.buffer = np.zeros(int(counts.sum()), np.uint32)  # pages are touched lazily
         self.ready = np.zeros(n, bool)
+
+    def level_size(self, q: int, level: int = 0) -> tuple[int, int]:
+        """(width, height) in texels of quad ``q``'s texture at ``level``."""
+        k = q * (MIP_LEVELS + 1) + level
+        return int(self.widths[k]), int(self.heights[k])
 
     def ensure(self, quads: np.ndarray) -> None:
         """Generate the textures of ``quads`` that do not exist yet."""
-        for q in np.unique(quads):
-            if self.ready[q]:
-                continue
+        todo = np.unique(quads)
+        for q in todo[~self.ready[todo]]:
             q = int(q)
-            img = make_texture(self.seed, q, self.styles[q], int(self.widths[q, 0]), int(self.heights[q, 0]), self.texel)
+            w, h = self.level_size(q)
+            img = make_texture(self.seed, tuple(self.keys[q]), self.styles[q], w, h, self.texel)
             for lvl, im in enumerate(build_pyramid(img, MIP_LEVELS)):
-                o = self.offsets[q, lvl]
-                self.buffer[o:o + im.shape[0] * im.shape[1]] = im.reshape(-1, 3)
+                o = self.offsets[q * (MIP_LEVELS + 1) + lvl]
+                rgba = np.zeros(im.shape[:2] + (4,), np.uint8)
+                rgba[..., :3] = im
+                self.buffer[o:o + im.shape[0] * im.shape[1]] = rgba.reshape(-1).view(np.uint32)
             self.ready[q] = True
 
-    def _bilinear(self, q, lvl, x, y):
-        w = self.widths[q, lvl]
-        h = self.heights[q, lvl]
-        off = self.offsets[q, lvl]
+    def _bilinear(self, k, x, y):
+        w = self.widths[k]
+        wm = w - 1
+        hm = self.heights[k] - 1
+        off = self.offsets[k]
         x0 = np.floor(x)
         y0 = np.floor(y)
-        fx = (x - x0)[:, None]
-        fy = (y - y0)[:, None]
+        fx = x - x0
+        fy = y - y0
         x0 = x0.astype(np.int64)
         y0 = y0.astype(np.int64)
-        xa = np.clip(x0, 0, w - 1)
-        xb = np.clip(x0 + 1, 0, w - 1)
-        ya = np.clip(y0, 0, h - 1) * w + off
-        yb = np.clip(y0 + 1, 0, h - 1) * w + off
+        xa = np.minimum(np.maximum(x0, 0), wm)
+        xb = np.minimum(np.maximum(x0 + 1, 0), wm)
+        ya = np.minimum(np.maximum(y0, 0), hm) * w + off
+        yb = np.minimum(np.maximum(y0 + 1, 0), hm) * w + off
         buf = self.buffer
-        top = buf[ya + xa] * (1 - fx) + buf[ya + xb] * fx
-        bot = buf[yb + xa] * (1 - fx) + buf[yb + xb] * fx
-        return top * (1 - fy) + bot * fy
+        n = len(x)
+
+        def get(idx):
+            return buf[idx].view(np.uint8).reshape(n, 4)[:, :3]
+
+        fx = fx[:, None]
+        fy = fy[:, None]
+        top = get(ya + xa) * (1 - fx)
+        top += get(ya + xb) * fx
+        bot = get(yb + xa) * (1 - fx)
+        bot += get(yb + xb) * fx
+        top *= 1 - fy
+        bot *= fy
+        top += bot
+        return top
 
     def sample(self, q: np.ndarray, s: np.ndarray, t: np.ndarray, lod: np.ndarray) -> np.ndarray:
         """Trilinear sample at quad-local metres ``(s, t)``; returns float32 ``[N, 3]`` in [0, 255]."""
         self.ensure(q)
-        lod = np.clip(lod, 0.0, float(MIP_LEVELS)).astype(np.float32)
-        l0 = np.minimum(np.floor(lod).astype(np.int64), MIP_LEVELS)
+        lod = np.minimum(np.maximum(lod, 0.0), float(MIP_LEVELS)).astype(np.float32)
+        l0 = np.floor(lod).astype(np.int64)
         l1 = np.minimum(l0 + 1, MIP_LEVELS)
         fl = (lod - l0)[:, None]
-        scale0 = (1.0 / (self.texel * (1 << l0))).astype(np.float32)
-        scale1 = (1.0 / (self.texel * (1 << l1))).astype(np.float32)
-        c0 = self._bilinear(q, l0, s * scale0 - 0.5, t * scale0 - 0.5)
-        c1 = self._bilinear(q, l1, s * scale1 - 0.5, t * scale1 - 0.5)
-        return (c0 * (1 - fl) + c1 * fl).astype(np.float32)
+        base = q.astype(np.int64) * (MIP_LEVELS + 1)
+        inv = np.float32(1.0 / self.texel)
+        scale0 = np.ldexp(inv, -l0.astype(np.int32)).astype(np.float32)
+        scale1 = np.ldexp(inv, -l1.astype(np.int32)).astype(np.float32)
+        c0 = self._bilinear(base + l0, s * scale0 - 0.5, t * scale0 - 0.5)
+        c1 = self._bilinear(base + l1, s * scale1 - 0.5, t * scale1 - 0.5)
+        c0 *= 1 - fl
+        c1 *= fl
+        c0 += c1
+        return c0

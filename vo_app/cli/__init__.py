@@ -1,0 +1,1 @@
+"""Command-line entry points (thin: parse options, call the library, report errors in one line)."""

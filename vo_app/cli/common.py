@@ -1,0 +1,69 @@
+"""What every ``vo-*`` command shares: one-line user errors with exit code 2, output-folder checks."""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+
+from ..errors import UserError
+
+
+def run_command(cmd: click.Command, prog: str, args: list[str] | None = None) -> None:
+    """Run a click command; user errors print ``prog: error: ...`` on one line and exit 2."""
+    try:
+        rv = cmd.main(args=args, prog_name=prog, standalone_mode=False)
+    except UserError as e:
+        click.echo(f"{prog}: error: {e}", err=True)
+        sys.exit(2)
+    except click.exceptions.NoArgsIsHelpError as e:
+        click.echo(e.ctx.get_help() if e.ctx else str(e), err=True)
+        sys.exit(2)
+    except click.UsageError as e:
+        click.echo(f"{prog}: error: {e.format_message()} (see {prog} --help)", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo(f"{prog}: interrupted; the outputs hold every frame finished so far", err=True)
+        sys.exit(130)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        click.echo(f"{prog}: interrupted; the outputs hold every frame finished so far", err=True)
+        sys.exit(130)
+    sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def ensure_writable_dir(path: Path) -> Path:
+    """Create ``path`` if needed and check that files can be created in it."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UserError("the output path exists and is not a directory", path=path, fix="pass --out a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise UserError(f"cannot write to the output directory ({e.strerror})", path=path,
+                        fix="choose a writable --out directory") from None
+    return path
+
+
+def parse_size(text: str | None) -> tuple[int, int] | None:
+    """``"832x256"`` -> ``(832, 256)``; ``"native"`` or None -> None."""
+    if text is None or text == "native":
+        return None
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+        if w < 16 or h < 16:
+            raise ValueError
+    except ValueError:
+        raise UserError(f"invalid --size {text!r}", fix="use WIDTHxHEIGHT with both >= 16, e.g. 832x256, or 'native'") from None
+    return w, h
+
+
+def not_yet(prog: str, issue: str) -> None:
+    click.echo(f"{prog}: not yet available in vo_app {__import__('vo_app').__version__} ({issue})", err=True)
+    sys.exit(2)

@@ -1,0 +1,83 @@
+"""``vo-run``: monocular VO over an image folder (or the built-in synthetic demo)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from ..errors import UserError
+from .common import ensure_writable_dir, parse_size, run_command
+
+
+def demo_cache_dir() -> Path:
+    return Path(os.environ.get("VO_APP_CACHE", Path.home() / ".cache" / "vo_app"))
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.argument("sequence", required=False, type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Output folder [default: runs/<sequence name>].")
+@click.option("--config", "preset", help="YAML preset from configs/ (kitti, tum, indoor, demo) or a YAML path.")
+@click.option("--flow", type=click.Choice(["dis", "pwc"]), help="Flow backend [default: dis].")
+@click.option("--weights", type=click.Path(path_type=Path), help="Flow network checkpoint (for --flow pwc).")
+@click.option("--scale", type=click.Choice(["triangulation", "rgbd", "depth"]), help="Where translation norms come from [default: triangulation].")
+@click.option("--layout", type=click.Choice(["auto", "kitti", "tum", "folder"]), default="auto", show_default=True)
+@click.option("--intrinsics", type=click.Path(path_type=Path), help="Text file with 'fx fy cx cy [k1 k2 p1 p2 [k3]]' (plain folders, TUM).")
+@click.option("--camera", type=click.IntRange(0, 3), help="KITTI camera: 0 (image_0, gray) or 2 (image_2, colour).")
+@click.option("--size", "size_text", help="Working size WIDTHxHEIGHT, or 'native' [default: from the preset, 832x256].")
+@click.option("--stride", type=click.IntRange(1), default=1, show_default=True, help="Use every N-th frame.")
+@click.option("--start", type=click.IntRange(0), default=0, show_default=True, help="First frame index.")
+@click.option("--max-frames", type=click.IntRange(2), help="Process at most N frames.")
+@click.option("--seed", type=int, help="Seed of the match sampling and RANSAC [default: 0].")
+@click.option("--backend", type=click.Choice(["auto", "cpp", "reference"]), help="Geometry backend [default: auto].")
+@click.option("--demo", is_flag=True, help="Run the built-in synthetic demo (the default without SEQUENCE).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def cli(sequence, out_dir, preset, flow, weights, scale, layout, intrinsics, camera, size_text, stride, start,
+        max_frames, seed, backend, demo, quiet):
+    """Estimate the camera trajectory of SEQUENCE (KITTI odometry, TUM RGB-D, or a folder of images).
+
+    Writes trajectory_kitti.txt, trajectory_tum.txt and report.json to --out.
+    Without SEQUENCE, renders the synthetic demo sequence and runs on it.
+    """
+    from ..io import open_sequence
+    from ..pipeline.config import load_config
+    from ..pipeline.odometry import run_odometry
+    from .summary import print_summary
+
+    if sequence is None or demo:
+        if sequence is not None:
+            raise UserError("--demo takes no SEQUENCE", fix="drop SEQUENCE or --demo")
+        from ..synth import ensure_demo_sequence
+
+        click.echo("vo-run: rendering the synthetic demo sequence (once; cached)...", err=True)
+        sequence = Path(ensure_demo_sequence(demo_cache_dir() / "demo"))
+        preset = preset or "demo"
+        out_dir = out_dir or Path("runs/demo")
+    cfg = load_config(preset, flow=flow, weights=None if weights is None else str(weights), scale=scale, seed=seed,
+                      backend=backend)
+    if size_text is not None:
+        cfg.size = parse_size(size_text)
+    if not Path(sequence).exists():
+        raise UserError("sequence folder does not exist", path=sequence, fix="check the path")
+    seq = open_sequence(sequence, layout=layout, intrinsics=intrinsics, size=cfg.size, stride=stride, start=start,
+                        max_frames=max_frames, color=cfg.color, camera=camera)
+    out_dir = ensure_writable_dir(out_dir or Path("runs") / seq.name)
+    bar = None
+    if not quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(seq), unit="frame", desc=f"vo-run {seq.name}", dynamic_ncols=True)
+    try:
+        report = run_odometry(seq, cfg, out_dir, progress=None if bar is None else bar.update)
+    finally:
+        if bar is not None:
+            bar.close()
+    print_summary(seq, report, out_dir)
+
+
+def main(args: list[str] | None = None) -> None:
+    run_command(cli, "vo-run", args)
+
+
+if __name__ == "__main__":
+    main()
