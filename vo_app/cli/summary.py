@@ -23,11 +23,13 @@ def print_summary(seq, report: dict, out_dir: Path) -> dict | None:
         res = ate(gt, est, align="sim3")
         pe = pair_errors(gt, est)
         length = path_length(gt)
-        acc = {"ate_rmse_m": res["rmse"], "path_length_m": length, "median_rot_err_deg": pe["median_rot_deg"],
+        acc = {"ate_align": res["align"], "ate_rmse_m": res["rmse"], "path_length_m": length, "median_rot_err_deg": pe["median_rot_deg"],
                "median_tdir_err_deg": pe["median_tdir_deg"]}
         pct = f" ({100 * res['rmse'] / length:.2f}% of the {length:.1f} m path)" if length > 0 else ""
-        click.echo(f"ATE RMSE (Sim(3)-aligned): {res['rmse']:.4f} m{pct}")
-        click.echo(f"median per-pair error: rotation {pe['median_rot_deg']:.4f} deg, "
-                   f"translation direction {pe['median_tdir_deg']:.3f} deg")
+        how = "Sim(3)-aligned" if res["align"] == "sim3" else f"aligned: {res['align']}"
+        click.echo(f"ATE RMSE ({how}): {res['rmse']:.4f} m{pct}")
+        tdir = pe["median_tdir_deg"]
+        tdir_text = f"{tdir:.3f} deg" if np.isfinite(tdir) else "n/a (no translation)"
+        click.echo(f"median per-pair error: rotation {pe['median_rot_deg']:.4f} deg, translation direction {tdir_text}")
     click.echo(f"outputs: {out_dir}/trajectory_kitti.txt, trajectory_tum.txt, report.json")
     return acc

@@ -8,6 +8,7 @@ import copy
 
 import numpy as np
 from evo.core import metrics
+from evo.core.geometry import GeometryException
 from evo.core.trajectory import PosePath3D
 
 from ..geometry import inverse, rotation_angle
@@ -23,12 +24,18 @@ def ate(gt: np.ndarray, est: np.ndarray, align: str = "sim3") -> dict:
         raise ValueError(f"ate: expected two [N,4,4] arrays of equal shape, got {gt.shape} and {est.shape}")
     ref, e = _path(gt), copy.deepcopy(_path(est))
     scale = 1.0
-    if align in ("sim3", "se3"):
-        _, _, scale = e.align(ref, correct_scale=(align == "sim3"))
-    elif align == "scale":
-        _, _, scale = e.align(ref, correct_scale=False, correct_only_scale=True)
-    elif align != "none":
+    if align not in ("sim3", "se3", "scale", "none"):
         raise ValueError(f"unknown alignment {align!r}")
+    try:
+        if align in ("sim3", "se3"):
+            _, _, scale = e.align(ref, correct_scale=(align == "sim3"))
+        elif align == "scale":
+            _, _, scale = e.align(ref, correct_scale=False, correct_only_scale=True)
+    except GeometryException:
+        # A path with no spread (static camera, pure rotation): align the first poses instead.
+        e = copy.deepcopy(_path(est))
+        e.align_origin(ref)
+        align = "origin (degenerate path)"
     ape = metrics.APE(metrics.PoseRelation.translation_part)
     ape.process_data((ref, e))
     stats = ape.get_all_statistics()
