@@ -8,7 +8,12 @@ _PRESETS = {
     "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
     "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
     "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
+    "fine": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
 }
+# "fine": medium, down to the full-resolution scale with smaller, denser patches and
+# more variational refinement.  On the synthetic forward-driving renders it halves the
+# end-point error of "medium" and its flow-magnitude bias (which drifts the scale).
+_FINE = {"FinestScale": 0, "PatchSize": 8, "PatchStride": 3, "VariationalRefinementIterations": 10}
 
 
 def to_gray_u8(image: np.ndarray) -> np.ndarray:
@@ -32,6 +37,9 @@ class DISFlow:
             raise ValueError(f"unknown DIS preset {preset!r}; choose one of {sorted(_PRESETS)}")
         self.preset = preset
         self._dis = cv2.DISOpticalFlow_create(_PRESETS[preset])
+        if preset == "fine":
+            for key, value in _FINE.items():
+                getattr(self._dis, "set" + key)(value)
 
     def __call__(self, img1: np.ndarray, img2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         g1, g2 = to_gray_u8(img1), to_gray_u8(img2)

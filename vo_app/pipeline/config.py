@@ -35,7 +35,8 @@ class VOConfig:
     no_motion_px: float = 0.3  # median match displacement below which the frame is not a keyframe
     rotation_parallax_px: float = 0.3  # median parallax after rotation compensation below which t = 0
     min_scale_points: int = 50
-    scale_min_parallax_deg: float = 0.0  # only points seen with at least this parallax set the scale
+    scale_parallax_deg: tuple[float, ...] = (2.0, 1.0, 0.5, 0.0)  # parallax thresholds tried in turn (scale votes)
+    scale_lk_refine: bool = True  # Lucas-Kanade refinement of the matches that set the scale
     max_scale_change: float = 4.0  # reject pair-to-pair scale ratios outside [1/x, x]
     fb_consistency_px: float = 1.0
     seed: int = 0

@@ -12,6 +12,7 @@ from .. import __version__
 from .. import geometry as geo
 from ..errors import UserError
 from ..models import make_flow_backend
+from ..models.dis import to_gray_u8
 from .config import VOConfig
 from .output import RunOutput
 from .pair import NO_MOTION, PURE_ROTATION, PairResult, estimate_pair
@@ -88,6 +89,7 @@ def run_odometry(seq, cfg: VOConfig, out_dir: Path, progress: Callable | None = 
         flow_f, flow_b = flow_net(ref[0].image, frame.image)
         t_flow = time.perf_counter() - t0
         res = estimate_pair(flow_f, flow_b, K, cfg, seed=cfg.seed * 1_000_003 + frame.index)
+        lk_images = (to_gray_u8(ref[0].image), to_gray_u8(frame.image)) if cfg.scale_lk_refine else None
         scale, note = None, None
         advance = True
         if res.fallback == NO_MOTION:
@@ -110,7 +112,8 @@ def run_odometry(seq, cfg: VOConfig, out_dir: Path, progress: Callable | None = 
                     scale, note = last_scale, "no shared points with a previous pair: previous norm kept"
                 else:
                     ratio, n_used, thr = scale_from_previous(mem, flow_f, res.rigid_score > 0, res.R, res.t, K,
-                                                             cfg.min_scale_points)
+                                                             cfg.min_scale_points, images=lk_images,
+                                                             parallax_deg=tuple(cfg.scale_parallax_deg))
                     if np.isfinite(ratio) and 1.0 / cfg.max_scale_change <= ratio <= cfg.max_scale_change:
                         scale, note = mem.scale * ratio, f"triangulation ({n_used} shared points, parallax >= {thr} deg)"
                     else:
@@ -120,7 +123,7 @@ def run_odometry(seq, cfg: VOConfig, out_dir: Path, progress: Callable | None = 
             T_rel = geo.make_pose(res.R, res.t * scale)
             last_scale = float(scale)
             if cfg.scale == "triangulation":
-                mem = make_memory(flow_f, res.rigid_score > 0, res.R, res.t, K, float(scale))
+                mem = make_memory(flow_f, res.rigid_score > 0, res.R, res.t, K, float(scale), images=lk_images)
         pose = ref[1] @ geo.inverse(T_rel)
         if not np.isfinite(pose).all():  # never chain a NaN: hold the reference pose instead
             pose, note, advance = ref[1].copy(), "non-finite motion dropped", False

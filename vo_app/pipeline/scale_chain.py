@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import geometry as geo
+from ..models.klt import refine_matches
 
 
 @dataclass
@@ -24,15 +25,21 @@ class PairMemory:
 
 
 def make_memory(flow_fwd: np.ndarray, valid: np.ndarray, R: np.ndarray, t: np.ndarray, K: np.ndarray, scale: float,
-                step: int = 2) -> PairMemory:
-    """Triangulate the pair's dense matches (on a ``step`` grid of frame 1) into frame 2."""
+                images: tuple[np.ndarray, np.ndarray] | None = None, step: int = 2) -> PairMemory:
+    """Triangulate the pair's dense matches (on a ``step`` grid of frame 1) into frame 2.
+
+    With ``images`` (uint8 gray frames 1 and 2) the matches are refined by Lucas-Kanade first.
+    """
     h, w = valid.shape
     ys, xs = np.mgrid[0:h:step, 0:w:step]
     ok = valid[ys, xs]
     g = np.stack([xs[ok], ys[ok]], -1).astype(np.float64)
     q = g + flow_fwd[ys[ok], xs[ok]].astype(np.float64)
+    keep = np.ones(len(g), bool)
+    if images is not None:
+        q, keep = refine_matches(images[0], images[1], g, q)
     tri = geo.triangulate_midpoint(g, q, K, R, t)
-    inside = tri.valid & (q[:, 0] >= 0) & (q[:, 0] <= w - 1) & (q[:, 1] >= 0) & (q[:, 1] <= h - 1)
+    inside = keep & tri.valid & (q[:, 0] >= 0) & (q[:, 0] <= w - 1) & (q[:, 1] >= 0) & (q[:, 1] <= h - 1)
     angle = np.arccos(np.clip(geo.ray_cosine(g, q, K, R), -1.0, 1.0))
     return PairMemory(q[inside], tri.depth2[inside], angle[inside], float(scale))
 
@@ -54,7 +61,7 @@ def scale_from_rgbd(depth_ref: np.ndarray, p1: np.ndarray, tri_depth: np.ndarray
 
 
 def scale_from_previous(mem: PairMemory, flow_fwd: np.ndarray, valid_new: np.ndarray, R: np.ndarray, t: np.ndarray,
-                        K: np.ndarray, min_points: int,
+                        K: np.ndarray, min_points: int, images: tuple[np.ndarray, np.ndarray] | None = None,
                         parallax_deg: tuple[float, ...] = (2.0, 1.0, 0.5, 0.0)) -> tuple[float, int, float]:
     """Ratio ``lambda_new / lambda_prev`` from the points of the shared frame that both pairs triangulate.
 
@@ -74,6 +81,9 @@ def scale_from_previous(mem: PairMemory, flow_fwd: np.ndarray, valid_new: np.nda
     ok = valid_new[yi, xi]
     p, d_old, a_old = p[ok], mem.depth[ok], mem.angle[ok]
     q = p + geo.sample_flow(flow_fwd, p.astype(np.float32)).astype(np.float64)
+    if images is not None:
+        q, keep = refine_matches(images[0], images[1], p, q)
+        p, q, d_old, a_old = p[keep], q[keep], d_old[keep], a_old[keep]
     new = geo.triangulate_midpoint(p, q, K, R, t)
     a_new = np.arccos(np.clip(geo.ray_cosine(p, q, K, R), -1.0, 1.0))
     weight = 1.0 / (1.0 / np.maximum(a_new, 1e-6) ** 2 + 1.0 / np.maximum(a_old, 1e-6) ** 2)
