@@ -72,7 +72,12 @@ def cli(sequence, out_dir, preset, flow, weights, scale, layout, intrinsics, cam
     finally:
         if bar is not None:
             bar.close()
-    print_summary(seq, report, out_dir)
+    acc = print_summary(seq, report, out_dir)
+    if acc is not None:
+        from ..io.atomic import atomic_write_json
+
+        report["accuracy"] = acc
+        atomic_write_json(out_dir / "report.json", report)
 
 
 def main(args: list[str] | None = None) -> None:

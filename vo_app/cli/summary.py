@@ -28,6 +28,10 @@ def print_summary(seq, report: dict, out_dir: Path) -> dict | None:
         pct = f" ({100 * res['rmse'] / length:.2f}% of the {length:.1f} m path)" if length > 0 else ""
         how = "Sim(3)-aligned" if res["align"] == "sim3" else f"aligned: {res['align']}"
         click.echo(f"ATE RMSE ({how}): {res['rmse']:.4f} m{pct}")
+        if report.get("config", {}).get("scale") == "rgbd":
+            se3 = ate(gt, est, align="se3")
+            acc["ate_se3_rmse_m"] = se3["rmse"]
+            click.echo(f"ATE RMSE (SE(3)-aligned, metric scale from depth): {se3['rmse']:.4f} m")
         tdir = pe["median_tdir_deg"]
         tdir_text = f"{tdir:.3f} deg" if np.isfinite(tdir) else "n/a (no translation)"
         click.echo(f"median per-pair error: rotation {pe['median_rot_deg']:.4f} deg, translation direction {tdir_text}")

@@ -1,0 +1,53 @@
+"""Accuracy table of ``vo-run`` on the shared KITTI clips (no ground truth is used by the run).
+
+Usage: .venv/bin/python benchmarks/kitti_accuracy.py [--preset kitti] [--dis medium|fine]
+Prints a Markdown table: median per-pair rotation / translation-direction error and
+Sim(3)-aligned ATE (evo), next to the baseline of ../shared/data/README.md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+BASELINE = {"kitti06_0000-0050": (0.080, 0.80, 0.053), "kitti01_0000-0050": (0.057, 2.20, 0.532)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--preset", default="kitti")
+    ap.add_argument("--dis", default=None, help="override dis_preset")
+    args = ap.parse_args()
+    rows = []
+    for name, (b_rot, b_tdir, b_ate) in BASELINE.items():
+        seq = DATA / name
+        if not seq.is_dir():
+            print(f"skip {name}: {seq} not found", file=sys.stderr)
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            preset = args.preset
+            if args.dis:
+                cfg = Path(tmp) / "cfg.yaml"
+                src = Path(__file__).resolve().parents[1] / "configs" / f"{args.preset}.yaml"
+                cfg.write_text(src.read_text() + f"\ndis_preset: {args.dis}\n")
+                preset = str(cfg)
+            out = Path(tmp) / "out"
+            cmd = [sys.executable, "-m", "vo_app.cli.run", str(seq), "--out", str(out), "--config", preset,
+                   "--scale", "triangulation", "--quiet"]
+            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+            rep = json.loads((out / "report.json").read_text())
+        a = rep["accuracy"]
+        rows.append((name, a["median_rot_err_deg"], b_rot, a["median_tdir_err_deg"], b_tdir, a["ate_rmse_m"], b_ate,
+                     rep["totals"]["frames_per_s"]))
+    print("| sequence | rot. err (deg) ours / baseline | t-dir err (deg) ours / baseline | ATE Sim(3) (m) ours / baseline const-norm | frames/s |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r[0]} | {r[1]:.4f} / {r[2]:.3f} | {r[3]:.3f} / {r[4]:.2f} | {r[5]:.4f} / {r[6]:.3f} | {r[7]:.2f} |")
+
+
+if __name__ == "__main__":
+    main()

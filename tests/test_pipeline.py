@@ -1,0 +1,301 @@
+"""End-to-end VO on the synthetic fixtures: accuracy, fallbacks, determinism, outputs, crash safety."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from evo.tools import file_interface
+
+from vo_app import geometry as geo
+from vo_app.eval import ate, pair_errors, path_length
+from vo_app.io import open_sequence, read_kitti, read_tum
+from vo_app.pipeline.config import load_config
+from vo_app.pipeline.odometry import run_odometry
+from vo_app.pipeline.output import RunOutput
+
+FILES = ("trajectory_kitti.txt", "trajectory_tum.txt", "report.json")
+
+
+def run_vo(path: Path, out: Path, *, scale: str = "triangulation", seed: int | None = None, seq=None, **overrides):
+    seq = seq if seq is not None else open_sequence(path)
+    cfg = load_config("demo", scale=scale, seed=seed, **overrides)
+    assert cfg.size is None  # the demo preset works at the native 416x128
+    report = run_odometry(seq, cfg, out)
+    return seq, report
+
+
+def load_report(out: Path) -> dict:
+    def no_nan(tok):
+        raise AssertionError(f"report.json holds {tok}")
+
+    return json.loads((out / "report.json").read_text(), parse_constant=no_nan)
+
+
+def relative_ate(seq, out: Path) -> float:
+    est = read_kitti(out / "trajectory_kitti.txt")
+    gt = np.asarray(seq.gt_poses)
+    assert est.shape == gt.shape
+    res = ate(gt, est, align="sim3")
+    assert res["align"] == "sim3"
+    return res["rmse"] / path_length(gt)
+
+
+@pytest.fixture(scope="module")
+def handheld_run(tmp_path_factory, handheld_seq):
+    out = tmp_path_factory.mktemp("handheld_run")
+    seq, report = run_vo(handheld_seq, out)
+    return seq, report, out
+
+
+# ------------------------------------------------------------------ accuracy
+def test_forward_rgbd_ate_below_1_percent(forward_seq, tmp_path, run_cli):
+    res = run_cli([forward_seq, "--config", "demo", "--scale", "rgbd", "--quiet", "--out", tmp_path])
+    assert res.code == 0, res.err
+    assert "ATE RMSE (Sim(3)-aligned)" in res.out and res.err == ""
+    seq = open_sequence(forward_seq)
+    assert len(seq) == 40 and seq.has_depth
+    assert relative_ate(seq, tmp_path) < 0.01
+    rep = load_report(tmp_path)
+    assert rep["totals"]["fallbacks"] == {} and rep["config"]["scale"] == "rgbd"
+    assert all(p["scale_note"].startswith("rgbd") for p in rep["pairs"])
+
+
+def test_forward_triangulation_ate_below_2_percent(forward_seq, tmp_path):
+    seq, rep = run_vo(forward_seq, tmp_path, scale="triangulation")
+    assert relative_ate(seq, tmp_path) < 0.02
+    assert rep["totals"]["fallbacks"] == {} and rep["totals"]["pairs"] == 39
+    pe = pair_errors(np.asarray(seq.gt_poses), read_kitti(tmp_path / "trajectory_kitti.txt"))
+    assert pe["median_rot_deg"] < 0.05 and pe["median_tdir_deg"] < 1.0
+
+
+def test_static_camera_never_moves(static_seq, tmp_path):
+    seq, rep = run_vo(static_seq, tmp_path)
+    est = read_kitti(tmp_path / "trajectory_kitti.txt")
+    assert est.shape == (10, 4, 4) and np.isfinite(est).all()
+    steps = np.linalg.norm(np.diff(est[:, :3, 3], axis=0), axis=1)
+    assert steps.max() < 1e-6
+    assert geo.rotation_angle(est[:, :3, :3]).max() < 1e-6
+    assert rep["totals"]["fallbacks"] == {"no_motion": 9}
+    assert all(p["fallback"] == "no_motion" and p["ref"] == 0 for p in rep["pairs"])
+
+
+def test_pure_rotation_keeps_the_camera_centre(rotation_seq, tmp_path):
+    seq, rep = run_vo(rotation_seq, tmp_path)
+    est = read_kitti(tmp_path / "trajectory_kitti.txt")
+    gt = np.asarray(seq.gt_poses)
+    assert est.shape == gt.shape and np.isfinite(est).all()
+    assert np.abs(est[:, :3, 3]).max() < 1e-9  # translation stays exactly 0: no jump
+    step_est = geo.rotation_angle(np.einsum("nji,njk->nik", est[1:, :3, :3], est[:-1, :3, :3]))
+    step_gt = geo.rotation_angle(np.einsum("nji,njk->nik", gt[1:, :3, :3], gt[:-1, :3, :3]))
+    assert np.degrees(step_gt).min() > 0.5  # the fixture really rotates
+    assert np.degrees(np.abs(step_est - step_gt)).max() < 0.05
+    assert pair_errors(gt, est)["rot_deg"].max() < 0.1
+    assert rep["totals"]["fallbacks"] == {"pure_rotation": 14}
+    assert all(p["fallback"] == "pure_rotation" for p in rep["pairs"])
+
+
+# ------------------------------------------------------------------ report and output files
+def test_report_has_per_pair_records_and_totals(handheld_run):
+    seq, report, out = handheld_run
+    rep = load_report(out)
+    assert rep["status"] == "complete" and rep["frames"] == 20 and rep["frames_written"] == 20
+    assert rep["skipped_frames"] == [] and rep["filled_frames"] == {}
+    assert rep["layout"] == "kitti" and rep["working_size"] == [416, 128]
+    assert rep["geometry_backend"] in ("cpp", "reference") and rep["config"]["seed"] == 0
+    assert [p["frame"] for p in rep["pairs"]] == list(range(1, 20))
+    for p in rep["pairs"]:
+        for key in ("ref", "fallback", "candidates", "inliers", "triangulated", "scale", "scale_note", "timings_s",
+                    "t_flow_s", "t_total_s", "median_flow_px", "parallax_px"):
+            assert key in p, key
+        assert p["t_total_s"] >= p["t_flow_s"] >= 0
+        assert all(v >= 0 for v in p["timings_s"].values())
+        if p["fallback"] is None:
+            assert p["inliers"] >= rep["config"]["min_inliers"] and p["scale"] > 0
+            assert {"sample", "ransac", "pose", "triangulate"} <= set(p["timings_s"])
+    tot = rep["totals"]
+    assert tot["pairs"] == 19 and tot["skipped_frames"] == 0
+    assert tot["wall_time_s"] > 0 and tot["frames_per_s"] > 0
+    assert tot["mean_inliers"] == pytest.approx(np.mean([p["inliers"] for p in rep["pairs"]]))
+    assert sum(tot["fallbacks"].values()) == sum(p["fallback"] is not None for p in rep["pairs"])
+    assert report["frames_written"] == 20
+    assert relative_ate(seq, out) < 0.02
+
+
+def test_outputs_read_back_with_evo(handheld_run):
+    seq, _, out = handheld_run
+    kitti = file_interface.read_kitti_poses_file(str(out / "trajectory_kitti.txt"))
+    tum = file_interface.read_tum_trajectory_file(str(out / "trajectory_tum.txt"))
+    assert kitti.num_poses == len(seq) == tum.num_poses == 20
+    np.testing.assert_allclose(tum.timestamps, seq.timestamps, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(kitti.poses_se3), np.asarray(tum.poses_se3), atol=1e-6)
+    np.testing.assert_allclose(kitti.poses_se3[0], np.eye(4), atol=1e-12)
+    t, poses = read_tum(out / "trajectory_tum.txt")
+    np.testing.assert_allclose(poses, read_kitti(out / "trajectory_kitti.txt"), atol=1e-9)
+
+
+def test_tum_layout_timestamps_and_rgbd_scale(handheld_tum_seq, tmp_path, run_cli):
+    res = run_cli([handheld_tum_seq, "--config", "demo", "--scale", "rgbd", "--quiet", "--out", tmp_path])
+    assert res.code == 0, res.err
+    seq = open_sequence(handheld_tum_seq)
+    assert seq.layout == "tum" and seq.has_real_timestamps
+    tum = file_interface.read_tum_trajectory_file(str(tmp_path / "trajectory_tum.txt"))
+    assert tum.num_poses == 20
+    np.testing.assert_allclose(tum.timestamps, seq.timestamps, atol=1e-6)
+    np.testing.assert_allclose(tum.timestamps, 1.0 + np.arange(20) / 10.0, atol=1e-6)
+    assert file_interface.read_kitti_poses_file(str(tmp_path / "trajectory_kitti.txt")).num_poses == 20
+    assert relative_ate(seq, tmp_path) < 0.02
+
+
+def test_same_seed_gives_identical_files(handheld_run, handheld_seq, tmp_path):
+    _, _, first = handheld_run
+    run_vo(handheld_seq, tmp_path, seed=0)
+    for name in ("trajectory_kitti.txt", "trajectory_tum.txt"):
+        assert (tmp_path / name).read_bytes() == (first / name).read_bytes(), name
+    strip = lambda r: [{k: v for k, v in p.items() if not k.startswith("t") or k == "triangulated"}  # noqa: E731
+                       for p in r["pairs"]]
+    assert strip(load_report(tmp_path)) == strip(load_report(first))
+
+
+def test_another_seed_still_works(handheld_run, handheld_seq, tmp_path):
+    _, _, first = handheld_run
+    seq, rep = run_vo(handheld_seq, tmp_path, seed=7)
+    assert rep["config"]["seed"] == 7
+    est = read_kitti(tmp_path / "trajectory_kitti.txt")
+    assert est.shape == (20, 4, 4) and np.isfinite(est).all()
+    assert relative_ate(seq, tmp_path) < 0.02
+    assert (tmp_path / "trajectory_kitti.txt").read_bytes() != (first / "trajectory_kitti.txt").read_bytes()
+
+
+# ------------------------------------------------------------------ crash safety
+def _interrupting(seq, k: int):
+    """Make ``seq`` raise KeyboardInterrupt when frame ``k`` is requested (a run killed mid-way)."""
+    base = type(seq)
+
+    class Interrupted(base):
+        def __iter__(self):
+            for frame in base.__iter__(self):
+                if frame.index == k:
+                    raise KeyboardInterrupt
+                yield frame
+
+    seq.__class__ = Interrupted
+    return seq
+
+
+def _check_files(out: Path, n: int) -> None:
+    kitti = read_kitti(out / "trajectory_kitti.txt")
+    t, tum = read_tum(out / "trajectory_tum.txt")
+    assert len(kitti) == len(tum) == n
+    assert np.isfinite(kitti).all() and np.isfinite(tum).all()
+    for name in ("trajectory_kitti.txt", "trajectory_tum.txt"):
+        text = (out / name).read_text()
+        assert text.endswith("\n") and len(text.splitlines()) == n  # complete rows only
+    assert load_report(out)["frames_written"] == n
+
+
+def test_every_flush_leaves_parseable_complete_files(handheld_seq, tmp_path, monkeypatch):
+    flushed = []
+    real_flush = RunOutput.flush
+
+    def checking_flush(self, report, force=False):
+        real_flush(self, report, force)
+        n = self.complete_rows()
+        _check_files(self.out_dir, n)
+        flushed.append(n)
+
+    monkeypatch.setattr(RunOutput, "flush", checking_flush)
+    seq = _interrupting(open_sequence(handheld_seq), 7)
+    with pytest.raises(KeyboardInterrupt):
+        run_vo(handheld_seq, tmp_path, seq=seq, flush_seconds=0.0)
+    assert flushed == list(range(2, 8))  # one flush per finished pair
+    _check_files(tmp_path, 7)  # exactly the frames finished before the interruption
+    rep = load_report(tmp_path)
+    assert rep["status"] == "running" and len(rep["pairs"]) == 6
+    gt = np.asarray(seq.gt_poses)[:7]
+    est = read_kitti(tmp_path / "trajectory_kitti.txt")
+    assert ate(gt, est)["rmse"] / path_length(gt) < 0.05
+
+
+def test_cli_interrupt_exits_130_and_keeps_finished_frames(handheld_seq, tmp_path, run_cli, monkeypatch):
+    import vo_app.io
+
+    real_open = vo_app.io.open_sequence
+    monkeypatch.setattr(vo_app.io, "open_sequence", lambda *a, **kw: _interrupting(real_open(*a, **kw), 5))
+    monkeypatch.setattr("vo_app.pipeline.config.VOConfig.flush_seconds", 0.0)
+    res = run_cli([handheld_seq, "--config", "demo", "--quiet", "--out", tmp_path])
+    assert res.code == 130
+    assert len(res.err_lines) == 1 and "interrupted" in res.err and "Traceback" not in res.err
+    _check_files(tmp_path, 5)
+
+
+def test_corrupt_image_is_skipped_and_filled(handheld_seq, tmp_path):
+    seq_dir = tmp_path / "seq"
+    shutil.copytree(handheld_seq, seq_dir)
+    bad = seq_dir / "image_2" / "000007.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n this is not an image" * 10)
+    out = tmp_path / "out"
+    seq, rep = run_vo(seq_dir, out)
+    assert rep["status"] == "complete"
+    assert len(rep["skipped_frames"]) == 1
+    skipped = rep["skipped_frames"][0]
+    assert skipped["frame"] == 7 and skipped["path"] == str(bad) and "000007.png" in skipped["reason"]
+    assert rep["filled_frames"] == {"7": "interpolated"} and rep["totals"]["skipped_frames"] == 1
+    assert 7 not in [p["frame"] for p in rep["pairs"]]
+    assert any(p["frame"] == 8 and p["ref"] == 6 for p in rep["pairs"])
+    est = read_kitti(out / "trajectory_kitti.txt")
+    assert est.shape == (20, 4, 4) and np.isfinite(est).all()  # one row per input frame, no NaN
+    np.testing.assert_allclose(est[7], geo.interpolate(est[6], est[8], 0.5), atol=1e-9)
+    assert file_interface.read_kitti_poses_file(str(out / "trajectory_kitti.txt")).num_poses == 20
+    assert relative_ate(seq, out) < 0.02
+
+
+# ------------------------------------------------------------------ RunOutput on its own
+def _pose(x: float, yaw_deg: float = 0.0) -> np.ndarray:
+    return geo.make_pose(geo.se3.so3_exp(np.array([0.0, np.radians(yaw_deg), 0.0])), np.array([x, 0.0, 0.0]))
+
+
+def test_run_output_fills_gaps_and_writes_complete_rows(tmp_path):
+    out = RunOutput(tmp_path, flush_seconds=0.0)
+    rep = {"status": "running"}
+    out.add(0.0, None)  # a corrupt first frame
+    out.flush(rep)
+    assert out.complete_rows() == 0 and not (tmp_path / "trajectory_kitti.txt").exists()
+    assert load_report(tmp_path)["frames_written"] == 0
+    out.add(0.1, _pose(0.0))
+    out.add(0.2, None)
+    out.add(0.3, None)
+    out.flush(rep)
+    _check_files(tmp_path, 2)  # rows 2 and 3 wait for the next pose
+    out.add(0.4, _pose(3.0, 30.0))
+    out.flush(rep)
+    _check_files(tmp_path, 5)
+    P = read_kitti(tmp_path / "trajectory_kitti.txt")
+    np.testing.assert_allclose(P[0], _pose(0.0))  # leading gap: held from the first pose
+    np.testing.assert_allclose(P[2], _pose(1.0, 10.0), atol=1e-12)
+    np.testing.assert_allclose(P[3], _pose(2.0, 20.0), atol=1e-12)
+    out.add(0.5, None)  # trailing corrupt frame: held at the end of the run
+    out.flush(rep, force=True)
+    _check_files(tmp_path, 6)
+    np.testing.assert_allclose(read_kitti(tmp_path / "trajectory_kitti.txt")[5], _pose(3.0, 30.0))
+    assert load_report(tmp_path)["filled_frames"] == {"0": "held", "2": "interpolated", "3": "interpolated",
+                                                       "5": "held"}
+    t, _ = read_tum(tmp_path / "trajectory_tum.txt")
+    np.testing.assert_allclose(t, [0.0, 0.1, 0.2, 0.3, 0.4, 0.5])
+
+
+def test_run_output_refuses_non_finite_poses_and_rate_limits(tmp_path):
+    out = RunOutput(tmp_path, flush_seconds=3600.0)
+    bad = np.eye(4)
+    bad[0, 3] = np.nan
+    with pytest.raises(ValueError):
+        out.add(0.0, bad)
+    out.add(0.0, np.eye(4))
+    out.flush({})
+    out.add(0.1, np.eye(4))
+    out.flush({})  # within flush_seconds: not written
+    _check_files(tmp_path, 1)
+    out.flush({}, force=True)
+    _check_files(tmp_path, 2)
