@@ -5,6 +5,7 @@
 
 #include <stdexcept>
 
+#include "cpu/ransac.h"
 #include "cpu/sampling.h"
 #ifdef VO_WITH_CUDA
 #include "cuda/cuda_api.h"
@@ -12,6 +13,54 @@
 
 namespace py = pybind11;
 using f32 = py::array_t<float, py::array::c_style | py::array::forcecast>;
+using f64 = py::array_t<double, py::array::c_style | py::array::forcecast>;
+
+static py::tuple ransac_cpu(f64 p1, f64 p2, py::object weights, double threshold, double confidence, int64_t max_iters,
+                            uint64_t seed, int threads) {
+  if (p1.ndim() != 3 || p1.shape(2) != 2) throw std::invalid_argument("p1 must have shape [B,N,2]");
+  if (p2.ndim() != 3 || p2.shape(0) != p1.shape(0) || p2.shape(1) != p1.shape(1) || p2.shape(2) != 2)
+    throw std::invalid_argument("p2 must have the shape of p1 [B,N,2]");
+  if (!(threshold > 0)) throw std::invalid_argument("threshold must be positive");
+  if (!(confidence > 0 && confidence < 1)) throw std::invalid_argument("confidence must be in (0, 1)");
+  if (max_iters < 1) throw std::invalid_argument("max_iters must be >= 1");
+  const int64_t B = p1.shape(0), N = p1.shape(1);
+  f64 w;
+  const double* wp = nullptr;
+  if (!weights.is_none()) {
+    w = f64::ensure(weights);
+    if (!w || w.ndim() != 2 || w.shape(0) != B || w.shape(1) != N) throw std::invalid_argument("weights must have shape [B,N]");
+    wp = w.data();
+  }
+  vo::RansacParams prm;
+  prm.threshold = threshold;
+  prm.confidence = confidence;
+  prm.max_iters = max_iters;
+  prm.seed = seed;
+  py::array_t<double> F({B, int64_t(3), int64_t(3)});
+  py::array_t<bool> inl({B, N});
+  py::array_t<int64_t> count({B}), iters({B});
+  py::array_t<int32_t> status({B});
+  {
+    py::gil_scoped_release nogil;
+    vo::ransac_fundamental_cpu(p1.data(), p2.data(), wp, B, N, prm, F.mutable_data(),
+                               reinterpret_cast<uint8_t*>(inl.mutable_data()), count.mutable_data(),
+                               iters.mutable_data(), status.mutable_data(), threads);
+  }
+  return py::make_tuple(F, inl, count, iters, status);
+}
+
+static py::tuple epipolar_map_cpu(f32 flow, f64 F, double thr, int threads) {
+  if (flow.ndim() != 4 || flow.shape(3) != 2) throw std::invalid_argument("flow must have shape [B,H,W,2]");
+  if (F.ndim() != 3 || F.shape(0) != flow.shape(0) || F.shape(1) != 3 || F.shape(2) != 3)
+    throw std::invalid_argument("F must have shape [B,3,3]");
+  const int64_t B = flow.shape(0), H = flow.shape(1), W = flow.shape(2);
+  py::array_t<float> d({B, H, W}), s({B, H, W});
+  {
+    py::gil_scoped_release nogil;
+    vo::epipolar_score_map_cpu(flow.data(), F.data(), B, H, W, thr, d.mutable_data(), s.mutable_data(), threads);
+  }
+  return py::make_tuple(d, s);
+}
 
 static py::tuple sample_cpu(f32 score, int64_t n, double ratio, uint64_t seed, int threads) {
   if (score.ndim() != 3) throw std::invalid_argument("score must have shape [B,H,W]");
@@ -33,6 +82,15 @@ PYBIND11_MODULE(_core, m) {
         py::arg("threads") = 0,
         "Top-ratio then random-n sampling of score [B,H,W] (float32). Returns (idx [B,n] int64 flat pixel "
         "indices, -1 past the draw; count [B] int64 number of candidates).");
+  m.def("ransac_fundamental_cpu", &ransac_cpu, py::arg("p1"), py::arg("p2"), py::arg("weights") = py::none(),
+        py::arg("threshold") = 0.1, py::arg("confidence") = 0.99, py::arg("max_iters") = 1000, py::arg("seed") = 0,
+        py::arg("threads") = 0,
+        "Batched normalised 8-point RANSAC. p1, p2 [B,N,2] float64 pixels; weights [B,N] or None. Returns "
+        "(F [B,3,3], inliers [B,N] bool, n_inliers [B], iters [B], status [B]: 0 ok, 1 too few points, 2 degenerate).");
+  m.def("epipolar_score_map_cpu", &epipolar_map_cpu, py::arg("flow"), py::arg("F"), py::arg("threshold") = 0.5,
+        py::arg("threads") = 0,
+        "Epipolar distance of every flow match, flow [B,H,W,2] float32, F [B,3,3]: returns (d_epi [B,H,W], "
+        "score [B,H,W] = (d < threshold) / (1 + d)).");
 #ifdef VO_WITH_CUDA
   m.attr("cuda_compiled") = true;
   m.def("cuda_device_count", &vo::cuda_device_count);

@@ -12,7 +12,7 @@ from vo_app.geometry.sampling_ref import sample_matches_ref, top_ratio_candidate
 
 needs_cpp = pytest.mark.skipif(not _ext.available(), reason="vo_app._core is not built")
 BACKENDS = ["reference", pytest.param("cpp", marks=needs_cpp)]
-PROPS = settings(max_examples=30, deadline=None, database=None, derandomize=True)
+PROPS = settings(max_examples=600, deadline=None, database=None, derandomize=False)
 
 
 # ------------------------------------------------------------------ helpers

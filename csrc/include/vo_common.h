@@ -28,6 +28,9 @@ VO_HD uint32_t rand_below(uint64_t r, uint32_t n) {
   return static_cast<uint32_t>(((r >> 32) * static_cast<uint64_t>(n)) >> 32);
 }
 
+// Finite test that behaves the same on host and device (no fast-math here).
+VO_HD bool finite(double x) { return x == x && x - x == 0.0; }
+
 // Scores below or equal to zero, and NaN, are never candidates.
 VO_HD bool usable(float s) { return s > 0.0f; }
 

@@ -1,6 +1,88 @@
-"""``vo-eval``: trajectory and flow evaluation (planned: see the evaluation issue)."""
-from .common import not_yet
+"""``vo-eval``: trajectory evaluation (``vo-eval traj``); flow evaluation is announced (``vo-eval flow``)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..errors import UserError
+from .common import not_yet, run_command
+
+_CTX = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-def main(args=None) -> None:
-    not_yet("vo-eval", "the evaluation and reporting issue; meanwhile vo-run prints the ATE when the data has ground truth")
+def parse_segments(text: str) -> "str | tuple[float, ...]":
+    """``kitti`` | ``auto`` | ``5,10,20`` -> what :func:`vo_app.eval.evaluate.resolve_lengths` takes."""
+    text = text.strip().lower()
+    if text in ("kitti", "auto"):
+        return text
+    try:
+        values = tuple(float(v) for v in text.split(",") if v.strip())
+        if not values or min(values) <= 0:
+            raise ValueError
+    except ValueError:
+        raise UserError(f"invalid --segments {text!r}", fix="use 'kitti', 'auto' or positive lengths in metres, "
+                        "e.g. 5,10,20") from None
+    return tuple(sorted(values))
+
+
+@click.group(context_settings=_CTX)
+def cli():
+    """Evaluate trajectories against ground truth (``traj``); flow evaluation comes later (``flow``)."""
+
+
+@cli.command(context_settings=_CTX)
+@click.option("--gt", "gt_path", required=True, type=click.Path(path_type=Path), help="Ground-truth trajectory (KITTI or TUM).")
+@click.option("--est", "est_paths", required=True, multiple=True, type=click.Path(path_type=Path),
+              help="Estimated trajectory; repeat to compare several side by side.")
+@click.option("--format", "fmt", type=click.Choice(["auto", "kitti", "tum"]), default="auto", show_default=True,
+              help="File format (auto: 12 columns KITTI, 8 columns TUM).")
+@click.option("--align", type=click.Choice(["sim3", "se3", "scale", "none"]), default="sim3", show_default=True,
+              help="Alignment of each estimate to the ground truth (Umeyama, evo) before every metric.")
+@click.option("--delta-m", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
+              help="RPE per distance: pairs this many metres apart.")
+@click.option("--segments", "segments_text", default="auto", show_default=True,
+              help="KITTI segment lengths: 'kitti' (100..800 m), 'auto' (those that fit, or 8 shorter ones for "
+                   "short paths) or a list such as 5,10,20.")
+@click.option("--segment-step", type=click.IntRange(1), default=10, show_default=True,
+              help="KITTI metric: a segment starts every N frames.")
+@click.option("--t-max-diff", type=click.FloatRange(min=0), default=0.01, show_default=True,
+              help="TUM files: largest timestamp difference (s) for associating poses.")
+@click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write all numbers to this JSON file.")
+@click.option("--plots", "plots_dir", type=click.Path(path_type=Path), help="Write PNG plots into this folder.")
+@click.option("--plane", type=click.Choice(["xz", "xy", "yz"]), default="xz", show_default=True,
+              help="Top-view plane (xz for camera frames: x right, y down, z forward).")
+def traj(gt_path, est_paths, fmt, align, delta_m, segments_text, segment_step, t_max_diff, json_path, plots_dir,
+         plane):
+    """ATE, RPE and the KITTI drift metric of one or more estimates against GT."""
+    from ..eval import format_table, load_pair
+    from ..eval.report import evaluate_all, unique_labels, write_outputs
+    from .common import ensure_writable_dir
+
+    lengths = parse_segments(segments_text)
+    fmt = None if fmt == "auto" else fmt
+    labels = unique_labels(list(est_paths))
+    pairs = {lab: load_pair(gt_path, p, fmt, t_max_diff) for lab, p in zip(labels, est_paths)}
+    results = evaluate_all(pairs, align=align, delta_m=delta_m, lengths=lengths, step=segment_step)
+    click.echo(format_table(results))
+    if plots_dir is not None:
+        ensure_writable_dir(plots_dir)
+    meta = {"gt": str(gt_path), "estimates": {lab: str(p) for lab, p in zip(labels, est_paths)}, "align": align,
+            "delta_m": delta_m, "segments": segments_text, "segment_step": segment_step}
+    written = write_outputs(results, json_path=json_path, plots_dir=plots_dir, plane=plane, meta=meta)
+    if written:
+        click.echo("written: " + ", ".join(str(p) for p in written), err=True)
+
+
+@cli.command(context_settings={**_CTX, "ignore_unknown_options": True, "allow_extra_args": True})
+def flow():
+    """Optical-flow evaluation (not yet available)."""
+    not_yet("vo-eval flow", "the flow evaluation issue")
+
+
+def main(args: list[str] | None = None) -> None:
+    run_command(cli, "vo-eval", args)
+
+
+if __name__ == "__main__":
+    main()

@@ -34,7 +34,8 @@ def sample_matches(flow: np.ndarray, score: np.ndarray, n: int, ratio: float, se
 
 def ransac_fundamental(p1, p2, *, threshold=0.1, confidence=0.99, max_iters=1000, seed=0, backend="auto"):
     """Batched normalized 8-point RANSAC: ``p1, p2 [B,N,2]`` -> ``F [B,3,3], inliers [B,N], ok [B]``."""
-    if _ext.use_cpp(backend) and _ext.has("ransac_fundamental"):
-        return _ext.ransac_fundamental(p1, p2, threshold, confidence, max_iters, seed)
+    if _ext.use_cpp(backend) and _ext.has("ransac_fundamental_cpu"):
+        F, inl, ok, _ = _ext.ransac_fundamental(p1, p2, threshold, confidence, max_iters, seed)
+        return F, inl, ok
     return ransac_fundamental_ref(p1, p2, threshold=threshold, confidence=confidence, max_iters=max_iters,
                                   rng=np.random.default_rng(seed))

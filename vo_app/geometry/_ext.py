@@ -35,6 +35,9 @@ def sample_matches(flow, score, n, ratio, seed):
     return p1, p2, int(count[0])
 
 
-def ransac_fundamental(p1, p2, threshold, confidence, max_iters, seed):
-    return _core.ransac_fundamental_cpu(np.ascontiguousarray(p1, np.float64), np.ascontiguousarray(p2, np.float64),
-                                        float(threshold), float(confidence), int(max_iters), int(seed))
+def ransac_fundamental(p1, p2, threshold, confidence, max_iters, seed, weights=None):
+    """C++ RANSAC; returns ``F [B,3,3], inliers [B,N], ok [B], info`` (info: n_inliers, iters, status)."""
+    F, inl, count, iters, status = _core.ransac_fundamental_cpu(
+        np.ascontiguousarray(p1, np.float64), np.ascontiguousarray(p2, np.float64), weights,
+        float(threshold), float(confidence), int(max_iters), int(seed) & 0xFFFFFFFFFFFFFFFF)
+    return F, inl, status == 0, {"n_inliers": count, "iters": iters, "status": status}

@@ -13,6 +13,7 @@ from .. import geometry as geo
 from ..errors import UserError
 from ..models import make_flow_backend
 from ..models.dis import to_gray_u8
+from ..viewer.events import frame_event
 from .config import VOConfig
 from .output import RunOutput
 from .pair import NO_MOTION, PURE_ROTATION, PairResult, estimate_pair
@@ -36,10 +37,13 @@ def _pair_record(frame, ref, res: PairResult | None, scale, scale_note, t_flow, 
     return rec
 
 
-def run_odometry(seq, cfg: VOConfig, out_dir: Path, progress: Callable | None = None) -> dict:
+def run_odometry(seq, cfg: VOConfig, out_dir: Path, progress: Callable | None = None,
+                 on_frame: Callable[[dict], None] | None = None) -> dict:
     """Run VO over ``seq`` and write ``trajectory_kitti.txt``, ``trajectory_tum.txt``, ``report.json``.
 
     ``seq`` is a :class:`vo_app.io.sequence.Sequence`.  Returns the final report dict.
+    ``on_frame``, if given, is called after each posed frame with the dict of
+    :func:`vo_app.viewer.events.frame_event` (index, pose, points_world, colors).
     """
     if cfg.scale == "rgbd" and not seq.has_depth:
         raise UserError("--scale rgbd needs depth images, and this sequence has none", path=seq.root,
@@ -82,6 +86,8 @@ def run_odometry(seq, cfg: VOConfig, out_dir: Path, progress: Callable | None = 
         if ref is None:
             ref = (frame, np.eye(4))
             out.add(frame.timestamp, np.eye(4))
+            if on_frame is not None:
+                on_frame(frame_event(frame.index, np.eye(4)))
             if progress:
                 progress(1)
             continue
@@ -130,6 +136,8 @@ def run_odometry(seq, cfg: VOConfig, out_dir: Path, progress: Callable | None = 
         if res.fallback is None or res.fallback == PURE_ROTATION:
             last_motion = T_rel
         out.add(frame.timestamp, pose)
+        if on_frame is not None:
+            on_frame(frame_event(frame.index, pose, res, scale, ref, K))
         pairs.append(_pair_record(frame.index, ref[0].index, res, scale, note, t_flow, time.perf_counter() - t0))
         if advance:
             ref = (frame, pose)

@@ -1,0 +1,86 @@
+// The parts of the 8-point RANSAC that CPU and CUDA share, so both draw the same
+// samples and build the same hypotheses for the same seed.
+#pragma once
+#include "epipolar_math.h"
+
+namespace vo {
+
+// Draw 8 distinct indices in [0, n) for hypothesis h of batch item b.
+VO_HD bool draw_sample(uint64_t seed, int64_t b, int64_t h, int64_t n, int32_t out[8]) {
+  int got = 0;
+  for (int attempt = 0; attempt < 64 && got < 8; ++attempt) {
+    const int32_t c = static_cast<int32_t>(rand_below(counter_rand(seed, b, h * 64 + attempt), static_cast<uint32_t>(n)));
+    bool dup = false;
+    for (int k = 0; k < got; ++k) dup |= (out[k] == c);
+    if (!dup) out[got++] = c;
+  }
+  return got == 8;
+}
+
+// Hypothesis F (pixel coordinates) from 8 normalised matches qn1/qn2 ([n,2] interleaved).
+VO_HD bool hypothesis_from_sample(const double* qn1, const double* qn2, const int32_t idx[8], const Norm2D& n1,
+                                  const Norm2D& n2, double F[9]) {
+  double A[8][9];
+  for (int r = 0; r < 8; ++r) {
+    const int32_t i = idx[r];
+    epipolar_row(qn1[2 * i], qn1[2 * i + 1], qn2[2 * i], qn2[2 * i + 1], A[r]);
+  }
+  double Fn[9];
+  if (!null_vector_8x9(A, Fn)) return false;
+  enforce_rank2(Fn);
+  denormalize(Fn, n1, n2, F);
+  for (int k = 0; k < 9; ++k)
+    if (!finite(F[k])) return false;
+  return true;
+}
+
+// Least-squares (weighted) 8-point on the accumulated normal matrix ATA [81] (normalised coords).
+VO_HD bool refit_from_normal_matrix(const double* ATA, const Norm2D& n1, const Norm2D& n2, double F[9]) {
+  double Fn[9];
+  smallest_eigenvector(ATA, 9, Fn);
+  enforce_rank2(Fn);
+  denormalize(Fn, n1, n2, F);
+  for (int k = 0; k < 9; ++k)
+    if (!finite(F[k])) return false;
+  return true;
+}
+
+// Scoring visits matches in a seeded random order and checks every kCheckEvery
+// matches whether the hypothesis can still compete with the best one so far:
+// exactly (even all remaining matches would not be enough), or statistically (its
+// inlier rate so far lies more than kRejectSigma standard deviations below the
+// best's). The statistical test is what makes the scoring cheap.
+constexpr int kCheckEvery = 128;
+constexpr double kRejectSigma = 3.5;
+
+VO_HD bool reject_early(double score, double seen_w, double remaining_w, double best, double total_w) {
+  if (score + remaining_w < best) return true;
+  const double r = best / total_w;
+  const double expect = r * seen_w;
+  const double sd = sqrt(seen_w * r * (1.0 - r) + 1e-12);
+  return score < expect - kRejectSigma * sd;
+}
+
+// Hypotheses per round: the first rounds are short, because until a first best
+// exists every hypothesis is scored on all matches.
+VO_HD int64_t round_length(int64_t h0, int64_t round_size) {
+  const int64_t r = h0 < 8 ? 8 : h0;  // 8, 8, 16, 32, ... up to round_size
+  return r < round_size ? r : round_size;
+}
+
+// Seeded Fisher-Yates permutation of order[0..n).
+VO_HD void shuffle_order(int32_t* order, int64_t n, uint64_t seed, int64_t b) {
+  for (int64_t i = n - 1; i > 0; --i) {
+    const int64_t j = rand_below(counter_rand(seed ^ 0x5851F42D4C957F2Dull, b, static_cast<uint64_t>(i)), static_cast<uint32_t>(i + 1));
+    const int32_t t = order[i];
+    order[i] = order[j];
+    order[j] = t;
+  }
+}
+
+// Better hypothesis: higher score, ties to the lower hypothesis index (deterministic).
+VO_HD bool better(double score_a, int64_t h_a, double score_b, int64_t h_b) {
+  return score_a > score_b || (score_a == score_b && h_a < h_b);
+}
+
+}  // namespace vo

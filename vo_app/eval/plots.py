@@ -1,0 +1,91 @@
+"""PNG plots of an evaluation (matplotlib, Agg canvas; no pyplot, no display needed).
+
+* :func:`plot_top_view`: ground truth and the aligned estimate seen from above,
+  the estimate coloured by its ATE.  Camera frames (KITTI: x right, y down,
+  z forward) are seen in the x-z plane (``plane="xz"``); ``"xy"`` suits
+  world frames with z up.
+* :func:`plot_errors`: ATE over the distance travelled, and the per-frame RPE
+  (translation and rotation) over time (or frame index when there are no
+  timestamps).
+
+Both take the ``series`` of :func:`vo_app.eval.evaluate.evaluate_pair` and write
+atomically.
+"""
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import LineCollection
+from matplotlib.figure import Figure
+
+from ..io.atomic import atomic_write_bytes
+
+_AXES = {"xz": (0, 2), "xy": (0, 1), "yz": (1, 2)}
+
+
+def _save(fig: Figure, path: "str | os.PathLike[str]", dpi: int = 100) -> Path:
+    FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def plot_top_view(series: dict, path: "str | os.PathLike[str]", title: str = "", plane: str = "xz") -> Path:
+    """Top view of ``series["gt_xyz"] [N,3]`` and ``series["est_xyz"] [N,3]`` coloured by ``series["ate"] [N]``."""
+    i, j = _AXES[plane]
+    gt, est, err = series["gt_xyz"], series["est_xyz"], np.asarray(series["ate"], float)
+    fig = Figure(figsize=(6.0, 5.0))
+    ax = fig.add_subplot(1, 1, 1)
+    ax.plot(gt[:, i], gt[:, j], "--", color="0.45", lw=1.2, label="ground truth")
+    pts = est[:, [i, j]]
+    segs = np.stack([pts[:-1], pts[1:]], axis=1)
+    seg_err = 0.5 * (err[:-1] + err[1:]) if len(err) > 1 else err
+    lc = LineCollection(segs, cmap="plasma", linewidths=2.2)
+    lc.set_array(seg_err)
+    ax.add_collection(lc)
+    ax.plot(*pts[0], "o", color="green", ms=6, label="start")
+    fig.colorbar(lc, ax=ax, label="ATE [m]")
+    ax.set_xlabel(f"{plane[0]} [m]")
+    ax.set_ylabel(f"{plane[1]} [m]")
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.autoscale_view()
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    ax.set_title(title or "top view", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_errors(series: dict, path: "str | os.PathLike[str]", title: str = "") -> Path:
+    """ATE over distance travelled (top) and per-frame RPE over time or frame index (bottom)."""
+    fig = Figure(figsize=(7.0, 5.0))
+    ax1, ax2 = fig.add_subplot(2, 1, 1), fig.add_subplot(2, 1, 2)
+    ax1.plot(series["distance"], series["ate"], color="tab:blue", lw=1.5)
+    ax1.set_xlabel("distance travelled [m]")
+    ax1.set_ylabel("ATE [m]")
+    ax1.grid(True, alpha=0.3)
+    ax1.set_title(title or "errors", fontsize=10)
+    ids = np.asarray(series["rpe_ids"], int)
+    t = series.get("time")
+    x = (np.asarray(t)[ids] if t is not None else ids) if len(ids) else ids
+    ax2.plot(x, series["rpe_trans"], color="tab:orange", lw=1.2, label="RPE translation [m]")
+    ax2.set_xlabel("time [s]" if t is not None else "frame")
+    ax2.set_ylabel("RPE trans. [m]", color="tab:orange")
+    ax2.grid(True, alpha=0.3)
+    ax3 = ax2.twinx()
+    ax3.plot(x, series["rpe_rot"], color="tab:green", lw=1.0, label="RPE rotation [deg]")
+    ax3.set_ylabel("RPE rot. [deg]", color="tab:green")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def write_plots(series: dict, out_dir: "str | os.PathLike[str]", label: str, plane: str = "xz") -> list[Path]:
+    """Both plots of one estimate into ``out_dir`` as ``<label>_top.png`` and ``<label>_errors.png``."""
+    out_dir = Path(out_dir)
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in label) or "estimate"
+    return [plot_top_view(series, out_dir / f"{safe}_top.png", f"{label}: top view ({plane})", plane),
+            plot_errors(series, out_dir / f"{safe}_errors.png", f"{label}: errors")]
