@@ -105,6 +105,35 @@ PYBIND11_MODULE(_core, m) {
       },
       "Device-pointer version of sample_topk_random_cpu: score [B,hw] float32, out_idx [B,n] int64, out_count [B] "
       "int64, all on the current device; stream is a cudaStream_t handle (0 = default stream).");
+  m.def(
+      "ransac_fundamental_cuda",
+      [](uintptr_t p1, uintptr_t p2, uintptr_t weights, int64_t B, int64_t N, double threshold, double confidence,
+         int64_t max_iters, uint64_t seed, uintptr_t F, uintptr_t inliers, uintptr_t n_inliers, uintptr_t iters,
+         uintptr_t status, uintptr_t stream) {
+        vo::RansacParams prm;
+        prm.threshold = threshold;
+        prm.confidence = confidence;
+        prm.max_iters = max_iters;
+        prm.seed = seed;
+        py::gil_scoped_release nogil;
+        vo::ransac_fundamental_cuda(reinterpret_cast<const double*>(p1), reinterpret_cast<const double*>(p2),
+                                    reinterpret_cast<const double*>(weights), B, N, prm, reinterpret_cast<double*>(F),
+                                    reinterpret_cast<uint8_t*>(inliers), reinterpret_cast<int64_t*>(n_inliers),
+                                    reinterpret_cast<int64_t*>(iters), reinterpret_cast<int32_t*>(status),
+                                    reinterpret_cast<cudaStream_t>(stream));
+      },
+      "Device-pointer version of ransac_fundamental_cpu: p1, p2 [B,N,2] float64, weights [B,N] float64 or 0, "
+      "outputs F [B,3,3] float64, inliers [B,N] uint8/bool, n_inliers [B] int64, iters [B] int64, status [B] int32.");
+  m.def(
+      "epipolar_score_map_cuda",
+      [](uintptr_t flow, uintptr_t F, int64_t B, int64_t H, int64_t W, double thr, uintptr_t d_epi, uintptr_t score,
+         uintptr_t stream) {
+        py::gil_scoped_release nogil;
+        vo::epipolar_score_map_cuda(reinterpret_cast<const float*>(flow), reinterpret_cast<const double*>(F), B, H, W,
+                                    thr, reinterpret_cast<float*>(d_epi), reinterpret_cast<float*>(score),
+                                    reinterpret_cast<cudaStream_t>(stream));
+      },
+      "Device-pointer version of epipolar_score_map_cpu (flow [B,H,W,2] float32, F [B,3,3] float64).");
 #else
   m.attr("cuda_compiled") = false;
   m.def("cuda_device_count", []() { return 0; });

@@ -17,14 +17,8 @@ VO_HD bool draw_sample(uint64_t seed, int64_t b, int64_t h, int64_t n, int32_t o
   return got == 8;
 }
 
-// Hypothesis F (pixel coordinates) from 8 normalised matches qn1/qn2 ([n,2] interleaved).
-VO_HD bool hypothesis_from_sample(const double* qn1, const double* qn2, const int32_t idx[8], const Norm2D& n1,
-                                  const Norm2D& n2, double F[9]) {
-  double A[8][9];
-  for (int r = 0; r < 8; ++r) {
-    const int32_t i = idx[r];
-    epipolar_row(qn1[2 * i], qn1[2 * i + 1], qn2[2 * i], qn2[2 * i + 1], A[r]);
-  }
+// Hypothesis F (pixel coordinates) from the 8x9 design matrix of a sample.
+VO_HD bool hypothesis_from_design(double A[8][9], const Norm2D& n1, const Norm2D& n2, double F[9]) {
   double Fn[9];
   if (!null_vector_8x9(A, Fn)) return false;
   enforce_rank2(Fn);
@@ -32,6 +26,28 @@ VO_HD bool hypothesis_from_sample(const double* qn1, const double* qn2, const in
   for (int k = 0; k < 9; ++k)
     if (!finite(F[k])) return false;
   return true;
+}
+
+// Same, from normalised matches stored as qn1/qn2 ([n,2] interleaved each).
+VO_HD bool hypothesis_from_sample(const double* qn1, const double* qn2, const int32_t idx[8], const Norm2D& n1,
+                                  const Norm2D& n2, double F[9]) {
+  double A[8][9];
+  for (int r = 0; r < 8; ++r) {
+    const int32_t i = idx[r];
+    epipolar_row(qn1[2 * i], qn1[2 * i + 1], qn2[2 * i], qn2[2 * i + 1], A[r]);
+  }
+  return hypothesis_from_design(A, n1, n2, F);
+}
+
+// Same, from normalised matches stored as rows (x1, y1, x2, y2) of qn [n,4].
+VO_HD bool hypothesis_from_sample4(const double* qn, const int32_t idx[8], const Norm2D& n1, const Norm2D& n2,
+                                   double F[9]) {
+  double A[8][9];
+  for (int r = 0; r < 8; ++r) {
+    const double* x = qn + 4 * idx[r];
+    epipolar_row(x[0], x[1], x[2], x[3], A[r]);
+  }
+  return hypothesis_from_design(A, n1, n2, F);
 }
 
 // Least-squares (weighted) 8-point on the accumulated normal matrix ATA [81] (normalised coords).

@@ -32,17 +32,25 @@ def demo_cache_dir() -> Path:
 @click.option("--backend", type=click.Choice(["auto", "cpp", "reference"]), help="Geometry backend [default: auto].")
 @click.option("--demo", is_flag=True, help="Run the built-in synthetic demo (the default without SEQUENCE).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--eval", "evaluate", is_flag=True,
+              help="With ground truth: print the vo-eval table and save eval.json and plots in --out.")
+@click.option("--viewer", is_flag=True, help="Live open3d view: trajectory, camera and point cloud (own process).")
+@click.option("--viewer-close", is_flag=True, help="Close the viewer when the run ends instead of waiting for you.")
+@click.option("--viewer-snapshot", type=click.Path(path_type=Path), hidden=True,
+              help="Save the viewer's final view to this PNG (docs, tests).")
+@click.option("--save-ply", is_flag=True, help="Save the triangulated point cloud as map.ply in --out.")
 def cli(sequence, out_dir, preset, flow, weights, scale, layout, intrinsics, camera, size_text, stride, start,
-        max_frames, seed, backend, demo, quiet):
+        max_frames, seed, backend, demo, quiet, evaluate, viewer, viewer_close, viewer_snapshot, save_ply):
     """Estimate the camera trajectory of SEQUENCE (KITTI odometry, TUM RGB-D, or a folder of images).
 
-    Writes trajectory_kitti.txt, trajectory_tum.txt and report.json to --out.
+    Writes trajectory_kitti.txt, trajectory_tum.txt and report.json to --out
+    (and map.ply with --save-ply; eval.json and plots with --eval).
     Without SEQUENCE, renders the synthetic demo sequence and runs on it.
     """
     from ..io import open_sequence
     from ..pipeline.config import load_config
     from ..pipeline.odometry import run_odometry
-    from .summary import print_summary
+    from .run_extras import RunExtras
 
     if sequence is None or demo:
         if sequence is not None:
@@ -62,17 +70,36 @@ def cli(sequence, out_dir, preset, flow, weights, scale, layout, intrinsics, cam
     seq = open_sequence(sequence, layout=layout, intrinsics=intrinsics, size=cfg.size, stride=stride, start=start,
                         max_frames=max_frames, color=cfg.color, camera=camera)
     out_dir = ensure_writable_dir(out_dir or Path("runs") / seq.name)
+    extras = RunExtras(seq, viewer=viewer, viewer_close=viewer_close, save_ply=save_ply, snapshot=viewer_snapshot)
     bar = None
     if not quiet:
         from tqdm import tqdm
 
         bar = tqdm(total=len(seq), unit="frame", desc=f"vo-run {seq.name}", dynamic_ncols=True)
     try:
-        report = run_odometry(seq, cfg, out_dir, progress=None if bar is None else bar.update)
-    finally:
-        if bar is not None:
-            bar.close()
+        try:
+            report = run_odometry(seq, cfg, out_dir, progress=None if bar is None else bar.update,
+                                  on_frame=extras.on_frame)
+        finally:
+            if bar is not None:
+                bar.close()
+        _finish(seq, report, out_dir, extras, evaluate)
+    except BaseException:
+        extras.close(aborted=True)
+        raise
+    extras.close()
+
+
+def _finish(seq, report: dict, out_dir: Path, extras, evaluate: bool) -> None:
+    """After the loop: summary, map.ply, the --eval table, the accuracy in report.json."""
+    from .summary import print_summary
+
     acc = print_summary(seq, report, out_dir)
+    extras.write_map(out_dir)
+    if evaluate:
+        from .run_eval import evaluate_run
+
+        evaluate_run(seq, out_dir)
     if acc is not None:
         from ..io.atomic import atomic_write_json
 

@@ -40,7 +40,7 @@ def plot_top_view(series: dict, path: "str | os.PathLike[str]", title: str = "",
     gt, est, err = series["gt_xyz"], series["est_xyz"], np.asarray(series["ate"], float)
     fig = Figure(figsize=(6.0, 5.0))
     ax = fig.add_subplot(1, 1, 1)
-    ax.plot(gt[:, i], gt[:, j], "--", color="0.45", lw=1.2, label="ground truth")
+    ax.plot(gt[:, i], gt[:, j], "--", color="0.3", lw=1.0, label="ground truth", zorder=3)
     pts = est[:, [i, j]]
     segs = np.stack([pts[:-1], pts[1:]], axis=1)
     seg_err = 0.5 * (err[:-1] + err[1:]) if len(err) > 1 else err
@@ -83,9 +83,10 @@ def plot_errors(series: dict, path: "str | os.PathLike[str]", title: str = "") -
     return _save(fig, path)
 
 
-def write_plots(series: dict, out_dir: "str | os.PathLike[str]", label: str, plane: str = "xz") -> list[Path]:
-    """Both plots of one estimate into ``out_dir`` as ``<label>_top.png`` and ``<label>_errors.png``."""
+def write_plots(series: dict, out_dir: "str | os.PathLike[str]", label: str, plane: str = "xz",
+                stem: str | None = None) -> list[Path]:
+    """Both plots of one estimate into ``out_dir``: ``<stem>_top.png``, ``<stem>_errors.png`` (stem: label)."""
     out_dir = Path(out_dir)
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in label) or "estimate"
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in (stem or label)) or "estimate"
     return [plot_top_view(series, out_dir / f"{safe}_top.png", f"{label}: top view ({plane})", plane),
             plot_errors(series, out_dir / f"{safe}_errors.png", f"{label}: errors")]

@@ -28,7 +28,7 @@ def evaluate_all(pairs: dict[str, PosePair], align: str = "sim3", delta_m: float
 
 
 def write_outputs(results: dict[str, dict], *, json_path=None, plots_dir=None, plane: str = "xz",
-                  meta: dict | None = None, plot_names: dict[str, str] | None = None) -> list[Path]:
+                  meta: dict | None = None, plot_stems: dict[str, str] | None = None) -> list[Path]:
     """Write ``json_path`` (all numbers, no arrays) and the PNGs in ``plots_dir``; returns what was written."""
     written = []
     if json_path is not None:
@@ -39,5 +39,5 @@ def write_outputs(results: dict[str, dict], *, json_path=None, plots_dir=None, p
         from .plots import write_plots
 
         for label, r in results.items():
-            written += write_plots(r["series"], plots_dir, (plot_names or {}).get(label, label), plane)
+            written += write_plots(r["series"], plots_dir, label, plane, (plot_stems or {}).get(label))
     return written

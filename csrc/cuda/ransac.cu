@@ -1,0 +1,333 @@
+// CUDA version of csrc/cpu/ransac.cpp with the same semantics: the same seeded
+// match order, the same hypotheses (ransac_core.h), the same checkpointed early
+// rejection, rounds and stopping rule, and the same least-squares refit.
+// One warp scores one hypothesis; all batch items advance together, round by round.
+#include <cuda_runtime.h>
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "cuda_api.h"
+#include "ransac_core.h"
+
+namespace vo {
+namespace {
+
+constexpr int kWarp = 32;
+constexpr int kWarpsPerBlock = 4;
+
+struct ItemState {
+  Norm2D n1, n2;
+  double total_w;
+  double best_score;
+  double needed;
+  int64_t best_h;
+  int64_t h0;
+  int32_t n_valid;
+  int32_t status;  // -1: running
+  int32_t round_m;
+  double bestF[9];
+};
+
+void check(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) throw std::runtime_error(std::string("vo_app CUDA error in ") + what + ": " + cudaGetErrorString(e));
+}
+
+// One thread per item: seeded order, compaction of finite matches, normalisation.
+__global__ void prepare(const double* p1, const double* p2, const double* w, int64_t B, int64_t N, uint64_t seed,
+                        int32_t* order, int32_t* valid, double* q, double* qn, double* wv, double* suffix,
+                        ItemState* st, double max_iters) {
+  const int64_t b = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (b >= B) return;
+  int32_t* ord = order + b * N;
+  for (int64_t i = 0; i < N; ++i) ord[i] = static_cast<int32_t>(i);
+  shuffle_order(ord, N, seed, b);
+  const double* a = p1 + b * N * 2;
+  const double* c = p2 + b * N * 2;
+  double* qb = q + b * N * 4;  // x1 y1 x2 y2
+  int32_t n = 0;
+  for (int64_t oi = 0; oi < N; ++oi) {
+    const int64_t i = ord[oi];
+    const double wi = w ? w[b * N + i] : 1.0;
+    if (finite(a[2 * i]) && finite(a[2 * i + 1]) && finite(c[2 * i]) && finite(c[2 * i + 1]) && finite(wi) && wi > 0) {
+      valid[b * N + n] = static_cast<int32_t>(i);
+      qb[4 * n] = a[2 * i]; qb[4 * n + 1] = a[2 * i + 1]; qb[4 * n + 2] = c[2 * i]; qb[4 * n + 3] = c[2 * i + 1];
+      wv[b * N + n] = wi;
+      ++n;
+    }
+  }
+  ItemState s{};
+  s.n_valid = n;
+  s.best_score = -1.0;
+  s.best_h = -1;
+  s.needed = max_iters;
+  s.status = -1;
+  if (n < 8) { s.status = kTooFewPoints; st[b] = s; return; }
+  double m[4] = {0, 0, 0, 0};
+  for (int32_t i = 0; i < n; ++i)
+    for (int k = 0; k < 4; ++k) m[k] += qb[4 * i + k];
+  for (int k = 0; k < 4; ++k) m[k] /= n;
+  double d1 = 0, d2 = 0;
+  for (int32_t i = 0; i < n; ++i) {
+    d1 += hypot(qb[4 * i] - m[0], qb[4 * i + 1] - m[1]);
+    d2 += hypot(qb[4 * i + 2] - m[2], qb[4 * i + 3] - m[3]);
+  }
+  d1 /= n; d2 /= n;
+  s.n1 = {m[0], m[1], d1 > 1e-12 ? sqrt(2.0) / d1 : 0.0};
+  s.n2 = {m[2], m[3], d2 > 1e-12 ? sqrt(2.0) / d2 : 0.0};
+  if (s.n1.s == 0.0 || s.n2.s == 0.0) { s.status = kDegenerate; st[b] = s; return; }
+  double* qnb = qn + b * N * 4;
+  for (int32_t i = 0; i < n; ++i) {
+    qnb[4 * i] = s.n1.s * (qb[4 * i] - s.n1.cx);
+    qnb[4 * i + 1] = s.n1.s * (qb[4 * i + 1] - s.n1.cy);
+    qnb[4 * i + 2] = s.n2.s * (qb[4 * i + 2] - s.n2.cx);
+    qnb[4 * i + 3] = s.n2.s * (qb[4 * i + 3] - s.n2.cy);
+  }
+  double* sb = suffix + b * (N + 1);
+  sb[n] = 0.0;
+  for (int32_t i = n; i-- > 0;) sb[i] = sb[i + 1] + wv[b * N + i];
+  s.total_w = sb[0];
+  st[b] = s;
+}
+
+// Score of F over all valid matches of item b by one warp, with the CPU's checkpoints.
+__device__ double warp_score(const double* F, const double* qb, const double* wb, const double* sb, int32_t n,
+                             double thr2, double bar, double total) {
+  const int lane = threadIdx.x % kWarp;
+  double s = 0.0;  // identical in all lanes after each checkpoint reduction
+  for (int32_t base = 0; base < n; base += kCheckEvery) {
+    double part = 0.0;
+    const int32_t end = min(base + kCheckEvery, n);
+    for (int32_t i = base + lane; i < end; i += kWarp)
+      if (sampson_inlier(F, qb[4 * i], qb[4 * i + 1], qb[4 * i + 2], qb[4 * i + 3], thr2)) part += wb[i];
+    for (int off = kWarp / 2; off > 0; off /= 2) part += __shfl_xor_sync(0xffffffffu, part, off);
+    s += part;
+    if (end - base == kCheckEvery && bar > 0 && reject_early(s, total - sb[end], sb[end], bar, total)) return -1.0;
+  }
+  return s;
+}
+
+__global__ void hypotheses(const double* q, const double* qn, const double* wv, const double* suffix, int64_t N,
+                           ItemState* st, int64_t B, int64_t round_size, uint64_t seed, double thr2, double* scores,
+                           double* Fs) {
+  const int64_t warp = (blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x) / kWarp;
+  const int lane = threadIdx.x % kWarp;
+  const int64_t b = warp / round_size, j = warp % round_size;
+  if (b >= B) return;
+  const ItemState s = st[b];
+  if (s.status != -1 || j >= s.round_m) return;
+  __shared__ double Fsh[kWarpsPerBlock][9];
+  __shared__ int ok[kWarpsPerBlock];
+  const int wi = (threadIdx.x / kWarp);
+  if (lane == 0) {
+    int32_t idx[8];
+    ok[wi] = draw_sample(seed, b, s.h0 + j, s.n_valid, idx) &&
+             hypothesis_from_sample4(qn + b * N * 4, idx, s.n1, s.n2, Fsh[wi]);
+  }
+  __syncwarp();
+  double score = -1.0;
+  if (ok[wi])
+    score = warp_score(Fsh[wi], q + b * N * 4, wv + b * N, suffix + b * (N + 1), s.n_valid, thr2, s.best_score, s.total_w);
+  if (lane == 0) {
+    scores[b * round_size + j] = score;
+    for (int k = 0; k < 9; ++k) Fs[(b * round_size + j) * 9 + k] = Fsh[wi][k];
+  }
+}
+
+// One thread per item: size of the first round, and whether the item runs at all.
+__global__ void init_rounds(ItemState* st, int64_t B, int64_t round_size, int64_t max_iters, int32_t* active) {
+  const int64_t b = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (b >= B) return;
+  const int64_t m = round_length(0, round_size);
+  st[b].round_m = static_cast<int32_t>(m < max_iters ? m : max_iters);
+  active[b] = st[b].status == -1;
+}
+
+// One thread per item: merge the round (same order and tie rule as the CPU), update the stopping rule.
+__global__ void merge_round(ItemState* st, int64_t B, int64_t round_size, int64_t max_iters, double confidence,
+                            const double* scores, const double* Fs, int32_t* active) {
+  const int64_t b = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (b >= B) return;
+  ItemState s = st[b];
+  if (s.status == -1) {
+    for (int32_t j = 0; j < s.round_m; ++j) {
+      const double sc = scores[b * round_size + j];
+      if (sc >= 0 && better(sc, s.h0 + j, s.best_score, s.best_h)) {
+        s.best_score = sc;
+        s.best_h = s.h0 + j;
+        for (int k = 0; k < 9; ++k) s.bestF[k] = Fs[(b * round_size + j) * 9 + k];
+      }
+    }
+    s.h0 += s.round_m;
+    if (s.best_score > 0) s.needed = ransac_needed(s.best_score / s.total_w, confidence);
+    if (!(s.h0 < max_iters && s.h0 < s.needed)) s.status = s.best_h < 0 ? kDegenerate : -2;  // -2: to refit
+  }
+  if (s.status == -1) {
+    const int64_t m = round_length(s.h0, round_size);
+    s.round_m = static_cast<int32_t>(m < max_iters - s.h0 ? m : max_iters - s.h0);
+  }
+  active[b] = s.status == -1;
+  st[b] = s;
+}
+
+// One block per item: least-squares refit on the inliers (two passes), final inlier mask.
+__global__ void refit_and_finish(const double* q, const double* qn, const double* wv, const int32_t* valid, int64_t N,
+                                 ItemState* st, double thr2, double* F_out, uint8_t* inl_out, int64_t* n_out,
+                                 int64_t* it_out, int32_t* st_out) {
+  const int64_t b = blockIdx.x;
+  ItemState& s = st[b];
+  __shared__ double red[45 + 1];
+  __shared__ double F[9], Fr[9];
+  __shared__ int keep_going;
+  const double* qb = q + b * N * 4;
+  const double* qnb = qn + b * N * 4;
+  const double* wb = wv + b * N;
+  if (threadIdx.x == 0) {
+    for (int k = 0; k < 9; ++k) F[k] = s.bestF[k];
+    keep_going = s.status == -2;
+  }
+  for (int64_t i = threadIdx.x; i < N; i += blockDim.x) inl_out[b * N + i] = 0;
+  __syncthreads();
+  for (int pass = 0; pass < 2 && keep_going; ++pass) {
+    if (threadIdx.x < 46) red[threadIdx.x] = 0.0;
+    __syncthreads();
+    double acc[45];
+    for (int k = 0; k < 45; ++k) acc[k] = 0.0;
+    double cnt = 0.0;
+    for (int32_t i = threadIdx.x; i < s.n_valid; i += blockDim.x) {
+      if (!sampson_inlier(F, qb[4 * i], qb[4 * i + 1], qb[4 * i + 2], qb[4 * i + 3], thr2)) continue;
+      double r[9];
+      epipolar_row(qnb[4 * i], qnb[4 * i + 1], qnb[4 * i + 2], qnb[4 * i + 3], r);
+      int k = 0;
+      for (int a = 0; a < 9; ++a)
+        for (int c = a; c < 9; ++c) acc[k++] += wb[i] * r[a] * r[c];
+      cnt += 1.0;
+    }
+    for (int k = 0; k < 45; ++k) atomicAdd(&red[k], acc[k]);
+    atomicAdd(&red[45], cnt);
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      keep_going = 0;
+      if (red[45] >= 8) {
+        double ATA[81];
+        int k = 0;
+        for (int a = 0; a < 9; ++a)
+          for (int c = a; c < 9; ++c) { ATA[a * 9 + c] = red[k]; ATA[c * 9 + a] = red[k]; ++k; }
+        if (refit_from_normal_matrix(ATA, s.n1, s.n2, Fr)) keep_going = 1;
+      }
+    }
+    __syncthreads();
+    if (!keep_going) break;
+    if (threadIdx.x == 0) red[0] = 0.0;
+    __syncthreads();
+    double part = 0.0;
+    for (int32_t i = threadIdx.x; i < s.n_valid; i += blockDim.x)
+      if (sampson_inlier(Fr, qb[4 * i], qb[4 * i + 1], qb[4 * i + 2], qb[4 * i + 3], thr2)) part += wb[i];
+    atomicAdd(&red[0], part);
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      keep_going = red[0] >= s.best_score;
+      if (keep_going) {
+        s.best_score = red[0];
+        for (int k = 0; k < 9; ++k) F[k] = Fr[k];
+      }
+    }
+    __syncthreads();
+  }
+  __shared__ unsigned long long count;
+  if (threadIdx.x == 0) count = 0;
+  __syncthreads();
+  const bool have = s.status == -2;
+  if (have)
+    for (int32_t i = threadIdx.x; i < s.n_valid; i += blockDim.x) {
+      const bool in = sampson_inlier(F, qb[4 * i], qb[4 * i + 1], qb[4 * i + 2], qb[4 * i + 3], thr2);
+      inl_out[b * N + valid[b * N + i]] = in;
+      if (in) atomicAdd(&count, 1ull);
+    }
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    for (int k = 0; k < 9; ++k) F_out[9 * b + k] = have ? F[k] : 0.0;
+    n_out[b] = have ? static_cast<int64_t>(count) : 0;
+    it_out[b] = s.h0;
+    st_out[b] = have ? (count >= 8 ? kOk : kDegenerate) : s.status;
+  }
+}
+
+template <class T>
+T* scratch(size_t n, cudaStream_t stream) {
+  T* p = nullptr;
+  check(cudaMallocAsync(&p, sizeof(T) * (n ? n : 1), stream), "cudaMallocAsync");
+  return p;
+}
+
+}  // namespace
+
+void ransac_fundamental_cuda(const double* p1, const double* p2, const double* weights, int64_t B, int64_t N,
+                             const RansacParams& prm, double* F, uint8_t* inliers, int64_t* n_inliers, int64_t* iters,
+                             int32_t* status, cudaStream_t stream) {
+  require_cuda_device();
+  if (B <= 0) return;
+  auto* order = scratch<int32_t>(B * N, stream);
+  auto* valid = scratch<int32_t>(B * N, stream);
+  auto* q = scratch<double>(B * N * 4, stream);
+  auto* qn = scratch<double>(B * N * 4, stream);
+  auto* wv = scratch<double>(B * N, stream);
+  auto* suffix = scratch<double>(B * (N + 1), stream);
+  auto* st = scratch<ItemState>(B, stream);
+  auto* scores = scratch<double>(B * prm.round_size, stream);
+  auto* Fs = scratch<double>(B * prm.round_size * 9, stream);
+  auto* active = scratch<int32_t>(B, stream);
+  const int tpb = 128;
+  const int item_blocks = static_cast<int>((B + tpb - 1) / tpb);
+  prepare<<<item_blocks, tpb, 0, stream>>>(p1, p2, weights, B, N, prm.seed, order, valid, q, qn, wv, suffix, st,
+                                            static_cast<double>(prm.max_iters));
+  const double thr2 = prm.threshold * prm.threshold;
+  std::vector<int32_t> host_active(B);
+  // Round 0 sizes come from merge_round: run it once with no scores to initialise round_m.
+  check(cudaMemsetAsync(scores, 0xFF, sizeof(double) * B * prm.round_size, stream), "cudaMemsetAsync");
+  init_rounds<<<item_blocks, tpb, 0, stream>>>(st, B, prm.round_size, prm.max_iters, active);
+  for (int64_t guard = 0; guard <= prm.max_iters; ++guard) {
+    check(cudaMemcpyAsync(host_active.data(), active, sizeof(int32_t) * B, cudaMemcpyDeviceToHost, stream), "copy");
+    check(cudaStreamSynchronize(stream), "ransac round");
+    bool any = false;
+    for (int64_t b = 0; b < B; ++b) any |= host_active[b] != 0;
+    if (!any) break;
+    const int64_t warps = B * prm.round_size;
+    const int threads = kWarp * kWarpsPerBlock;
+    const int blocks = static_cast<int>((warps * kWarp + threads - 1) / threads);
+    hypotheses<<<blocks, threads, 0, stream>>>(q, qn, wv, suffix, N, st, B, prm.round_size, prm.seed, thr2, scores, Fs);
+    merge_round<<<item_blocks, tpb, 0, stream>>>(st, B, prm.round_size, prm.max_iters, prm.confidence, scores, Fs, active);
+  }
+  refit_and_finish<<<static_cast<int>(B), 256, 0, stream>>>(q, qn, wv, valid, N, st, thr2, F, inliers, n_inliers,
+                                                             iters, status);
+  check(cudaGetLastError(), "ransac kernels");
+  for (void* p : {static_cast<void*>(order), static_cast<void*>(valid), static_cast<void*>(q), static_cast<void*>(qn),
+                  static_cast<void*>(wv), static_cast<void*>(suffix), static_cast<void*>(st), static_cast<void*>(scores),
+                  static_cast<void*>(Fs), static_cast<void*>(active)})
+    check(cudaFreeAsync(p, stream), "cudaFreeAsync");
+  check(cudaStreamSynchronize(stream), "ransac");
+}
+
+__global__ void epipolar_map_kernel(const float* flow, const double* F, int64_t B, int64_t H, int64_t W, double thr,
+                                    float* d_epi, float* score) {
+  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (i >= B * H * W) return;
+  const int64_t b = i / (H * W), y = (i / W) % H, x = i % W;
+  const double* f = F + 9 * b;
+  const double d = sqrt(epiline_sq(f, static_cast<double>(x), static_cast<double>(y), x + static_cast<double>(flow[2 * i]),
+                                   y + static_cast<double>(flow[2 * i + 1])));
+  d_epi[i] = static_cast<float>(d);
+  score[i] = d < thr ? static_cast<float>(1.0 / (1.0 + d)) : 0.0f;
+}
+
+void epipolar_score_map_cuda(const float* flow, const double* F, int64_t B, int64_t H, int64_t W, double thr,
+                             float* d_epi, float* score, cudaStream_t stream) {
+  require_cuda_device();
+  const int64_t n = B * H * W;
+  if (n == 0) return;
+  epipolar_map_kernel<<<static_cast<int>((n + 255) / 256), 256, 0, stream>>>(flow, F, B, H, W, thr, d_epi, score);
+  check(cudaGetLastError(), "epipolar map kernel");
+}
+
+}  // namespace vo

@@ -1,0 +1,31 @@
+"""``vo-run --eval``: the ``vo-eval traj`` table, JSON and plots for a finished run with ground truth."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import numpy as np
+
+from ..io.trajectory import read_kitti
+
+
+def evaluate_run(seq, out_dir: Path, prog: str = "vo-run") -> dict | None:
+    """Print the table; write ``eval.json``, ``trajectory_top.png``, ``trajectory_errors.png`` in ``out_dir``."""
+    if seq.gt_poses is None:
+        click.echo(f"{prog}: --eval: {seq.root} has no ground truth; nothing to evaluate", err=True)
+        return None
+    from ..eval import format_table, paths_from_poses
+    from ..eval.report import evaluate_all, write_outputs
+
+    est = read_kitti(out_dir / "trajectory_kitti.txt")
+    n = len(est)
+    pair = paths_from_poses(np.asarray(seq.gt_poses)[:n], est, np.asarray(seq.timestamps)[:n])
+    label = seq.name
+    results = evaluate_all({label: pair}, align="sim3", delta_m=10.0, lengths="auto")
+    click.echo(format_table(results))
+    meta = {"gt": "sequence ground truth", "estimates": {label: str(out_dir / "trajectory_kitti.txt")},
+            "align": "sim3", "delta_m": 10.0, "segments": "auto", "segment_step": 10}
+    write_outputs(results, json_path=out_dir / "eval.json", plots_dir=out_dir, meta=meta,
+                  plot_stems={label: "trajectory"})
+    click.echo(f"evaluation: {out_dir}/eval.json, trajectory_top.png, trajectory_errors.png")
+    return results[label]

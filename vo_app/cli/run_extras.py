@@ -1,0 +1,44 @@
+"""What ``vo-run --viewer`` and ``--save-ply`` add around the VO loop."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..viewer.recorder import MapRecorder, fan_out
+
+
+class RunExtras:
+    """Builds the ``on_frame`` callback; writes ``map.ply``; closes the viewer at the end."""
+
+    def __init__(self, seq, viewer: bool = False, viewer_close: bool = False, save_ply: bool = False,
+                 snapshot: Path | None = None, prog: str = "vo-run"):
+        self.prog, self.viewer_close = prog, viewer_close
+        self.live = None
+        if viewer:
+            from ..viewer.client import LiveViewer
+
+            live = LiveViewer(seq.intrinsics.K, seq.size, title=f"vo_app: {seq.name}", close_at_end=viewer_close,
+                              on_problem=lambda why: click.echo(f"{prog}: viewer disabled: {why}", err=True),
+                              snapshot=None if snapshot is None else str(Path(snapshot).resolve()))
+            self.live = live if live.start() else None
+        self.recorder = MapRecorder() if save_ply else None
+        self.on_frame = fan_out([self.live, self.recorder])
+
+    def write_map(self, out_dir: Path) -> None:
+        if self.recorder is None:
+            return
+        from ..viewer.ply import write_ply
+
+        path = write_ply(Path(out_dir) / "map.ply", self.recorder.map.points, self.recorder.map.colors)
+        click.echo(f"map: {path} ({len(self.recorder.map)} points)")
+
+    def close(self, aborted: bool = False) -> None:
+        if self.live is None:
+            return
+        if aborted:
+            self.live.finish(wait=False, timeout=1.0)
+            return
+        if not self.viewer_close and self.live.active:
+            click.echo(f"{self.prog}: the run is complete; close the viewer window to exit", err=True)
+        self.live.finish(wait=True)

@@ -1,0 +1,137 @@
+"""The VO side of the live viewer: an ``on_frame`` callback that never blocks VO.
+
+Events go to the viewer process (spawn context) through a bounded queue.  When
+the queue is full the update is not sent; its poses and points wait in a
+pending batch that rides with the next update that fits (points beyond
+``max_pending`` are dropped).  If the viewer fails to start, the reason is
+reported once through ``on_problem`` and the callback becomes a no-op; if the
+user closes the window, the run goes on without it.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import queue as queue_mod
+from typing import Callable
+
+import numpy as np
+
+from .availability import display_problem, open3d_installed
+
+
+class LiveViewer:
+    """``viewer(event)`` per frame; ``viewer.finish()`` at the end of the run.
+
+    Args:
+        K: ``[3,3]`` intrinsics and ``size``: ``(W, H)`` of the working images (for the frustum).
+        on_problem: called once with a one-line reason when the viewer cannot run.
+        close_at_end: close the window when the run ends instead of waiting for the user.
+        queue_size: bound of the update queue.
+        snapshot: a PNG path where the viewer saves its final view (docs, tests).
+    """
+
+    def __init__(self, K: np.ndarray, size: tuple[int, int], title: str = "vo_app",
+                 on_problem: Callable[[str], None] | None = None, close_at_end: bool = False,
+                 queue_size: int = 4, max_pending: int = 100_000, snapshot: str | None = None):
+        self.options = {"K": np.asarray(K, np.float64), "size": tuple(int(v) for v in size), "title": title,
+                        "close_at_end": bool(close_at_end), "snapshot": snapshot}
+        self.on_problem = on_problem or (lambda msg: None)
+        self.queue_size, self.max_pending = queue_size, max_pending
+        self.proc = None
+        self.active = False
+        self.sent = self.dropped = 0
+        self._pending_poses: list[np.ndarray] = []
+        self._pending_pts: list[np.ndarray] = []
+        self._pending_cols: list[np.ndarray] = []
+
+    def start(self) -> bool:
+        """Spawn the viewer process; False (after one ``on_problem`` line) when it cannot run here."""
+        reason = display_problem() or (None if open3d_installed() else
+                                       "open3d is not installed (pip install open3d, or install vo_app with its "
+                                       "[viewer] extra)")
+        if reason:
+            self.on_problem(reason)
+            return False
+        from .live import viewer_main
+
+        ctx = mp.get_context("spawn")
+        self.updates = ctx.Queue(maxsize=self.queue_size)
+        self.updates.cancel_join_thread()  # never hang VO's exit on a viewer that went away
+        self.status = ctx.Queue()
+        self.proc = ctx.Process(target=viewer_main, args=(self.updates, self.status, self.options),
+                                name="vo_app-viewer", daemon=False)
+        self.proc.start()
+        self.active = True
+        return True
+
+    def _check(self) -> bool:
+        """Read the viewer's status; False once it failed or its window was closed."""
+        if not self.active:
+            return False
+        try:
+            while True:
+                kind, msg = self.status.get_nowait()
+                if kind == "error":
+                    self.active = False
+                    self.on_problem(msg)
+                    return False
+        except queue_mod.Empty:
+            pass
+        if not self.proc.is_alive():
+            self.active = False
+        return self.active
+
+    def __call__(self, event: dict) -> None:
+        if not self._check():
+            return
+        self._pending_poses.append(np.asarray(event["pose"], np.float64))
+        pts = event.get("points_world")
+        if pts is not None and len(pts):
+            cols = event.get("colors")
+            cols = np.full((len(pts), 3), 180, np.uint8) if cols is None else \
+                np.clip(np.rint(np.asarray(cols) * 255.0), 0, 255).astype(np.uint8)
+            self._pending_pts.append(np.asarray(pts, np.float32))
+            self._pending_cols.append(cols)
+            while sum(len(p) for p in self._pending_pts) > self.max_pending and len(self._pending_pts) > 1:
+                self.dropped += len(self._pending_pts.pop(0))
+                self._pending_cols.pop(0)
+        self._send()
+
+    def _pending_batch(self) -> dict:
+        return {"poses": np.stack(self._pending_poses),
+                "points": np.concatenate(self._pending_pts) if self._pending_pts else None,
+                "colors": np.concatenate(self._pending_cols) if self._pending_cols else None}
+
+    def _send(self) -> None:
+        try:
+            self.updates.put_nowait(("update", self._pending_batch()))
+        except queue_mod.Full:
+            return  # the viewer is behind: keep the batch, VO goes on
+        self.sent += 1
+        self._pending_poses, self._pending_pts, self._pending_cols = [], [], []
+
+    def finish(self, wait: bool = True, timeout: float = 5.0) -> None:
+        """Send what is pending and the end of the run; with ``wait``, block until the window closes."""
+        if self.proc is None:
+            return
+        if self._check():
+            if self._pending_poses:
+                try:
+                    self.updates.put(("update", self._pending_batch()), timeout=timeout)
+                except queue_mod.Full:
+                    pass
+            try:
+                self.updates.put(("done", None), timeout=timeout)
+            except queue_mod.Full:
+                pass
+        if wait and self.proc.is_alive() and not self.options["close_at_end"]:
+            try:
+                self.proc.join()
+            except KeyboardInterrupt:  # Ctrl+C closes the viewer; the outputs are complete already
+                self.proc.terminate()
+                self.proc.join(timeout)
+        else:
+            self.proc.join(timeout)
+            if self.proc.is_alive():
+                self.proc.terminate()
+                self.proc.join(timeout)
+        self.active = False
