@@ -4,6 +4,7 @@
 #include <pybind11/pybind11.h>
 
 #include <stdexcept>
+#include <vector>
 
 #include "cpu/ransac.h"
 #include "cpu/sampling.h"
@@ -15,8 +16,22 @@ namespace py = pybind11;
 using f32 = py::array_t<float, py::array::c_style | py::array::forcecast>;
 using f64 = py::array_t<double, py::array::c_style | py::array::forcecast>;
 
+// A scalar seed applies to every item; an array gives one seed per item.
+static std::vector<uint64_t> seeds_for(py::object seed, int64_t B) {
+  std::vector<uint64_t> out(B);
+  if (py::isinstance<py::int_>(seed)) {
+    const uint64_t s = seed.cast<uint64_t>();
+    for (auto& v : out) v = s;
+  } else {
+    auto a = py::array_t<uint64_t, py::array::c_style | py::array::forcecast>::ensure(seed);
+    if (!a || a.ndim() != 1 || a.shape(0) != B) throw std::invalid_argument("seed must be an int or an array of B seeds");
+    for (int64_t b = 0; b < B; ++b) out[b] = a.data()[b];
+  }
+  return out;
+}
+
 static py::tuple ransac_cpu(f64 p1, f64 p2, py::object weights, double threshold, double confidence, int64_t max_iters,
-                            uint64_t seed, int threads) {
+                            py::object seed, int threads) {
   if (p1.ndim() != 3 || p1.shape(2) != 2) throw std::invalid_argument("p1 must have shape [B,N,2]");
   if (p2.ndim() != 3 || p2.shape(0) != p1.shape(0) || p2.shape(1) != p1.shape(1) || p2.shape(2) != 2)
     throw std::invalid_argument("p2 must have the shape of p1 [B,N,2]");
@@ -35,7 +50,8 @@ static py::tuple ransac_cpu(f64 p1, f64 p2, py::object weights, double threshold
   prm.threshold = threshold;
   prm.confidence = confidence;
   prm.max_iters = max_iters;
-  prm.seed = seed;
+  const auto seeds = seeds_for(seed, B);
+  prm.seeds = seeds.data();
   py::array_t<double> F({B, int64_t(3), int64_t(3)});
   py::array_t<bool> inl({B, N});
   py::array_t<int64_t> count({B}), iters({B});
@@ -62,16 +78,17 @@ static py::tuple epipolar_map_cpu(f32 flow, f64 F, double thr, int threads) {
   return py::make_tuple(d, s);
 }
 
-static py::tuple sample_cpu(f32 score, int64_t n, double ratio, uint64_t seed, int threads) {
+static py::tuple sample_cpu(f32 score, int64_t n, double ratio, py::object seed, int threads) {
   if (score.ndim() != 3) throw std::invalid_argument("score must have shape [B,H,W]");
   if (n <= 0) throw std::invalid_argument("n must be positive");
   if (!(ratio > 0.0 && ratio <= 1.0)) throw std::invalid_argument("ratio must be in (0, 1]");
   const int64_t B = score.shape(0), hw = score.shape(1) * score.shape(2);
+  const auto seeds = seeds_for(seed, B);
   py::array_t<int64_t> idx({B, n});
   py::array_t<int64_t> count({B});
   {
     py::gil_scoped_release nogil;
-    vo::sample_topk_random_cpu(score.data(), B, hw, n, ratio, seed, idx.mutable_data(), count.mutable_data(), threads);
+    vo::sample_topk_random_cpu(score.data(), B, hw, n, ratio, seeds.data(), idx.mutable_data(), count.mutable_data(), threads);
   }
   return py::make_tuple(idx, count);
 }
@@ -96,10 +113,11 @@ PYBIND11_MODULE(_core, m) {
   m.def("cuda_device_count", &vo::cuda_device_count);
   m.def(
       "sample_topk_random_cuda",
-      [](uintptr_t score, int64_t B, int64_t hw, int64_t n, double ratio, uint64_t seed, uintptr_t out_idx,
+      [](uintptr_t score, int64_t B, int64_t hw, int64_t n, double ratio, uintptr_t seeds, uintptr_t out_idx,
          uintptr_t out_count, uintptr_t stream) {
         py::gil_scoped_release nogil;
-        vo::sample_topk_random_cuda(reinterpret_cast<const float*>(score), B, hw, n, ratio, seed,
+        vo::sample_topk_random_cuda(reinterpret_cast<const float*>(score), B, hw, n, ratio,
+                                    reinterpret_cast<const uint64_t*>(seeds),
                                     reinterpret_cast<int64_t*>(out_idx), reinterpret_cast<int64_t*>(out_count),
                                     reinterpret_cast<cudaStream_t>(stream));
       },
@@ -108,13 +126,13 @@ PYBIND11_MODULE(_core, m) {
   m.def(
       "ransac_fundamental_cuda",
       [](uintptr_t p1, uintptr_t p2, uintptr_t weights, int64_t B, int64_t N, double threshold, double confidence,
-         int64_t max_iters, uint64_t seed, uintptr_t F, uintptr_t inliers, uintptr_t n_inliers, uintptr_t iters,
+         int64_t max_iters, uintptr_t seeds, uintptr_t F, uintptr_t inliers, uintptr_t n_inliers, uintptr_t iters,
          uintptr_t status, uintptr_t stream) {
         vo::RansacParams prm;
         prm.threshold = threshold;
         prm.confidence = confidence;
         prm.max_iters = max_iters;
-        prm.seed = seed;
+        prm.seeds = reinterpret_cast<const uint64_t*>(seeds);
         py::gil_scoped_release nogil;
         vo::ransac_fundamental_cuda(reinterpret_cast<const double*>(p1), reinterpret_cast<const double*>(p2),
                                     reinterpret_cast<const double*>(weights), B, N, prm, reinterpret_cast<double*>(F),

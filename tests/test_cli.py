@@ -207,9 +207,6 @@ def test_bad_config_file(kitti_copy, tmp_path, run_cli, text, words):
     assert words in assert_user_error(run_cli([kitti_copy, "--config", cfg, "--quiet", "--out", tmp_path / "o"]), cfg)
 
 
-@pytest.mark.xfail(strict=True, reason="config.load_config does not validate value types/ranges: 'size: abc' raises "
-                                       "ValueError at config.py:81, 'top_ratio: 0' a ValueError from _core at the "
-                                       "first pair, 'n_matches: abc' a ValueError in _ext.sample_matches")
 @pytest.mark.parametrize("text", ["size: abc\n", "top_ratio: 0\n", "n_matches: abc\n"])
 def test_bad_config_values(kitti_copy, tmp_path, text, run_cli_proc):
     cfg = tmp_path / "bad.yaml"
@@ -224,9 +221,6 @@ def test_bad_size(kitti_copy, tmp_path, run_cli, size):
     assert repr(size) in line and "--size" in line
 
 
-@pytest.mark.xfail(strict=True, reason="--seed accepts any int, but pipeline/pair.py seeds _core (uint64) and "
-                                       "np.random.default_rng with it: a negative seed raises TypeError/ValueError "
-                                       "at the first pair (traceback, exit 1)")
 @pytest.mark.parametrize("backend", ["auto", "reference"])
 def test_negative_seed(kitti_copy, tmp_path, backend, run_cli_proc):
     res = run_cli_proc([kitti_copy, "--seed", "-1", "--backend", backend, "--max-frames", "2", "--quiet",

@@ -13,6 +13,10 @@ from vo_app.geometry.se3 import nearest_rotation, skew, so3_exp, so3_log
 W, H = 416, 128
 K = np.array([[0.58 * W, 0.0, (W - 1) / 2], [0.0, 0.58 * W, (H - 1) / 2], [0.0, 0.0, 1.0]])
 
+RANSAC_BACKENDS = ["reference", pytest.param("cpp", marks=pytest.mark.skipif(
+    not geo._ext.has("ransac_fundamental_cpu"), reason="vo_app._core without the C++ RANSAC"))]
+with_backends = pytest.mark.parametrize("backend", RANSAC_BACKENDS)
+
 FAST = settings(max_examples=25, deadline=None, database=None, derandomize=True)
 SLOW = settings(max_examples=20, deadline=None, database=None, derandomize=True)
 seeds = st.integers(0, 2**32 - 1)
@@ -116,11 +120,12 @@ def recall_precision(inl, truth):
     return tp / truth.sum(), tp / max(inl.sum(), 1)
 
 
+@with_backends
 @SLOW
 @given(seed=seeds)
-def test_ransac_recovers_inliers_with_40_percent_outliers(seed):
+def test_ransac_recovers_inliers_with_40_percent_outliers(seed, backend):
     p1, p2, truth = outlier_problem(seed)
-    F, inl, ok = geo.ransac_fundamental(p1[None], p2[None], threshold=0.5, seed=seed % 1000)
+    F, inl, ok = geo.ransac_fundamental(p1[None], p2[None], threshold=0.5, seed=seed % 1000, backend=backend)
     assert ok[0] and inl.shape == (1, len(truth)) and inl.dtype == bool
     recall, precision = recall_precision(inl[0], truth)
     # Per scene only floors: the single (not iterated) refit of the best 8-point hypothesis leaves
@@ -130,11 +135,12 @@ def test_ransac_recovers_inliers_with_40_percent_outliers(seed):
     assert np.median(geo.sampson_distance(F, p1[None][:, truth], p2[None][:, truth])) < 0.2
 
 
-def test_ransac_recall_and_precision_over_many_scenes():
+@with_backends
+def test_ransac_recall_and_precision_over_many_scenes(backend):
     stats = []
     for seed in range(100):
         p1, p2, truth = outlier_problem(10_000 + seed)
-        _, inl, ok = geo.ransac_fundamental(p1[None], p2[None], threshold=0.5, seed=seed)
+        _, inl, ok = geo.ransac_fundamental(p1[None], p2[None], threshold=0.5, seed=seed, backend=backend)
         assert ok[0]
         stats.append(recall_precision(inl[0], truth))
     recall, precision = np.array(stats).T
@@ -143,23 +149,25 @@ def test_ransac_recall_and_precision_over_many_scenes():
     assert np.mean((recall > 0.95) & (precision > 0.95)) >= 0.9
 
 
-def test_ransac_is_deterministic_per_seed():
+@with_backends
+def test_ransac_is_deterministic_per_seed(backend):
     rng = np.random.default_rng(5)
     _, _, _, p1, p2 = make_scene(rng, n=120)
     p2[:40] = rng.uniform([0, 0], [W - 1, H - 1], size=(40, 2))
-    a = geo.ransac_fundamental(p1[None], p2[None], threshold=0.5, seed=3)
-    b = geo.ransac_fundamental(p1[None], p2[None], threshold=0.5, seed=3)
+    a = geo.ransac_fundamental(p1[None], p2[None], threshold=0.5, seed=3, backend=backend)
+    b = geo.ransac_fundamental(p1[None], p2[None], threshold=0.5, seed=3, backend=backend)
     for x, y in zip(a, b):
         np.testing.assert_array_equal(x, y)
 
 
-def test_ransac_batch_flags_each_item():
+@with_backends
+def test_ransac_batch_flags_each_item(backend):
     rng = np.random.default_rng(2)
     items = [make_scene(rng, n=60) for _ in range(3)]
     p1 = np.stack([s[3] for s in items])
     p2 = np.stack([s[4] for s in items])
     p1[1, 5:] = np.nan  # item 1: only 5 finite matches
-    F, inl, ok = geo.ransac_fundamental(p1, p2, threshold=0.5)
+    F, inl, ok = geo.ransac_fundamental(p1, p2, threshold=0.5, backend=backend)
     assert ok.tolist() == [True, False, True]
     assert not inl[1].any() and np.isfinite(F).all()
     assert inl[0].all() and inl[2].all()
@@ -385,22 +393,24 @@ def test_make_pose_rejects_bad_shapes():
 
 
 # ------------------------------------------------------------------ degenerate inputs
-def test_fewer_than_eight_matches():
+@with_backends
+def test_fewer_than_eight_matches(backend):
     rng = np.random.default_rng(0)
     _, _, _, p1, p2 = make_scene(rng, n=7)
-    F, inl, ok = geo.ransac_fundamental(p1[None], p2[None], threshold=0.5)
+    F, inl, ok = geo.ransac_fundamental(p1[None], p2[None], threshold=0.5, backend=backend)
     assert not ok[0] and not inl.any() and np.isfinite(F).all()
     F7 = geo.eight_point(p1[None], p2[None])  # under-determined: any F, but no crash and finite
     assert F7.shape == (1, 3, 3) and np.isfinite(F7).all()
-    F0, inl0, ok0 = geo.ransac_fundamental(np.zeros((1, 0, 2)), np.zeros((1, 0, 2)))
+    F0, inl0, ok0 = geo.ransac_fundamental(np.zeros((1, 0, 2)), np.zeros((1, 0, 2)), backend=backend)
     assert not ok0[0] and inl0.shape == (1, 0)
 
 
+@with_backends
 @pytest.mark.parametrize("shift", [0.0, 3.0])
-def test_all_identical_points(shift):
+def test_all_identical_points(shift, backend):
     p = np.tile([[100.0, 50.0]], (50, 1))
     q = p + [shift, 0.0]
-    F, inl, ok = geo.ransac_fundamental(p[None], q[None], threshold=0.5)
+    F, inl, ok = geo.ransac_fundamental(p[None], q[None], threshold=0.5, backend=backend)
     assert np.isfinite(F).all()
     # ransac's ok only promises "a hypothesis with 8+ inliers" (any F through one point pair has 50), so
     # the degeneracy is flagged by the rotation-only model, which the pipeline runs before RANSAC:
@@ -410,26 +420,29 @@ def test_all_identical_points(shift):
     assert not ok[0] or res.max() < 1e-6
 
 
-def test_nan_points_are_never_inliers():
+@with_backends
+def test_nan_points_are_never_inliers(backend):
     rng = np.random.default_rng(3)
     _, _, _, p1, p2 = make_scene(rng, n=100)
     p1[::3] = np.nan
     p2[1::7, 1] = np.inf
-    F, inl, ok = geo.ransac_fundamental(p1[None], p2[None], threshold=0.5)
+    F, inl, ok = geo.ransac_fundamental(p1[None], p2[None], threshold=0.5, backend=backend)
     finite = np.isfinite(p1).all(1) & np.isfinite(p2).all(1)
     assert ok[0] and np.isfinite(F).all()
     assert not inl[0, ~finite].any() and inl[0, finite].mean() > 0.95
-    F, inl, ok = geo.ransac_fundamental(np.full((1, 30, 2), np.nan), np.full((1, 30, 2), np.nan))
+    nan = np.full((1, 30, 2), np.nan)
+    F, inl, ok = geo.ransac_fundamental(nan, nan, backend=backend)
     assert not ok[0] and not inl.any() and np.isfinite(F).all()
 
 
-def test_planar_scene_does_not_crash():
+@with_backends
+def test_planar_scene_does_not_crash(backend):
     rng = np.random.default_rng(6)
     R = random_rotation(rng, 3.0, 1.0)
     t = np.array([0.1, 0.0, 1.0]) / np.linalg.norm([0.1, 0.0, 1.0])
     X = np.stack([rng.uniform(-8, 8, 200), np.full(200, 1.6), rng.uniform(4, 30, 200)], -1)  # the road
     p1, p2 = project(X), project(X @ R.T + t)
-    F, inl, ok = geo.ransac_fundamental(p1[None], p2[None], threshold=0.5)
+    F, inl, ok = geo.ransac_fundamental(p1[None], p2[None], threshold=0.5, backend=backend)
     assert np.isfinite(F).all()
     if ok[0]:
         assert np.linalg.norm(F[0]) == pytest.approx(1.0)
@@ -438,10 +451,11 @@ def test_planar_scene_does_not_crash():
         np.testing.assert_allclose(np.linalg.det(pose.R), 1.0, atol=1e-9)
 
 
-def test_zero_motion_pose_is_finite():
+@with_backends
+def test_zero_motion_pose_is_finite(backend):
     rng = np.random.default_rng(7)
     _, _, _, p1, _ = make_scene(rng, n=60)
-    F, inl, ok = geo.ransac_fundamental(p1[None], p1[None].copy(), threshold=0.5)
+    F, inl, ok = geo.ransac_fundamental(p1[None], p1[None].copy(), threshold=0.5, backend=backend)
     assert np.isfinite(F).all()
     pose = geo.pose_from_fundamental(F, K[None], p1[None], p1[None])
     assert np.isfinite(pose.R).all() and np.isfinite(pose.t).all()

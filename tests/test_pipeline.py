@@ -256,9 +256,6 @@ def test_corrupt_image_is_skipped_and_filled(handheld_seq, tmp_path):
     assert relative_ate(seq, out) < 0.02
 
 
-@pytest.mark.xfail(strict=True, reason="scale_chain.scale_from_previous calls geo.sample_flow on an empty point set "
-                                       "when no remembered point is valid in the new pair; sample_flow then crashes "
-                                       "in cv2.remap (a vo-run on low-texture frames dies with a cv2.error)")
 def test_scale_from_previous_with_no_shared_points():
     from vo_app.pipeline.scale_chain import PairMemory, scale_from_previous
 
@@ -321,9 +318,6 @@ def test_run_output_refuses_non_finite_poses_and_rate_limits(tmp_path):
     _check_files(tmp_path, 2)
 
 
-@pytest.mark.xfail(strict=True, reason="RunOutput._last_flush starts at 0.0 on the time.monotonic() clock, so the "
-                                       "first flush is skipped while monotonic() < flush_seconds (e.g. shortly "
-                                       "after boot, or with a large flush_seconds)")
 def test_run_output_first_flush_is_not_delayed_by_the_clock_origin(tmp_path, monkeypatch):
     monkeypatch.setattr("vo_app.pipeline.output.time.monotonic", lambda: 5.0)  # 5 s after boot
     out = RunOutput(tmp_path, flush_seconds=10.0)

@@ -119,8 +119,6 @@ def test_sample_flow_is_bilinear():
     np.testing.assert_allclose(out[1], 0.5 * (flow[4, 3] + flow[4, 4]), atol=0.05)
 
 
-@pytest.mark.xfail(strict=True, reason="flow_masks.sample_flow passes an empty map to cv2.remap for 0 coordinates "
-                                       "(flow_masks.py:26: '!_map1.empty()' cv2.error) instead of returning [0,2]")
 def test_sample_flow_with_no_points():
     out = geo.sample_flow(np.zeros((10, 12, 2), np.float32), np.zeros((0, 2), np.float32))
     assert out.shape == (0, 2)
@@ -137,6 +135,23 @@ def test_inlier_score_map():
     np.testing.assert_allclose(d.ravel(), ref, rtol=1e-5)
     m = geo.inlier_score_map(np.array([0.0, 0.25, 0.5, 3.0], np.float32), 0.5)
     np.testing.assert_allclose(m, [1.0, 0.8, 0.0, 0.0])
+
+
+@pytest.mark.skipif(not _ext.has("epipolar_score_map_cpu"), reason="vo_app._core without the epipolar map kernel")
+def test_cpp_epipolar_score_map_matches_the_reference():
+    from vo_app import _core
+
+    rng = np.random.default_rng(11)
+    B, h, w = 2, 20, 28
+    flow = rng.normal(0, 1.5, (B, h, w, 2)).astype(np.float32)
+    F = rng.normal(size=(B, 3, 3))
+    d, score = _core.epipolar_score_map_cpu(flow, F, 0.5)
+    assert d.shape == score.shape == (B, h, w)
+    for b in range(B):
+        ref_d = geo.epipolar_distance_map(F[b], flow[b])
+        np.testing.assert_allclose(d[b], ref_d, rtol=1e-4, atol=1e-5)
+        near = np.abs(ref_d - 0.5) < 1e-4  # the threshold test may flip exactly at the border
+        np.testing.assert_allclose(score[b][~near], geo.inlier_score_map(ref_d, 0.5)[~near], rtol=1e-4, atol=1e-5)
 
 
 # ------------------------------------------------------------------ sampling: both backends
@@ -159,13 +174,8 @@ def test_sample_is_a_subset_of_the_top_set(backend, h, w, ratio, n, seed, bad, d
     assert (score.ravel()[idx] > 0).all()  # never NaN, zero or negative
 
 
-COUNT_BUG = pytest.mark.xfail(
-    strict=True, reason="sampling_ref.sample_matches_ref returns int(cand.size) after drawing n of the candidates, "
-                        "i.e. min(n, candidates), not the candidate count (the C++ count)")
-
-
 @pytest.mark.parametrize("backend,n", [
-    pytest.param("reference", 10, marks=COUNT_BUG), ("reference", 50), ("reference", 500),
+    ("reference", 10), ("reference", 50), ("reference", 500),
     pytest.param("cpp", 10, marks=needs_cpp), pytest.param("cpp", 50, marks=needs_cpp),
     pytest.param("cpp", 500, marks=needs_cpp)])
 def test_count_is_the_number_of_candidates(backend, n):
@@ -178,9 +188,7 @@ def test_count_is_the_number_of_candidates(backend, n):
 
 
 @pytest.mark.parametrize("backend", [
-    pytest.param("reference", marks=pytest.mark.xfail(
-        strict=True, reason="sampling_ref.top_ratio_candidates: np.argpartition does not break score ties by "
-                            "lower index (the C++/CUDA rule), so the oracle's top set differs from the kernel's")),
+    "reference",
     pytest.param("cpp", marks=needs_cpp)])
 def test_ties_are_broken_by_lower_index(backend):
     rng = np.random.default_rng(0)
@@ -194,8 +202,6 @@ def test_ties_are_broken_by_lower_index(backend):
 
 
 @needs_cpp
-@pytest.mark.xfail(strict=True, reason="sampling_ref.top_ratio_candidates uses Python round() (half to even) for "
-                                       "k = round(ratio * HW); the kernel's top_count rounds half up")
 @pytest.mark.parametrize("hw", [10, 26, 100])
 def test_top_count_parity_at_exact_halves(hw):
     score = np.ones((1, hw), np.float32)
@@ -359,8 +365,9 @@ def test_cuda_matches_cpu(case):
     out_idx = torch.empty((B, n), dtype=torch.int64, device=dev)
     out_count = torch.empty((B,), dtype=torch.int64, device=dev)
     stream = torch.cuda.current_stream()
-    _core.sample_topk_random_cuda(s.data_ptr(), B, h * w, n, ratio, seed, out_idx.data_ptr(), out_count.data_ptr(),
-                                  stream.cuda_stream)
+    seeds = torch.full((B,), seed, dtype=torch.int64, device=dev)
+    _core.sample_topk_random_cuda(s.data_ptr(), B, h * w, n, ratio, seeds.data_ptr(), out_idx.data_ptr(),
+                                  out_count.data_ptr(), stream.cuda_stream)
     torch.cuda.synchronize()
     idx, count = cpp(scores, n, ratio, seed)
     np.testing.assert_array_equal(out_count.cpu().numpy(), count)

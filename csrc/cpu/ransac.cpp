@@ -52,7 +52,7 @@ void run_item(const double* p1, const double* p2, const double* wts, int64_t b, 
   Item it;
   std::vector<int32_t> order(N);
   for (int64_t i = 0; i < N; ++i) order[i] = static_cast<int32_t>(i);
-  shuffle_order(order.data(), N, prm.seed, b);  // early checkpoints must see a random subset
+  shuffle_order(order.data(), N, prm.seeds[b], 0);  // early checkpoints must see a random subset
   for (int64_t oi = 0; oi < N; ++oi) {
     const int64_t i = order[oi];
     const double* a = p1 + 2 * i;
@@ -106,7 +106,7 @@ void run_item(const double* p1, const double* p2, const double* wts, int64_t b, 
         int32_t idx[8];
         double* F = &Fs[9 * j];
         scores[j] = -1.0;
-        if (!draw_sample(prm.seed, b, h0 + j, static_cast<int64_t>(n), idx)) continue;
+        if (!draw_sample(prm.seeds[b], 0, h0 + j, static_cast<int64_t>(n), idx)) continue;
         if (!hypothesis_from_sample(it.qn1.data(), it.qn2.data(), idx, it.n1, it.n2, F)) continue;
         scores[j] = score_F(it, F, thr2, bar);
       }

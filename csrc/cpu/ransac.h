@@ -9,7 +9,7 @@ struct RansacParams {
   double threshold = 0.1;   // Sampson distance, pixels
   double confidence = 0.99;
   int64_t max_iters = 1000;
-  uint64_t seed = 0;
+  const uint64_t* seeds = nullptr;  // [B]: item b depends only on its inputs and seeds[b]
   int64_t round_size = 64;  // hypotheses scored between two updates of the stopping rule
 };
 

@@ -35,14 +35,14 @@ void check(cudaError_t e, const char* what) {
 }
 
 // One thread per item: seeded order, compaction of finite matches, normalisation.
-__global__ void prepare(const double* p1, const double* p2, const double* w, int64_t B, int64_t N, uint64_t seed,
+__global__ void prepare(const double* p1, const double* p2, const double* w, int64_t B, int64_t N, const uint64_t* seeds,
                         int32_t* order, int32_t* valid, double* q, double* qn, double* wv, double* suffix,
                         ItemState* st, double max_iters) {
   const int64_t b = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   if (b >= B) return;
   int32_t* ord = order + b * N;
   for (int64_t i = 0; i < N; ++i) ord[i] = static_cast<int32_t>(i);
-  shuffle_order(ord, N, seed, b);
+  shuffle_order(ord, N, seeds[b], 0);
   const double* a = p1 + b * N * 2;
   const double* c = p2 + b * N * 2;
   double* qb = q + b * N * 4;  // x1 y1 x2 y2
@@ -109,7 +109,7 @@ __device__ double warp_score(const double* F, const double* qb, const double* wb
 }
 
 __global__ void hypotheses(const double* q, const double* qn, const double* wv, const double* suffix, int64_t N,
-                           ItemState* st, int64_t B, int64_t round_size, uint64_t seed, double thr2, double* scores,
+                           ItemState* st, int64_t B, int64_t round_size, const uint64_t* seeds, double thr2, double* scores,
                            double* Fs) {
   const int64_t warp = (blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x) / kWarp;
   const int lane = threadIdx.x % kWarp;
@@ -122,7 +122,7 @@ __global__ void hypotheses(const double* q, const double* qn, const double* wv, 
   const int wi = (threadIdx.x / kWarp);
   if (lane == 0) {
     int32_t idx[8];
-    ok[wi] = draw_sample(seed, b, s.h0 + j, s.n_valid, idx) &&
+    ok[wi] = draw_sample(seeds[b], 0, s.h0 + j, s.n_valid, idx) &&
              hypothesis_from_sample4(qn + b * N * 4, idx, s.n1, s.n2, Fsh[wi]);
   }
   __syncwarp();
@@ -280,7 +280,7 @@ void ransac_fundamental_cuda(const double* p1, const double* p2, const double* w
   auto* active = scratch<int32_t>(B, stream);
   const int tpb = 128;
   const int item_blocks = static_cast<int>((B + tpb - 1) / tpb);
-  prepare<<<item_blocks, tpb, 0, stream>>>(p1, p2, weights, B, N, prm.seed, order, valid, q, qn, wv, suffix, st,
+  prepare<<<item_blocks, tpb, 0, stream>>>(p1, p2, weights, B, N, prm.seeds, order, valid, q, qn, wv, suffix, st,
                                             static_cast<double>(prm.max_iters));
   const double thr2 = prm.threshold * prm.threshold;
   std::vector<int32_t> host_active(B);
@@ -296,7 +296,7 @@ void ransac_fundamental_cuda(const double* p1, const double* p2, const double* w
     const int64_t warps = B * prm.round_size;
     const int threads = kWarp * kWarpsPerBlock;
     const int blocks = static_cast<int>((warps * kWarp + threads - 1) / threads);
-    hypotheses<<<blocks, threads, 0, stream>>>(q, qn, wv, suffix, N, st, B, prm.round_size, prm.seed, thr2, scores, Fs);
+    hypotheses<<<blocks, threads, 0, stream>>>(q, qn, wv, suffix, N, st, B, prm.round_size, prm.seeds, thr2, scores, Fs);
     merge_round<<<item_blocks, tpb, 0, stream>>>(st, B, prm.round_size, prm.max_iters, prm.confidence, scores, Fs, active);
   }
   refit_and_finish<<<static_cast<int>(B), 256, 0, stream>>>(q, qn, wv, valid, N, st, thr2, F, inliers, n_inliers,

@@ -34,11 +34,12 @@ __global__ void low_bits(const unsigned long long* keys, int64_t k, int64_t* idx
   if (i < k) idx[i] = static_cast<int64_t>(keys[i] & 0xFFFFFFFFull);
 }
 
-__global__ void fisher_yates(int64_t* idx, int64_t k, int64_t n, uint64_t seed, int64_t b, int64_t* out) {
+__global__ void fisher_yates(int64_t* idx, int64_t k, int64_t n, const uint64_t* seeds, int64_t b, int64_t* out) {
+  const uint64_t seed = seeds[b];
   if (blockIdx.x != 0 || threadIdx.x != 0) return;
   const int64_t m = k < n ? k : n;
   for (int64_t i = 0; i < m; ++i) {
-    const uint32_t j = static_cast<uint32_t>(i) + rand_below(counter_rand(seed, b, i), static_cast<uint32_t>(k - i));
+    const uint32_t j = static_cast<uint32_t>(i) + rand_below(counter_rand(seed, 0, i), static_cast<uint32_t>(k - i));
     const int64_t tmp = idx[i];
     idx[i] = idx[j];
     idx[j] = tmp;
@@ -53,7 +54,7 @@ void check(cudaError_t e, const char* what) {
 
 }  // namespace
 
-void sample_topk_random_cuda(const float* score, int64_t batch, int64_t hw, int64_t n, double ratio, uint64_t seed,
+void sample_topk_random_cuda(const float* score, int64_t batch, int64_t hw, int64_t n, double ratio, const uint64_t* seeds,
                              int64_t* out_idx, int64_t* out_count, cudaStream_t stream) {
   require_cuda_device();
   unsigned long long* keys = nullptr;
@@ -74,7 +75,7 @@ void sample_topk_random_cuda(const float* score, int64_t batch, int64_t hw, int6
       low_bits<<<static_cast<int>((k + threads - 1) / threads), threads, 0, stream>>>(keys, k, idx);
       thrust::sort(policy, thrust::device_pointer_cast(idx), thrust::device_pointer_cast(idx) + k);
     }
-    fisher_yates<<<1, 1, 0, stream>>>(idx, k, n, seed, b, out_idx + b * n);
+    fisher_yates<<<1, 1, 0, stream>>>(idx, k, n, seeds, b, out_idx + b * n);
     check(cudaMemcpyAsync(out_count + b, &k, sizeof(int64_t), cudaMemcpyHostToDevice, stream), "cudaMemcpyAsync");
     check(cudaStreamSynchronize(stream), "sampling");  // k lives on the host stack
   }

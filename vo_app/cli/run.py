@@ -28,7 +28,7 @@ def demo_cache_dir() -> Path:
 @click.option("--stride", type=click.IntRange(1), default=1, show_default=True, help="Use every N-th frame.")
 @click.option("--start", type=click.IntRange(0), default=0, show_default=True, help="First frame index.")
 @click.option("--max-frames", type=click.IntRange(2), help="Process at most N frames.")
-@click.option("--seed", type=int, help="Seed of the match sampling and RANSAC [default: 0].")
+@click.option("--seed", type=click.IntRange(0), help="Seed of the match sampling and RANSAC [default: 0].")
 @click.option("--backend", type=click.Choice(["auto", "cpp", "reference"]), help="Geometry backend [default: auto].")
 @click.option("--demo", is_flag=True, help="Run the built-in synthetic demo (the default without SEQUENCE).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")

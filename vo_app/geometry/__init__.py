@@ -29,7 +29,7 @@ def sample_matches(flow: np.ndarray, score: np.ndarray, n: int, ratio: float, se
     """
     if _ext.use_cpp(backend):
         return _ext.sample_matches(flow, score, n, ratio, seed)
-    return sample_matches_ref(flow, score, n, ratio, np.random.default_rng(seed))
+    return sample_matches_ref(flow, score, n, ratio, np.random.default_rng(int(seed) & _ext._U64))
 
 
 def ransac_fundamental(p1, p2, *, threshold=0.1, confidence=0.99, max_iters=1000, seed=0, backend="auto"):
@@ -38,4 +38,4 @@ def ransac_fundamental(p1, p2, *, threshold=0.1, confidence=0.99, max_iters=1000
         F, inl, ok, _ = _ext.ransac_fundamental(p1, p2, threshold, confidence, max_iters, seed)
         return F, inl, ok
     return ransac_fundamental_ref(p1, p2, threshold=threshold, confidence=confidence, max_iters=max_iters,
-                                  rng=np.random.default_rng(seed))
+                                  rng=np.random.default_rng(int(seed) & _ext._U64))

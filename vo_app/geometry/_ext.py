@@ -9,6 +9,9 @@ except ImportError:  # pragma: no cover - exercised when the build is missing
     _core = None
 
 
+_U64 = 0xFFFFFFFFFFFFFFFF
+
+
 def available() -> bool:
     return _core is not None
 
@@ -27,7 +30,8 @@ def use_cpp(backend: str) -> bool:
 
 def sample_matches(flow, score, n, ratio, seed):
     h, w = score.shape
-    idx, count = _core.sample_topk_random_cpu(np.ascontiguousarray(score, np.float32)[None], int(n), float(ratio), int(seed))
+    idx, count = _core.sample_topk_random_cpu(np.ascontiguousarray(score, np.float32)[None], int(n), float(ratio),
+                                              int(seed) & _U64)
     idx = idx[0, : min(int(count[0]), n)].astype(np.int64)
     ys, xs = np.divmod(idx, w)
     p1 = np.stack([xs, ys], -1).astype(np.float64)
@@ -39,5 +43,5 @@ def ransac_fundamental(p1, p2, threshold, confidence, max_iters, seed, weights=N
     """C++ RANSAC; returns ``F [B,3,3], inliers [B,N], ok [B], info`` (info: n_inliers, iters, status)."""
     F, inl, count, iters, status = _core.ransac_fundamental_cpu(
         np.ascontiguousarray(p1, np.float64), np.ascontiguousarray(p2, np.float64), weights,
-        float(threshold), float(confidence), int(max_iters), int(seed) & 0xFFFFFFFFFFFFFFFF)
+        float(threshold), float(confidence), int(max_iters), int(seed) & _U64)
     return F, inl, status == 0, {"n_inliers": count, "iters": iters, "status": status}

@@ -20,6 +20,8 @@ def sample_flow(flow: np.ndarray, coords: np.ndarray) -> np.ndarray:
     shp = coords.shape
     flat = coords.reshape(-1, 2).astype(np.float32)
     n = flat.shape[0]
+    if n == 0:
+        return np.zeros(shp[:-1] + (flow.shape[-1],), flow.dtype)
     cols = 1024  # OpenCV maps must stay below 32767 on each side
     pad = (-n) % cols
     c = np.concatenate([flat, np.zeros((pad, 2), np.float32)]).reshape(-1, cols, 2)

@@ -62,6 +62,47 @@ def resolve_preset(name_or_path: str) -> Path:
     return p
 
 
+_POSITIVE = {"n_matches", "ransac_threshold", "ransac_max_iters", "min_inliers", "min_scale_points", "max_scale_change",
+             "epi_threshold", "refine_band", "refine_huber"}
+_UNIT = {"top_ratio", "ransac_confidence"}
+
+
+def _coerce(key: str, value, where: Path | None):
+    """Check and convert one option to the type of its default; one-line UserError otherwise."""
+    default = getattr(VOConfig, key, None)
+    bad = lambda why: UserError(f"option {key}: {why} (got {value!r})", path=where,  # noqa: E731
+                                fix="fix the value in the preset or on the command line")
+    try:
+        if key == "size":
+            if value is None:
+                return None
+            w, h = (int(v) for v in value)
+            if w < 16 or h < 16:
+                raise ValueError
+            return (w, h)
+        if key == "scale_parallax_deg":
+            return tuple(float(v) for v in value)
+        if isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise ValueError
+            return value
+        if isinstance(default, int):
+            if isinstance(value, bool) or int(value) != value:
+                raise ValueError
+            value = int(value)
+        elif isinstance(default, float):
+            value = float(value)
+    except (TypeError, ValueError):
+        raise bad("wrong type or shape" if key != "size" else "expected [width, height], both >= 16") from None
+    if key in _POSITIVE and not value > 0:
+        raise bad("must be positive")
+    if key in _UNIT and not 0 < value <= 1:
+        raise bad("must be in (0, 1]")
+    if key in ("seed", "flush_seconds") and value < 0:
+        raise bad("must be >= 0")
+    return value
+
+
 def load_config(preset: str | None = None, **overrides) -> VOConfig:
     """Defaults, then the preset's YAML keys, then non-None ``overrides``."""
     values: dict = {}
@@ -78,9 +119,8 @@ def load_config(preset: str | None = None, **overrides) -> VOConfig:
             raise UserError(f"unknown option(s) {sorted(unknown)}", path=path, fix=f"valid options: {sorted(VOConfig.field_names())}")
         values.update(data)
     values.update({k: v for k, v in overrides.items() if v is not None})
-    if values.get("size") is not None:
-        values["size"] = tuple(int(v) for v in values["size"])
-    cfg = VOConfig(**values)
+    where = resolve_preset(preset) if preset else None
+    cfg = VOConfig(**{k: _coerce(k, v, where) for k, v in values.items()})
     if cfg.scale not in ("triangulation", "rgbd", "depth"):
         raise UserError(f"unknown scale mode {cfg.scale!r}", fix="use --scale triangulation, rgbd or depth")
     return cfg

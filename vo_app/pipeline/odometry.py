@@ -94,7 +94,7 @@ def run_odometry(seq, cfg: VOConfig, out_dir: Path, progress: Callable | None = 
         t0 = time.perf_counter()
         flow_f, flow_b = flow_net(ref[0].image, frame.image)
         t_flow = time.perf_counter() - t0
-        res = estimate_pair(flow_f, flow_b, K, cfg, seed=cfg.seed * 1_000_003 + frame.index)
+        res = estimate_pair(flow_f, flow_b, K, cfg, seed=(cfg.seed * 1_000_003 + frame.index) % 2**63)
         lk_images = (to_gray_u8(ref[0].image), to_gray_u8(frame.image)) if cfg.scale_lk_refine else None
         scale, note = None, None
         advance = True

@@ -26,7 +26,7 @@ class RunOutput:
         self.poses: list[np.ndarray | None] = []
         self.timestamps: list[float] = []
         self.filled: dict[int, str] = {}
-        self._last_flush = 0.0
+        self._last_flush = float("-inf")
 
     def add(self, timestamp: float, pose: np.ndarray | None) -> None:
         if pose is not None and not np.isfinite(pose).all():
