@@ -3,6 +3,7 @@
 Environment variables:
     VO_CUDA_ARCHS   CUDA architectures (CMake syntax), default "80-real;86-real;89-real;90".
     VO_NO_CUDA=1    build the CPU-only core even when nvcc is present.
+    VO_PORTABLE=1   do not optimise the CPU kernels for this machine (no -march=native).
     CMAKE_BUILD_PARALLEL_LEVEL  parallel compile jobs (default 2).
 """
 import os
@@ -34,6 +35,8 @@ class CMakeBuild(build_ext):
             f"-Dpybind11_DIR={pybind11.get_cmake_dir()}",
             "-DCMAKE_BUILD_TYPE=Release",
         ]
+        if os.environ.get("VO_PORTABLE") == "1":
+            args.append("-DVO_NATIVE=OFF")
         if os.environ.get("VO_NO_CUDA") == "1":
             args.append("-DVO_ENABLE_CUDA=OFF")
         env = dict(os.environ)

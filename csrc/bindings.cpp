@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "cpu/pose.h"
 #include "cpu/ransac.h"
 #include "cpu/sampling.h"
 #ifdef VO_WITH_CUDA
@@ -93,6 +94,31 @@ static py::tuple sample_cpu(f32 score, int64_t n, double ratio, py::object seed,
   return py::make_tuple(idx, count);
 }
 
+static py::tuple pose_cpu(f64 F, f64 K, f64 p1, f64 p2, py::object mask, int threads) {
+  if (F.ndim() != 3 || F.shape(1) != 3 || F.shape(2) != 3) throw std::invalid_argument("F must have shape [B,3,3]");
+  const int64_t B = F.shape(0);
+  if (K.ndim() != 3 || K.shape(0) != B || K.shape(1) != 3 || K.shape(2) != 3) throw std::invalid_argument("K must have shape [B,3,3]");
+  if (p1.ndim() != 3 || p1.shape(0) != B || p1.shape(2) != 2) throw std::invalid_argument("p1 must have shape [B,N,2]");
+  if (p2.ndim() != 3 || p2.shape(0) != B || p2.shape(1) != p1.shape(1) || p2.shape(2) != 2)
+    throw std::invalid_argument("p2 must have the shape of p1");
+  const int64_t N = p1.shape(1);
+  py::array_t<uint8_t, py::array::c_style | py::array::forcecast> m;
+  const uint8_t* mp = nullptr;
+  if (!mask.is_none()) {
+    m = py::array_t<uint8_t, py::array::c_style | py::array::forcecast>::ensure(mask);
+    if (!m || m.ndim() != 2 || m.shape(0) != B || m.shape(1) != N) throw std::invalid_argument("mask must have shape [B,N]");
+    mp = m.data();
+  }
+  py::array_t<double> R({B, int64_t(3), int64_t(3)}), t({B, int64_t(3)});
+  py::array_t<int64_t> nf({B}), nfa({B, int64_t(4)});
+  {
+    py::gil_scoped_release nogil;
+    vo::pose_from_fundamental_cpu(F.data(), K.data(), p1.data(), p2.data(), mp, B, N, R.mutable_data(),
+                                  t.mutable_data(), nf.mutable_data(), nfa.mutable_data(), threads);
+  }
+  return py::make_tuple(R, t, nf, nfa);
+}
+
 PYBIND11_MODULE(_core, m) {
   m.doc() = "vo_app C++/CUDA geometry core";
   m.def("sample_topk_random_cpu", &sample_cpu, py::arg("score"), py::arg("n"), py::arg("ratio"), py::arg("seed"),
@@ -104,6 +130,10 @@ PYBIND11_MODULE(_core, m) {
         py::arg("threads") = 0,
         "Batched normalised 8-point RANSAC. p1, p2 [B,N,2] float64 pixels; weights [B,N] or None. Returns "
         "(F [B,3,3], inliers [B,N] bool, n_inliers [B], iters [B], status [B]: 0 ok, 1 too few points, 2 degenerate).");
+  m.def("pose_from_fundamental_cpu", &pose_cpu, py::arg("F"), py::arg("K"), py::arg("p1"), py::arg("p2"),
+        py::arg("mask") = py::none(), py::arg("threads") = 0,
+        "E = K^T F K, its four [R|t] and the mid-point cheirality vote, batched. Returns (R [B,3,3], t [B,3] unit, "
+        "n_front [B], n_front_all [B,4]).");
   m.def("epipolar_score_map_cpu", &epipolar_map_cpu, py::arg("flow"), py::arg("F"), py::arg("threshold") = 0.5,
         py::arg("threads") = 0,
         "Epipolar distance of every flow match, flow [B,H,W,2] float32, F [B,3,3]: returns (d_epi [B,H,W], "

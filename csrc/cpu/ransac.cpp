@@ -20,6 +20,7 @@ struct Item {
   std::vector<int32_t> valid;  // indices of finite matches
   std::vector<double> q1, q2;  // pixel coords of valid matches, interleaved
   std::vector<double> qn1, qn2;  // normalised coords
+  std::vector<double> x1, y1, x2, y2;  // pixel coords again, one array each (vectorised scoring)
   std::vector<double> w;       // weights of valid matches (1 if none)
   std::vector<double> suffix;  // suffix sums of w, for the early exit
   Norm2D n1{}, n2{};
@@ -35,13 +36,27 @@ Norm2D normaliser(const std::vector<double>& q, size_t n) {
   return {cx, cy, d > 1e-12 ? std::sqrt(2.0) / d : 0.0};
 }
 
+// Weighted inlier count over matches [begin, end): a branch-free loop the compiler vectorises.
+inline double score_range(const Item& it, const double F[9], double thr2, size_t begin, size_t end) {
+  const double* x1 = it.x1.data();
+  const double* y1 = it.y1.data();
+  const double* x2 = it.x2.data();
+  const double* y2 = it.y2.data();
+  const double* w = it.w.data();
+  double s = 0;
+  for (size_t i = begin; i < end; ++i) s += sampson_inlier(F, x1[i], y1[i], x2[i], y2[i], thr2) ? w[i] : 0.0;
+  return s;
+}
+
 double score_F(const Item& it, const double F[9], double thr2, double best) {
   const size_t n = it.valid.size();
   const double total = it.suffix[0];
   double s = 0;
-  for (size_t i = 0; i < n; ++i) {
-    if (sampson_inlier(F, it.q1[2 * i], it.q1[2 * i + 1], it.q2[2 * i], it.q2[2 * i + 1], thr2)) s += it.w[i];
-    if ((i & (kCheckEvery - 1)) == kCheckEvery - 1 && best > 0 && reject_early(s, total - it.suffix[i + 1], it.suffix[i + 1], best, total))
+  for (size_t base = 0; base < n; base += kCheckEvery) {
+    const size_t end = std::min(n, base + kCheckEvery);
+    s += score_range(it, F, thr2, base, end);
+    if (end - base == static_cast<size_t>(kCheckEvery) && best > 0 &&
+        reject_early(s, total - it.suffix[end], it.suffix[end], best, total))
       return -1.0;
   }
   return s;
@@ -82,6 +97,10 @@ void run_item(const double* p1, const double* p2, const double* wts, int64_t b, 
     it.qn1[2 * i + 1] = it.n1.s * (it.q1[2 * i + 1] - it.n1.cy);
     it.qn2[2 * i] = it.n2.s * (it.q2[2 * i] - it.n2.cx);
     it.qn2[2 * i + 1] = it.n2.s * (it.q2[2 * i + 1] - it.n2.cy);
+  }
+  it.x1.resize(n); it.y1.resize(n); it.x2.resize(n); it.y2.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    it.x1[i] = it.q1[2 * i]; it.y1[i] = it.q1[2 * i + 1]; it.x2[i] = it.q2[2 * i]; it.y2[i] = it.q2[2 * i + 1];
   }
   it.suffix.assign(n + 1, 0.0);
   for (size_t i = n; i-- > 0;) it.suffix[i] = it.suffix[i + 1] + it.w[i];
@@ -126,8 +145,8 @@ void run_item(const double* p1, const double* p2, const double* wts, int64_t b, 
   *it_out = h0;
   if (best_h < 0) { *st_out = kDegenerate; return; }
 
-  // Least-squares refit on all inliers (twice at most), kept only if it scores no worse.
-  for (int pass = 0; pass < 2; ++pass) {
+  // Least-squares refit on all inliers, kept only if it scores no worse.
+  for (int pass = 0; pass < kRefitPasses; ++pass) {
     double ATA[81] = {0}, r[9];
     int64_t cnt = 0;
     for (size_t i = 0; i < n; ++i) {

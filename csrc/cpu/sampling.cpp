@@ -3,6 +3,7 @@
 #include "sampling.h"
 
 #include <algorithm>
+#include <cstring>
 #include <numeric>
 #include <thread>
 #include <vector>
@@ -11,20 +12,50 @@
 
 namespace vo {
 
-static void sample_one(const float* score, int64_t hw, int64_t n, double ratio, uint64_t seed,
-                       int64_t* out_idx, int64_t* out_count) {
-  std::vector<int64_t> idx;
-  idx.reserve(hw);
+static inline uint32_t key_bits(float s) {
+  uint32_t b;
+  std::memcpy(&b, &s, sizeof b);
+  return b;  // for positive floats the bit pattern orders like the value
+}
+
+// Candidate set without sorting all pixels: a 65,536-bin histogram of the top 16 key
+// bits finds the bin holding the k-th best score; only that bin is partially sorted.
+static void sample_one(const float* score, int64_t hw, int64_t n, double ratio, uint64_t seed, int64_t* out_idx,
+                       int64_t* out_count) {
+  std::vector<uint32_t> hist(65536, 0);
+  int64_t positive = 0;
   for (int64_t i = 0; i < hw; ++i)
-    if (usable(score[i])) idx.push_back(i);
-  const int64_t k = top_count(hw, ratio, static_cast<int64_t>(idx.size()));
-  auto better = [score](int64_t a, int64_t c) { return score[a] > score[c] || (score[a] == score[c] && a < c); };
-  if (k < static_cast<int64_t>(idx.size())) {
-    std::nth_element(idx.begin(), idx.begin() + k, idx.end(), better);
-    idx.resize(k);
+    if (usable(score[i])) {
+      ++hist[key_bits(score[i]) >> 16];
+      ++positive;
+    }
+  const int64_t k = top_count(hw, ratio, positive);
+  std::vector<int64_t> idx;
+  if (k > 0) {
+    int64_t above = 0;
+    int bin = 65535;
+    for (; bin > 0; --bin) {
+      if (above + hist[bin] >= k) break;
+      above += hist[bin];
+    }
+    std::vector<int64_t> edge;
+    edge.reserve(hist[bin]);
+    for (int64_t i = 0; i < hw; ++i)
+      if (usable(score[i]) && static_cast<int>(key_bits(score[i]) >> 16) == bin) edge.push_back(i);
+    const int64_t need = k - above;  // 1 <= need <= edge.size()
+    auto better = [score](int64_t a, int64_t c) { return score[a] > score[c] || (score[a] == score[c] && a < c); };
+    std::nth_element(edge.begin(), edge.begin() + (need - 1), edge.end(), better);
+    const int64_t last = edge[need - 1];  // the worst candidate kept
+    const float s_last = score[last];
+    idx.reserve(k);
+    for (int64_t i = 0; i < hw; ++i) {
+      const float s = score[i];
+      if (!usable(s)) continue;
+      const int b = static_cast<int>(key_bits(s) >> 16);
+      if (b > bin || (b == bin && (s > s_last || (s == s_last && i <= last)))) idx.push_back(i);
+    }
   }
-  std::sort(idx.begin(), idx.end());  // canonical order before the random draw
-  const int64_t m = std::min(k, n);
+  const int64_t m = std::min(k, n);  // idx is in ascending index order: the canonical order
   for (int64_t i = 0; i < m; ++i) {
     const uint32_t j = static_cast<uint32_t>(i) + rand_below(counter_rand(seed, 0, i), static_cast<uint32_t>(k - i));
     std::swap(idx[i], idx[j]);

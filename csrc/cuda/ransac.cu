@@ -189,7 +189,7 @@ __global__ void refit_and_finish(const double* q, const double* qn, const double
   }
   for (int64_t i = threadIdx.x; i < N; i += blockDim.x) inl_out[b * N + i] = 0;
   __syncthreads();
-  for (int pass = 0; pass < 2 && keep_going; ++pass) {
+  for (int pass = 0; pass < kRefitPasses && keep_going; ++pass) {
     if (threadIdx.x < 46) red[threadIdx.x] = 0.0;
     __syncthreads();
     double acc[45];

@@ -67,6 +67,7 @@ VO_HD bool refit_from_normal_matrix(const double* ATA, const Norm2D& n1, const N
 // inlier rate so far lies more than kRejectSigma standard deviations below the
 // best's). The statistical test is what makes the scoring cheap.
 constexpr int kCheckEvery = 128;
+constexpr int kRefitPasses = 1;  // least-squares refits on all inliers after the hypotheses
 constexpr double kRejectSigma = 3.5;
 
 VO_HD bool reject_early(double score, double seen_w, double remaining_w, double best, double total_w) {
@@ -86,8 +87,9 @@ VO_HD int64_t round_length(int64_t h0, int64_t round_size) {
 
 // Seeded Fisher-Yates permutation of order[0..n).
 VO_HD void shuffle_order(int32_t* order, int64_t n, uint64_t seed, int64_t b) {
+  const uint64_t key = stream_key(seed ^ static_cast<uint64_t>(b), 0x5851F42D4C957F2Dull);
   for (int64_t i = n - 1; i > 0; --i) {
-    const int64_t j = rand_below(counter_rand(seed ^ 0x5851F42D4C957F2Dull, b, static_cast<uint64_t>(i)), static_cast<uint32_t>(i + 1));
+    const int64_t j = rand_below(keyed_rand(key, static_cast<uint64_t>(i)), static_cast<uint32_t>(i + 1));
     const int32_t t = order[i];
     order[i] = order[j];
     order[j] = t;

@@ -23,6 +23,10 @@ VO_HD uint64_t counter_rand(uint64_t seed, uint64_t stream, uint64_t step) {
   return mix64(mix64(seed ^ 0xA0761D6478BD642Full) ^ mix64(stream * 0xE7037ED1A0B428DBull + step));
 }
 
+// Cheaper stream for long loops: key = mix64(seed ^ salt) once, then one mix per draw.
+VO_HD uint64_t stream_key(uint64_t seed, uint64_t salt) { return mix64(seed ^ salt); }
+VO_HD uint64_t keyed_rand(uint64_t key, uint64_t step) { return mix64(key + step * 0xD1B54A32D192ED03ull); }
+
 // Uniform integer in [0, n) for n > 0 (multiply-shift on the top 32 bits).
 VO_HD uint32_t rand_below(uint64_t r, uint32_t n) {
   return static_cast<uint32_t>(((r >> 32) * static_cast<uint64_t>(n)) >> 32);

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .essential import decompose_essential, essential_from_fundamental, pose_from_fundamental
+from .essential import PoseFromF, decompose_essential, essential_from_fundamental
+from .essential import pose_from_fundamental as pose_from_fundamental_ref
 from .flow_masks import forward_backward, match_score, occlusion_mask, pixel_grid, sample_flow
 from .fundamental import eight_point, epipolar_line_distance, ransac_fundamental as ransac_fundamental_ref, sampson_distance
 from .inlier_map import epipolar_distance_map, inlier_score_map
@@ -39,3 +40,22 @@ def ransac_fundamental(p1, p2, *, threshold=0.1, confidence=0.99, max_iters=1000
         return F, inl, ok
     return ransac_fundamental_ref(p1, p2, threshold=threshold, confidence=confidence, max_iters=max_iters,
                                   rng=np.random.default_rng(int(seed) & _ext._U64))
+
+
+def pose_from_fundamental(F, K, p1, p2, mask=None, backend: str = "auto") -> PoseFromF:
+    """E = K^T F K, four ``[R|t]``, mid-point cheirality vote: ``F, K [B,3,3]``, ``p1, p2 [B,N,2]``, ``mask [B,N]``."""
+    if _ext.use_cpp(backend) and _ext.has("pose_from_fundamental_cpu"):
+        R, t, nf, nfa = _ext._core.pose_from_fundamental_cpu(
+            np.ascontiguousarray(F, np.float64), np.ascontiguousarray(K, np.float64), np.ascontiguousarray(p1, np.float64),
+            np.ascontiguousarray(p2, np.float64), None if mask is None else np.ascontiguousarray(mask, np.uint8))
+        return PoseFromF(R, t, nf, nfa)
+    return pose_from_fundamental_ref(F, K, p1, p2, mask)
+
+
+def epipolar_score(F: np.ndarray, flow: np.ndarray, threshold: float = 0.5, backend: str = "auto") -> np.ndarray:
+    """Inlier score map ``M_r [H,W]`` of a dense flow ``[H,W,2]`` under ``F [3,3]``."""
+    if _ext.use_cpp(backend) and _ext.has("epipolar_score_map_cpu"):
+        _, s = _ext._core.epipolar_score_map_cpu(np.ascontiguousarray(flow, np.float32)[None],
+                                                 np.ascontiguousarray(F, np.float64)[None], float(threshold))
+        return s[0]
+    return inlier_score_map(epipolar_distance_map(F, flow), threshold)

@@ -80,7 +80,7 @@ def estimate_pair(flow_fwd: np.ndarray, flow_bwd: np.ndarray, K: np.ndarray, cfg
         return PairResult(eye, np.zeros(3), TOO_FEW_INLIERS, timings=tm, **common)
 
     t0 = time.perf_counter()
-    pose = geo.pose_from_fundamental(F, K[None], p1[None], p2[None], inliers)
+    pose = geo.pose_from_fundamental(F, K[None], p1[None], p2[None], inliers, backend=cfg.backend)
     R, t = pose.R[0], pose.t[0]
     if pose.n_front[0] < 0.5 * n_inl or not (np.isfinite(R).all() and np.isfinite(t).all()):
         tm["pose"] = time.perf_counter() - t0
@@ -93,7 +93,7 @@ def estimate_pair(flow_fwd: np.ndarray, flow_bwd: np.ndarray, K: np.ndarray, cfg
     tm["pose"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    m_r = geo.inlier_score_map(geo.epipolar_distance_map(F_pose, flow_fwd), cfg.epi_threshold)
+    m_r = geo.epipolar_score(F_pose, flow_fwd, cfg.epi_threshold, backend=cfg.backend)
     score2 = m_r * masks["score"]
     q1, q2, _ = geo.sample_matches(flow_fwd, score2, cfg.n_matches, cfg.top_ratio, seed + 1, backend=cfg.backend)
     tri = geo.triangulate_midpoint(q1, q2, K, R, t)

@@ -1,0 +1,144 @@
+"""Geometry core benchmark: sampling + RANSAC + pose per pair, against OpenCV on the same matches.
+
+Usage:  .venv/bin/python benchmarks/bench_geometry.py [--pairs 16] [--repeat 3]
+
+Matches come from real DIS flow at 832x256 (forward + backward, occlusion and forward-backward
+masks), on (a) a synthetic forward-driving sequence rendered by vo_app.synth (exact poses) and
+(b) ../shared/data/kitti06_0000-0050 (KITTI ground truth), if present.  Every method gets the
+same 6,000 matches per pair.  Prints a Markdown table: time per pair (median over repeats),
+median rotation error and translation-direction error against ground truth.
+"""
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from vo_app import geometry as geo
+from vo_app.geometry import batched
+from vo_app.io import open_sequence
+from vo_app.models.dis import DISFlow
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SIZE = (832, 256)
+
+
+def load_pairs(seq_dir: Path, n_pairs: int):
+    """Flow fields, scores, K and GT relative poses of the first ``n_pairs`` consecutive pairs."""
+    seq = open_sequence(seq_dir, size=SIZE, max_frames=n_pairs + 1)
+    dis = DISFlow("medium")
+    frames = [f.image for f in seq]
+    gt = np.asarray(seq.gt_poses)
+    flows, scores, rel = [], [], []
+    for i in range(1, len(frames)):
+        f, b = dis(frames[i - 1], frames[i])
+        flows.append(f)
+        scores.append(geo.match_score(f, b)["score"])
+        rel.append(np.linalg.inv(gt[i]) @ gt[i - 1])
+    return np.stack(flows), np.stack(scores), seq.intrinsics.K, np.stack(rel)
+
+
+def errors(R: np.ndarray, t: np.ndarray, rel: np.ndarray) -> tuple[float, float]:
+    tg = rel[:3, 3] / np.linalg.norm(rel[:3, 3])
+    r = np.degrees(geo.rotation_angle(R.T @ rel[:3, :3]))
+    d = np.degrees(np.arccos(np.clip(abs(t @ tg) if False else t @ tg / np.linalg.norm(t), -1, 1)))
+    return float(r), float(d)
+
+
+def ours(flows, scores, K, seed=0):
+    """Sampling + RANSAC + pose for all pairs in one batched call each."""
+    fl = torch.from_numpy(flows).permute(0, 3, 1, 2)
+    sc = torch.from_numpy(scores)
+    B = len(flows)
+    m = batched.sample_matches(fl, sc, 6000, 0.2, seed=np.arange(B) + seed)
+    r = batched.ransac_fundamental(m.p1, m.p2, threshold=0.1, confidence=0.99, max_iters=1000, seed=seed,
+                                   check_planar=False)
+    Kb = torch.from_numpy(np.broadcast_to(K, (B, 3, 3)).copy())
+    R, t, _, _ = batched.pose_from_fundamental(r.F, Kb, m.p1, m.p2, r.inliers)
+    return R.numpy(), t.numpy(), m
+
+
+def opencv(method: str, p1: np.ndarray, p2: np.ndarray, K: np.ndarray):
+    if method == "findEssentialMat(RANSAC, 0.99, 0.1)":
+        E, mask = cv2.findEssentialMat(p1, p2, K, cv2.RANSAC, 0.99, 0.1)
+    else:
+        flag = cv2.FM_RANSAC if "FM_RANSAC" in method else cv2.USAC_MAGSAC
+        F, mask = cv2.findFundamentalMat(p1, p2, flag, 0.1, 0.99)
+        if F is None or F.shape != (3, 3):
+            return None
+        E = K.T @ F @ K
+    if E is None or E.shape != (3, 3):
+        return None
+    _, R, t, _ = cv2.recoverPose(E, p1, p2, K, mask=mask)
+    return R, t.ravel()
+
+
+REFS = ["findFundamentalMat(FM_RANSAC, 0.1, 0.99)", "findEssentialMat(RANSAC, 0.99, 0.1)",
+        "findFundamentalMat(USAC_MAGSAC, 0.1, 0.99)"]
+
+
+def bench(name, flows, scores, K, rel, repeat):
+    rows = []
+    B = len(flows)
+    # ours, batch 1 (pair by pair) and batch B
+    ours(flows[:1], scores[:1], K)  # warm-up: first-call library initialisation is not per-pair cost
+    for batch in (1, B):
+        times, res = [], None
+        for rep in range(repeat):
+            t0 = time.perf_counter()
+            outs = [ours(flows[i:i + batch], scores[i:i + batch], K) for i in range(0, B, batch)]
+            times.append((time.perf_counter() - t0) / B)
+            res = outs
+        R = np.concatenate([o[0] for o in res])
+        t = np.concatenate([o[1] for o in res])
+        e = np.array([errors(R[i], t[i], rel[i]) for i in range(B)])
+        rows.append((f"vo_app core, batch {batch} (sample+RANSAC+pose)", np.median(times) * 1e3, e[:, 0], e[:, 1]))
+    m = ours(flows, scores, K)[2]
+    P1, P2 = m.p1.numpy(), m.p2.numpy()
+    for meth in REFS:
+        opencv(meth, P1[0][m.mask[0].numpy()], P2[0][m.mask[0].numpy()], K)  # warm-up
+        times, errs = [], []
+        for rep in range(repeat):
+            t0 = time.perf_counter()
+            outs = [opencv(meth, P1[i][m.mask[i].numpy()], P2[i][m.mask[i].numpy()], K) for i in range(B)]
+            times.append((time.perf_counter() - t0) / B)
+        for i, o in enumerate(outs):
+            errs.append(errors(o[0], o[1], rel[i]) if o is not None else (np.nan, np.nan))
+        e = np.array(errs)
+        rows.append((f"cv2.{meth} + recoverPose", np.median(times) * 1e3, e[:, 0], e[:, 1]))
+    base = rows[2][1]
+    print(f"\n### {name}: {B} pairs at {SIZE[0]}x{SIZE[1]}, 6000 matches each, {torch.get_num_threads()} CPU threads\n")
+    print("| method | ms / pair | speed-up vs FM_RANSAC | median rot. err (deg) | median t-dir err (deg) |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r[0]} | {r[1]:.2f} | {base / r[1]:.1f}x | {np.nanmedian(r[2]):.4f} | {np.nanmedian(r[3]):.3f} |")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--pairs", type=int, default=16)
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    cv2.setRNGSeed(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        from vo_app.synth import write_sequence
+
+        syn = write_sequence(Path(tmp) / "syn", layout="kitti", n_frames=args.pairs + 1, width=SIZE[0], height=SIZE[1],
+                             motion="forward", seed=1, write_flow=False)
+        bench("synthetic forward driving (vo_app.synth, exact poses)", *load_pairs(syn, args.pairs), args.repeat)
+    kitti = DATA / "kitti06_0000-0050"
+    if kitti.is_dir():
+        bench("KITTI 06 frames 0-16 (real DIS matches)", *load_pairs(kitti, args.pairs), args.repeat)
+    else:
+        print(f"\n(KITTI 06 not found at {kitti}: skipped)")
+    cuda = torch.cuda.is_available() and geo._ext.available() and geo._ext._core.cuda_device_count() > 0
+    print(f"\nGPU: {'see bench_geometry_gpu section' if cuda else 'n/a (no CUDA device on this machine)'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,225 @@
+"""Batched torch API over the C++/CUDA core: dispatches on the tensor's device.
+
+CPU tensors go to the threaded C++ kernels (zero-copy through NumPy); CUDA tensors go to
+the CUDA kernels with the current stream.  When the CUDA path cannot run (no device, or a
+build without CUDA), the call falls back to the CPU kernels and warns once.
+
+Shapes follow kornia's convention: batch first, checked on entry.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from . import _ext
+
+_warned = False
+
+
+def _fallback(why: str) -> None:
+    global _warned
+    if not _warned:
+        warnings.warn(f"vo_app: CUDA geometry kernels unavailable ({why}); using the CPU kernels", RuntimeWarning)
+        _warned = True
+
+
+def _cuda_ok() -> bool:
+    core = _ext._core
+    if core is None or not getattr(core, "cuda_compiled", False):
+        _fallback("extension built without CUDA")
+        return False
+    if core.cuda_device_count() <= 0:
+        _fallback("no CUDA device")
+        return False
+    return True
+
+
+def _seeds(seed, B: int, device) -> torch.Tensor:
+    s = torch.as_tensor(seed, dtype=torch.int64).reshape(-1)
+    if s.numel() == 1:
+        s = s.expand(B)
+    if s.numel() != B:
+        raise ValueError(f"seed must be an int or hold B={B} values, got {s.numel()}")
+    return s.to(device).contiguous()
+
+
+@dataclass
+class Matches:
+    """Sampled matches: ``p1, p2 [B,n,2]`` (pixels, float64), ``count [B]`` candidates per pair,
+    ``valid [B]`` (at least ``n`` candidates, so the sample is complete), ``mask [B,n]`` (drawn)."""
+
+    p1: torch.Tensor
+    p2: torch.Tensor
+    count: torch.Tensor
+    valid: torch.Tensor
+    mask: torch.Tensor
+
+
+def sample_matches(flow: torch.Tensor, score: torch.Tensor, n: int = 6000, ratio: float = 0.2, seed=0) -> Matches:
+    """Top-``ratio`` then ``n`` at random, per pair.
+
+    Args:
+        flow: ``[B,2,H,W]`` forward flow (dx, dy) in pixels.
+        score: ``[B,H,W]`` sampling score (> 0 usable; NaN never drawn).
+        seed: int for all pairs or ``[B]``; the same seed gives the same sample on the same device.
+    """
+    if flow.ndim != 4 or flow.shape[1] != 2 or score.shape != (flow.shape[0],) + flow.shape[2:]:
+        raise ValueError(f"expected flow [B,2,H,W] and score [B,H,W], got {tuple(flow.shape)} and {tuple(score.shape)}")
+    B, _, H, W = flow.shape
+    dev = score.device
+    score_c = score.detach().to(torch.float32).contiguous()  # no copy when already float32 and contiguous
+    if dev.type == "cuda" and _cuda_ok():
+        idx = torch.empty((B, n), dtype=torch.int64, device=dev)
+        count = torch.empty((B,), dtype=torch.int64, device=dev)
+        seeds = _seeds(seed, B, dev)
+        _ext._core.sample_topk_random_cuda(score_c.data_ptr(), B, H * W, n, float(ratio), seeds.data_ptr(),
+                                           idx.data_ptr(), count.data_ptr(), torch.cuda.current_stream(dev).cuda_stream)
+    else:
+        s = _seeds(seed, B, "cpu").numpy().astype(np.uint64)
+        idx_np, count_np = _ext._core.sample_topk_random_cpu(score_c.cpu().reshape(B, H, W).numpy(), n, float(ratio), s)
+        idx, count = torch.from_numpy(idx_np).to(dev), torch.from_numpy(count_np).to(dev)
+    mask = idx >= 0
+    safe = idx.clamp(min=0)
+    xs, ys = (safe % W).to(torch.float64), (safe // W).to(torch.float64)
+    p1 = torch.stack([xs, ys], -1)
+    f = flow.detach().reshape(B, 2, H * W)
+    d = torch.stack([torch.gather(f[:, 0], 1, safe), torch.gather(f[:, 1], 1, safe)], -1).to(torch.float64)
+    p2 = p1 + d
+    nan = torch.full_like(p1, float("nan"))
+    p1 = torch.where(mask[..., None], p1, nan)
+    p2 = torch.where(mask[..., None], p2, nan)
+    return Matches(p1, p2, count, count >= n, mask)
+
+
+@dataclass
+class RansacResult:
+    """``F [B,3,3]`` (unit norm), ``inliers [B,N]`` bool, ``n_inliers [B]``, ``iters [B]``,
+    ``status [B]`` (0 ok, 1 too few points, 2 degenerate, 3 planar: a homography explains the inliers)."""
+
+    F: torch.Tensor
+    inliers: torch.Tensor
+    n_inliers: torch.Tensor
+    iters: torch.Tensor
+    status: torch.Tensor
+
+    @property
+    def ok(self) -> torch.Tensor:
+        return self.status == 0
+
+
+def ransac_fundamental(p1: torch.Tensor, p2: torch.Tensor, weights: torch.Tensor | None = None, *,
+                       threshold: float = 0.1, confidence: float = 0.99, max_iters: int = 1000, seed=0,
+                       check_planar: bool = True) -> RansacResult:
+    """Batched normalized 8-point RANSAC (Sampson distance in pixels, adaptive iterations, refit).
+
+    Args:
+        p1, p2: ``[B,N,2]`` matches (non-finite rows are ignored); weights: optional ``[B,N]`` >= 0.
+    """
+    if p1.ndim != 3 or p1.shape[-1] != 2 or p2.shape != p1.shape:
+        raise ValueError(f"expected p1, p2 [B,N,2], got {tuple(p1.shape)} and {tuple(p2.shape)}")
+    if weights is not None and weights.shape != p1.shape[:2]:
+        raise ValueError(f"expected weights [B,N], got {tuple(weights.shape)}")
+    B, N, _ = p1.shape
+    dev = p1.device
+    a = p1.detach().to(torch.float64).contiguous()
+    b = p2.detach().to(torch.float64).contiguous()
+    w = None if weights is None else weights.detach().to(torch.float64).contiguous()
+    if dev.type == "cuda" and _cuda_ok():
+        F = torch.empty((B, 3, 3), dtype=torch.float64, device=dev)
+        inl = torch.empty((B, N), dtype=torch.uint8, device=dev)
+        cnt = torch.empty((B,), dtype=torch.int64, device=dev)
+        its = torch.empty((B,), dtype=torch.int64, device=dev)
+        st = torch.empty((B,), dtype=torch.int32, device=dev)
+        seeds = _seeds(seed, B, dev)
+        _ext._core.ransac_fundamental_cuda(a.data_ptr(), b.data_ptr(), 0 if w is None else w.data_ptr(), B, N,
+                                           float(threshold), float(confidence), int(max_iters), seeds.data_ptr(),
+                                           F.data_ptr(), inl.data_ptr(), cnt.data_ptr(), its.data_ptr(), st.data_ptr(),
+                                           torch.cuda.current_stream(dev).cuda_stream)
+        inl = inl.bool()
+    else:
+        s = _seeds(seed, B, "cpu").numpy().astype(np.uint64)
+        out = _ext._core.ransac_fundamental_cpu(a.cpu().numpy(), b.cpu().numpy(), None if w is None else w.cpu().numpy(),
+                                                float(threshold), float(confidence), int(max_iters), s)
+        F, inl, cnt, its, st = (torch.from_numpy(x).to(dev) for x in out)
+    res = RansacResult(F, inl, cnt, its, st.to(torch.int64))
+    if check_planar:
+        flag_planar(res, a, b, threshold)
+    return res
+
+
+def flag_planar(res: RansacResult, p1: torch.Tensor, p2: torch.Tensor, threshold: float, share: float = 0.95) -> None:
+    """Mark pairs whose F-inliers a single homography explains (status 3): F is then not unique.
+
+    The homography is a normalized DLT least-squares fit on the inliers; it "explains" a match
+    when its transfer error is below ``max(2 * threshold, 0.5)`` pixels.
+    """
+    for b in torch.nonzero(res.status == 0).flatten().tolist():
+        m = res.inliers[b]
+        x1, x2 = p1[b][m].cpu().numpy(), p2[b][m].cpu().numpy()
+        H = _homography_dlt(x1, x2)
+        if H is None:
+            continue
+        q = np.c_[x1, np.ones(len(x1))] @ H.T
+        err = np.linalg.norm(q[:, :2] / q[:, 2:] - x2, axis=1)
+        if np.mean(err < max(2 * threshold, 0.5)) >= share:
+            res.status[b] = 3
+
+
+def _homography_dlt(x1: np.ndarray, x2: np.ndarray) -> np.ndarray | None:
+    if len(x1) < 4:
+        return None
+
+    def norm(x):
+        c = x.mean(0)
+        s = np.sqrt(2) / max(np.linalg.norm(x - c, axis=1).mean(), 1e-12)
+        return np.array([[s, 0, -s * c[0]], [0, s, -s * c[1]], [0, 0, 1.0]])
+
+    T1, T2 = norm(x1), norm(x2)
+    a = np.c_[x1, np.ones(len(x1))] @ T1.T
+    b = np.c_[x2, np.ones(len(x2))] @ T2.T
+    z = np.zeros((len(a), 3))
+    A = np.concatenate([np.concatenate([z, -a, b[:, 1:2] * a], 1), np.concatenate([a, z, -b[:, 0:1] * a], 1)])
+    _, _, Vt = np.linalg.svd(A, full_matrices=False)
+    H = np.linalg.inv(T2) @ Vt[-1].reshape(3, 3) @ T1
+    return H if np.isfinite(H).all() else None
+
+
+def epipolar_score_map(flow: torch.Tensor, F: torch.Tensor, threshold: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
+    """``D_epi [B,H,W]`` (pixels) of every flow match and ``M_r = (D_epi < threshold) / (1 + D_epi)``.
+
+    Args: flow ``[B,2,H,W]``, F ``[B,3,3]``.
+    """
+    if flow.ndim != 4 or flow.shape[1] != 2 or F.shape != (flow.shape[0], 3, 3):
+        raise ValueError(f"expected flow [B,2,H,W] and F [B,3,3], got {tuple(flow.shape)} and {tuple(F.shape)}")
+    B, _, H, W = flow.shape
+    fl = flow.detach().permute(0, 2, 3, 1).to(torch.float32).contiguous()
+    Fd = F.detach().to(torch.float64).contiguous()
+    if flow.device.type == "cuda" and _cuda_ok():
+        d = torch.empty((B, H, W), dtype=torch.float32, device=flow.device)
+        s = torch.empty_like(d)
+        _ext._core.epipolar_score_map_cuda(fl.data_ptr(), Fd.data_ptr(), B, H, W, float(threshold), d.data_ptr(),
+                                           s.data_ptr(), torch.cuda.current_stream(flow.device).cuda_stream)
+        return d, s
+    d, s = _ext._core.epipolar_score_map_cpu(fl.cpu().numpy(), Fd.cpu().numpy(), float(threshold))
+    return torch.from_numpy(d).to(flow.device), torch.from_numpy(s).to(flow.device)
+
+
+def pose_from_fundamental(F: torch.Tensor, K: torch.Tensor, p1: torch.Tensor, p2: torch.Tensor,
+                          mask: torch.Tensor | None = None):
+    """Best ``[R|t]`` per pair from ``F, K [B,3,3]``, matches ``p1, p2 [B,N,2]``, voters ``mask [B,N]``.
+
+    CPU tensors use the C++ kernel; CUDA tensors the vectorized torch version (same rule).
+    Returns ``R [B,3,3]``, ``t [B,3]`` (unit), ``n_front [B]``, ``n_front_all [B,4]``.
+    """
+    if F.device.type == "cuda" or not _ext.has("pose_from_fundamental_cpu"):
+        from .pose_torch import pose_from_fundamental_t
+
+        return pose_from_fundamental_t(F, K, p1, p2, mask)
+    out = _ext._core.pose_from_fundamental_cpu(
+        F.detach().to(torch.float64).contiguous().numpy(), K.detach().to(torch.float64).contiguous().numpy(),
+        p1.detach().to(torch.float64).contiguous().numpy(), p2.detach().to(torch.float64).contiguous().numpy(),
+        None if mask is None else mask.detach().to(torch.uint8).contiguous().numpy())
+    return tuple(torch.from_numpy(x) for x in out)
