@@ -119,12 +119,30 @@ static py::tuple pose_cpu(f64 F, f64 K, f64 p1, f64 p2, py::object mask, int thr
   return py::make_tuple(R, t, nf, nfa);
 }
 
+static py::tuple gather_cpu(py::array_t<float> flow, py::array_t<int64_t, py::array::c_style | py::array::forcecast> idx,
+                            int threads) {
+  if (flow.ndim() != 4 || flow.shape(1) != 2) throw std::invalid_argument("flow must have shape [B,2,H,W]");
+  if (idx.ndim() != 2 || idx.shape(0) != flow.shape(0)) throw std::invalid_argument("idx must have shape [B,n]");
+  const int64_t B = flow.shape(0), W = flow.shape(3), n = idx.shape(1);
+  int64_t strides[4];
+  for (int k = 0; k < 4; ++k) strides[k] = flow.strides(k) / static_cast<int64_t>(sizeof(float));
+  py::array_t<double> p1({B, n, int64_t(2)}), p2({B, n, int64_t(2)});
+  {
+    py::gil_scoped_release nogil;
+    vo::gather_matches_cpu(flow.data(), strides, B, W, n, idx.data(), p1.mutable_data(), p2.mutable_data(), threads);
+  }
+  return py::make_tuple(p1, p2);
+}
+
 PYBIND11_MODULE(_core, m) {
   m.doc() = "vo_app C++/CUDA geometry core";
   m.def("sample_topk_random_cpu", &sample_cpu, py::arg("score"), py::arg("n"), py::arg("ratio"), py::arg("seed"),
         py::arg("threads") = 0,
         "Top-ratio then random-n sampling of score [B,H,W] (float32). Returns (idx [B,n] int64 flat pixel "
         "indices, -1 past the draw; count [B] int64 number of candidates).");
+  m.def("gather_matches_cpu", &gather_cpu, py::arg("flow"), py::arg("idx"), py::arg("threads") = 0,
+        "Matches p1, p2 [B,n,2] float64 for flat pixel indices idx [B,n] of flow [B,2,H,W] float32 (any strides); "
+        "NaN rows where idx < 0.");
   m.def("ransac_fundamental_cpu", &ransac_cpu, py::arg("p1"), py::arg("p2"), py::arg("weights") = py::none(),
         py::arg("threshold") = 0.1, py::arg("confidence") = 0.99, py::arg("max_iters") = 1000, py::arg("seed") = 0,
         py::arg("threads") = 0,

@@ -62,6 +62,14 @@ double score_F(const Item& it, const double F[9], double thr2, double best) {
   return s;
 }
 
+void refine(const Item& it, double thr2, double F[9], double& score) {
+  auto pix = [&](int64_t i, double* x) { x[0] = it.x1[i]; x[1] = it.y1[i]; x[2] = it.x2[i]; x[3] = it.y2[i]; };
+  auto nrm = [&](int64_t i, double* x) {
+    x[0] = it.qn1[2 * i]; x[1] = it.qn1[2 * i + 1]; x[2] = it.qn2[2 * i]; x[3] = it.qn2[2 * i + 1];
+  };
+  refine_best(pix, nrm, it.w.data(), static_cast<int64_t>(it.valid.size()), thr2, it.n1, it.n2, F, score);
+}
+
 void run_item(const double* p1, const double* p2, const double* wts, int64_t b, int64_t N, const RansacParams& prm,
               double* F_out, uint8_t* inl_out, int64_t* n_out, int64_t* it_out, int32_t* st_out, int threads) {
   Item it;
@@ -131,12 +139,15 @@ void run_item(const double* p1, const double* p2, const double* wts, int64_t b, 
       }
       barrier.wait();
       if (tid == 0) {
+        bool improved = false;
         for (int64_t j = 0; j < m; ++j)
           if (scores[j] >= 0 && better(scores[j], h0 + j, best_score, best_h)) {
             best_score = scores[j];
             best_h = h0 + j;
             for (int k = 0; k < 9; ++k) bestF[k] = Fs[9 * j + k];
+            improved = true;
           }
+        if (improved && kLocalOptimisation) refine(it, thr2, bestF, best_score);  // LO-RANSAC step
         h0 += m;
         if (best_score > 0) needed = ransac_needed(best_score / total_w, prm.confidence);
       }
@@ -145,28 +156,7 @@ void run_item(const double* p1, const double* p2, const double* wts, int64_t b, 
   *it_out = h0;
   if (best_h < 0) { *st_out = kDegenerate; return; }
 
-  // Least-squares refit on all inliers, kept only if it scores no worse.
-  for (int pass = 0; pass < kRefitPasses; ++pass) {
-    double ATA[81] = {0}, r[9];
-    int64_t cnt = 0;
-    for (size_t i = 0; i < n; ++i) {
-      if (sampson_sq(bestF, it.q1[2 * i], it.q1[2 * i + 1], it.q2[2 * i], it.q2[2 * i + 1]) >= thr2) continue;
-      epipolar_row(it.qn1[2 * i], it.qn1[2 * i + 1], it.qn2[2 * i], it.qn2[2 * i + 1], r);
-      const double wi = it.w[i];
-      for (int a = 0; a < 9; ++a)
-        for (int c = a; c < 9; ++c) ATA[a * 9 + c] += wi * r[a] * r[c];
-      ++cnt;
-    }
-    if (cnt < 8) break;
-    for (int a = 0; a < 9; ++a)
-      for (int c = 0; c < a; ++c) ATA[a * 9 + c] = ATA[c * 9 + a];
-    double Fr[9];
-    if (!refit_from_normal_matrix(ATA, it.n1, it.n2, Fr)) break;
-    const double s = score_F(it, Fr, thr2, -1.0);
-    if (s < best_score) break;
-    best_score = s;
-    for (int k = 0; k < 9; ++k) bestF[k] = Fr[k];
-  }
+  refine(it, thr2, bestF, best_score);
   int64_t count = 0;
   for (size_t i = 0; i < n; ++i) {
     const bool in = sampson_sq(bestF, it.q1[2 * i], it.q1[2 * i + 1], it.q2[2 * i], it.q2[2 * i + 1]) < thr2;

@@ -3,11 +3,13 @@
 #include "sampling.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <numeric>
 #include <thread>
 #include <vector>
 
+#include "parallel.h"
 #include "vo_common.h"
 
 namespace vo {
@@ -79,6 +81,27 @@ void sample_topk_random_cpu(const float* score, int64_t batch, int64_t hw, int64
       for (int64_t b = t; b < batch; b += threads) sample_one(score + b * hw, hw, n, ratio, seeds[b], out_idx + b * n, out_count + b);
     });
   for (auto& th : pool) th.join();
+}
+
+void gather_matches_cpu(const float* flow, const int64_t* strides, int64_t batch, int64_t w, int64_t n,
+                        const int64_t* idx, double* p1, double* p2, int threads) {
+  parallel_for(batch, threads, [&](int64_t b) {
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t k = idx[b * n + i];
+      double* a = p1 + (b * n + i) * 2;
+      double* c = p2 + (b * n + i) * 2;
+      if (k < 0) {
+        a[0] = a[1] = c[0] = c[1] = std::nan("");
+        continue;
+      }
+      const int64_t y = k / w, x = k % w;
+      const float* f = flow + b * strides[0] + y * strides[2] + x * strides[3];
+      a[0] = static_cast<double>(x);
+      a[1] = static_cast<double>(y);
+      c[0] = a[0] + static_cast<double>(f[0]);
+      c[1] = a[1] + static_cast<double>(f[strides[1]]);
+    }
+  });
 }
 
 }  // namespace vo

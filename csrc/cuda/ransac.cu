@@ -1,7 +1,8 @@
 // CUDA version of csrc/cpu/ransac.cpp with the same semantics: the same seeded
 // match order, the same hypotheses (ransac_core.h), the same checkpointed early
 // rejection, rounds and stopping rule, and the same least-squares refit.
-// One warp scores one hypothesis; all batch items advance together, round by round.
+// One warp scores one hypothesis; all batch items advance together, round by round;
+// the LO and final refits run serially per item, in the same order as on the CPU.
 #include <cuda_runtime.h>
 
 #include <stdexcept>
@@ -144,24 +145,37 @@ __global__ void init_rounds(ItemState* st, int64_t B, int64_t round_size, int64_
   active[b] = st[b].status == -1;
 }
 
-// One thread per item: merge the round (same order and tie rule as the CPU), update the stopping rule.
-__global__ void merge_round(ItemState* st, int64_t B, int64_t round_size, int64_t max_iters, double confidence,
-                            const double* scores, const double* Fs, int32_t* active) {
+// One thread per item: merge the round (same order and tie rule as the CPU), the LO refit
+// of a new best, the stopping rule, and the final refit once the item is done.
+__global__ void merge_round(ItemState* st, int64_t B, int64_t N, int64_t round_size, int64_t max_iters,
+                            double confidence, double thr2, const double* scores, const double* Fs, const double* q,
+                            const double* qn, const double* wv, int32_t* active) {
   const int64_t b = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   if (b >= B) return;
   ItemState s = st[b];
+  const double* qb = q + b * N * 4;
+  const double* qnb = qn + b * N * 4;
+  auto pix = [qb](int64_t i, double* x) { for (int k = 0; k < 4; ++k) x[k] = qb[4 * i + k]; };
+  auto nrm = [qnb](int64_t i, double* x) { for (int k = 0; k < 4; ++k) x[k] = qnb[4 * i + k]; };
   if (s.status == -1) {
+    bool improved = false;
     for (int32_t j = 0; j < s.round_m; ++j) {
       const double sc = scores[b * round_size + j];
       if (sc >= 0 && better(sc, s.h0 + j, s.best_score, s.best_h)) {
         s.best_score = sc;
         s.best_h = s.h0 + j;
         for (int k = 0; k < 9; ++k) s.bestF[k] = Fs[(b * round_size + j) * 9 + k];
+        improved = true;
       }
     }
+    if (improved && kLocalOptimisation)
+      refine_best(pix, nrm, wv + b * N, s.n_valid, thr2, s.n1, s.n2, s.bestF, s.best_score);
     s.h0 += s.round_m;
     if (s.best_score > 0) s.needed = ransac_needed(s.best_score / s.total_w, confidence);
-    if (!(s.h0 < max_iters && s.h0 < s.needed)) s.status = s.best_h < 0 ? kDegenerate : -2;  // -2: to refit
+    if (!(s.h0 < max_iters && s.h0 < s.needed)) {
+      s.status = s.best_h < 0 ? kDegenerate : -2;  // -2: done, to finish
+      if (s.status == -2) refine_best(pix, nrm, wv + b * N, s.n_valid, thr2, s.n1, s.n2, s.bestF, s.best_score);
+    }
   }
   if (s.status == -1) {
     const int64_t m = round_length(s.h0, round_size);
@@ -171,83 +185,26 @@ __global__ void merge_round(ItemState* st, int64_t B, int64_t round_size, int64_
   st[b] = s;
 }
 
-// One block per item: least-squares refit on the inliers (two passes), final inlier mask.
-__global__ void refit_and_finish(const double* q, const double* qn, const double* wv, const int32_t* valid, int64_t N,
-                                 ItemState* st, double thr2, double* F_out, uint8_t* inl_out, int64_t* n_out,
-                                 int64_t* it_out, int32_t* st_out) {
+// One block per item: the final inlier mask and the outputs.
+__global__ void finish(const double* q, const int32_t* valid, int64_t N, const ItemState* st, double thr2,
+                       double* F_out, uint8_t* inl_out, int64_t* n_out, int64_t* it_out, int32_t* st_out) {
   const int64_t b = blockIdx.x;
-  ItemState& s = st[b];
-  __shared__ double red[45 + 1];
-  __shared__ double F[9], Fr[9];
-  __shared__ int keep_going;
+  const ItemState& s = st[b];
   const double* qb = q + b * N * 4;
-  const double* qnb = qn + b * N * 4;
-  const double* wb = wv + b * N;
-  if (threadIdx.x == 0) {
-    for (int k = 0; k < 9; ++k) F[k] = s.bestF[k];
-    keep_going = s.status == -2;
-  }
-  for (int64_t i = threadIdx.x; i < N; i += blockDim.x) inl_out[b * N + i] = 0;
-  __syncthreads();
-  for (int pass = 0; pass < kRefitPasses && keep_going; ++pass) {
-    if (threadIdx.x < 46) red[threadIdx.x] = 0.0;
-    __syncthreads();
-    double acc[45];
-    for (int k = 0; k < 45; ++k) acc[k] = 0.0;
-    double cnt = 0.0;
-    for (int32_t i = threadIdx.x; i < s.n_valid; i += blockDim.x) {
-      if (!sampson_inlier(F, qb[4 * i], qb[4 * i + 1], qb[4 * i + 2], qb[4 * i + 3], thr2)) continue;
-      double r[9];
-      epipolar_row(qnb[4 * i], qnb[4 * i + 1], qnb[4 * i + 2], qnb[4 * i + 3], r);
-      int k = 0;
-      for (int a = 0; a < 9; ++a)
-        for (int c = a; c < 9; ++c) acc[k++] += wb[i] * r[a] * r[c];
-      cnt += 1.0;
-    }
-    for (int k = 0; k < 45; ++k) atomicAdd(&red[k], acc[k]);
-    atomicAdd(&red[45], cnt);
-    __syncthreads();
-    if (threadIdx.x == 0) {
-      keep_going = 0;
-      if (red[45] >= 8) {
-        double ATA[81];
-        int k = 0;
-        for (int a = 0; a < 9; ++a)
-          for (int c = a; c < 9; ++c) { ATA[a * 9 + c] = red[k]; ATA[c * 9 + a] = red[k]; ++k; }
-        if (refit_from_normal_matrix(ATA, s.n1, s.n2, Fr)) keep_going = 1;
-      }
-    }
-    __syncthreads();
-    if (!keep_going) break;
-    if (threadIdx.x == 0) red[0] = 0.0;
-    __syncthreads();
-    double part = 0.0;
-    for (int32_t i = threadIdx.x; i < s.n_valid; i += blockDim.x)
-      if (sampson_inlier(Fr, qb[4 * i], qb[4 * i + 1], qb[4 * i + 2], qb[4 * i + 3], thr2)) part += wb[i];
-    atomicAdd(&red[0], part);
-    __syncthreads();
-    if (threadIdx.x == 0) {
-      keep_going = red[0] >= s.best_score;
-      if (keep_going) {
-        s.best_score = red[0];
-        for (int k = 0; k < 9; ++k) F[k] = Fr[k];
-      }
-    }
-    __syncthreads();
-  }
   __shared__ unsigned long long count;
   if (threadIdx.x == 0) count = 0;
+  for (int64_t i = threadIdx.x; i < N; i += blockDim.x) inl_out[b * N + i] = 0;
   __syncthreads();
   const bool have = s.status == -2;
   if (have)
     for (int32_t i = threadIdx.x; i < s.n_valid; i += blockDim.x) {
-      const bool in = sampson_inlier(F, qb[4 * i], qb[4 * i + 1], qb[4 * i + 2], qb[4 * i + 3], thr2);
+      const bool in = sampson_inlier(s.bestF, qb[4 * i], qb[4 * i + 1], qb[4 * i + 2], qb[4 * i + 3], thr2);
       inl_out[b * N + valid[b * N + i]] = in;
       if (in) atomicAdd(&count, 1ull);
     }
   __syncthreads();
   if (threadIdx.x == 0) {
-    for (int k = 0; k < 9; ++k) F_out[9 * b + k] = have ? F[k] : 0.0;
+    for (int k = 0; k < 9; ++k) F_out[9 * b + k] = have ? s.bestF[k] : 0.0;
     n_out[b] = have ? static_cast<int64_t>(count) : 0;
     it_out[b] = s.h0;
     st_out[b] = have ? (count >= 8 ? kOk : kDegenerate) : s.status;
@@ -297,10 +254,10 @@ void ransac_fundamental_cuda(const double* p1, const double* p2, const double* w
     const int threads = kWarp * kWarpsPerBlock;
     const int blocks = static_cast<int>((warps * kWarp + threads - 1) / threads);
     hypotheses<<<blocks, threads, 0, stream>>>(q, qn, wv, suffix, N, st, B, prm.round_size, prm.seeds, thr2, scores, Fs);
-    merge_round<<<item_blocks, tpb, 0, stream>>>(st, B, prm.round_size, prm.max_iters, prm.confidence, scores, Fs, active);
+    merge_round<<<item_blocks, tpb, 0, stream>>>(st, B, N, prm.round_size, prm.max_iters, prm.confidence, thr2, scores,
+                                                  Fs, q, qn, wv, active);
   }
-  refit_and_finish<<<static_cast<int>(B), 256, 0, stream>>>(q, qn, wv, valid, N, st, thr2, F, inliers, n_inliers,
-                                                             iters, status);
+  finish<<<static_cast<int>(B), 256, 0, stream>>>(q, valid, N, st, thr2, F, inliers, n_inliers, iters, status);
   check(cudaGetLastError(), "ransac kernels");
   for (void* p : {static_cast<void*>(order), static_cast<void*>(valid), static_cast<void*>(q), static_cast<void*>(qn),
                   static_cast<void*>(wv), static_cast<void*>(suffix), static_cast<void*>(st), static_cast<void*>(scores),

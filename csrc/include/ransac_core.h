@@ -67,7 +67,8 @@ VO_HD bool refit_from_normal_matrix(const double* ATA, const Norm2D& n1, const N
 // inlier rate so far lies more than kRejectSigma standard deviations below the
 // best's). The statistical test is what makes the scoring cheap.
 constexpr int kCheckEvery = 128;
-constexpr int kRefitPasses = 1;  // least-squares refits on all inliers after the hypotheses
+constexpr int kRefitPasses = 3;  // least-squares refits on all inliers of a best hypothesis
+constexpr bool kLocalOptimisation = true;  // refit each new best right away (LO-RANSAC)
 constexpr double kRejectSigma = 3.5;
 
 VO_HD bool reject_early(double score, double seen_w, double remaining_w, double best, double total_w) {
@@ -93,6 +94,43 @@ VO_HD void shuffle_order(int32_t* order, int64_t n, uint64_t seed, int64_t b) {
     const int32_t t = order[i];
     order[i] = order[j];
     order[j] = t;
+  }
+}
+
+// Least-squares refits on all inliers of F (kRefitPasses at most), each kept only if it
+// scores no worse; updates F and score in place.  Serial, so CPU and CUDA do the same
+// arithmetic.  `pix(i, x)` fills x = (x1, y1, x2, y2) in pixels, `nrm(i, x)` normalised.
+template <class Pix, class Nrm>
+VO_HD void refine_best(const Pix& pix, const Nrm& nrm, const double* w, int64_t n, double thr2, const Norm2D& n1,
+                       const Norm2D& n2, double F[9], double& score) {
+  for (int pass = 0; pass < kRefitPasses; ++pass) {
+    double ATA[81], r[9], x[4];
+    for (int k = 0; k < 81; ++k) ATA[k] = 0.0;
+    int64_t cnt = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      pix(i, x);
+      if (!sampson_inlier(F, x[0], x[1], x[2], x[3], thr2)) continue;
+      nrm(i, x);
+      epipolar_row(x[0], x[1], x[2], x[3], r);
+      for (int a = 0; a < 9; ++a)
+        for (int c = a; c < 9; ++c) ATA[a * 9 + c] += w[i] * r[a] * r[c];
+      ++cnt;
+    }
+    if (cnt < 8) return;
+    for (int a = 0; a < 9; ++a)
+      for (int c = 0; c < a; ++c) ATA[a * 9 + c] = ATA[c * 9 + a];
+    double Fr[9];
+    if (!refit_from_normal_matrix(ATA, n1, n2, Fr)) return;
+    double s = 0.0;
+    for (int64_t i = 0; i < n; ++i) {
+      pix(i, x);
+      s += sampson_inlier(Fr, x[0], x[1], x[2], x[3], thr2) ? w[i] : 0.0;
+    }
+    if (s < score) return;
+    const bool same = s == score;
+    score = s;
+    for (int k = 0; k < 9; ++k) F[k] = Fr[k];
+    if (same) return;  // converged
   }
 }
 

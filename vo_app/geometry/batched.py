@@ -77,20 +77,22 @@ def sample_matches(flow: torch.Tensor, score: torch.Tensor, n: int = 6000, ratio
         seeds = _seeds(seed, B, dev)
         _ext._core.sample_topk_random_cuda(score_c.data_ptr(), B, H * W, n, float(ratio), seeds.data_ptr(),
                                            idx.data_ptr(), count.data_ptr(), torch.cuda.current_stream(dev).cuda_stream)
+        mask = idx >= 0
+        safe = idx.clamp(min=0)
+        ys, xs = safe // W, safe % W
+        p1 = torch.stack([xs, ys], -1).to(torch.float64)
+        p2 = p1 + flow.detach()[torch.arange(B, device=dev)[:, None], :, ys, xs].to(torch.float64)
+        nan = torch.full_like(p1, float("nan"))
+        p1 = torch.where(mask[..., None], p1, nan)
+        p2 = torch.where(mask[..., None], p2, nan)
     else:
         s = _seeds(seed, B, "cpu").numpy().astype(np.uint64)
         idx_np, count_np = _ext._core.sample_topk_random_cpu(score_c.cpu().reshape(B, H, W).numpy(), n, float(ratio), s)
+        fl = flow.detach().to(torch.float32).cpu().numpy()  # a view: the kernel reads any strides
+        p1_np, p2_np = _ext._core.gather_matches_cpu(fl, idx_np)
         idx, count = torch.from_numpy(idx_np).to(dev), torch.from_numpy(count_np).to(dev)
-    mask = idx >= 0
-    safe = idx.clamp(min=0)
-    xs, ys = (safe % W).to(torch.float64), (safe // W).to(torch.float64)
-    p1 = torch.stack([xs, ys], -1)
-    f = flow.detach().reshape(B, 2, H * W)
-    d = torch.stack([torch.gather(f[:, 0], 1, safe), torch.gather(f[:, 1], 1, safe)], -1).to(torch.float64)
-    p2 = p1 + d
-    nan = torch.full_like(p1, float("nan"))
-    p1 = torch.where(mask[..., None], p1, nan)
-    p2 = torch.where(mask[..., None], p2, nan)
+        p1, p2 = torch.from_numpy(p1_np).to(dev), torch.from_numpy(p2_np).to(dev)
+        mask = idx >= 0
     return Matches(p1, p2, count, count >= n, mask)
 
 
