@@ -28,11 +28,12 @@ def parse_segments(text: str) -> "str | tuple[float, ...]":
 
 @click.group(context_settings=_CTX)
 def cli():
-    """Evaluate trajectories against ground truth (``traj``); flow evaluation comes later (``flow``)."""
+    """Evaluate trajectories against ground truth (traj); flow evaluation comes later (flow)."""
 
 
 @cli.command(context_settings=_CTX)
-@click.option("--gt", "gt_path", required=True, type=click.Path(path_type=Path), help="Ground-truth trajectory (KITTI or TUM).")
+@click.option("--gt", "gt_path", required=True, type=click.Path(path_type=Path),
+              help="Ground-truth trajectory (KITTI or TUM).")
 @click.option("--est", "est_paths", required=True, multiple=True, type=click.Path(path_type=Path),
               help="Estimated trajectory; repeat to compare several side by side.")
 @click.option("--format", "fmt", type=click.Choice(["auto", "kitti", "tum"]), default="auto", show_default=True,

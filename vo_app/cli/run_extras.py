@@ -39,6 +39,6 @@ class RunExtras:
         if aborted:
             self.live.finish(wait=False, timeout=1.0)
             return
-        if not self.viewer_close and self.live.active:
+        if not self.viewer_close and self.live.running():
             click.echo(f"{self.prog}: the run is complete; close the viewer window to exit", err=True)
         self.live.finish(wait=True)

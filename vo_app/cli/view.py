@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import shutil
 from pathlib import Path
 
 import click
@@ -38,7 +39,7 @@ def cli(out_dir, png, size_text):
         show(run, title=f"vo_app: {Path(out_dir).resolve().name}", size=size)
         return
     display = contextlib.nullcontext()
-    if display_problem():
+    if display_problem() and shutil.which("Xvfb"):  # without Xvfb, open3d may still render off screen (EGL)
         from ..viewer.xvfb import virtual_display
 
         display = virtual_display(size[0] + 64, size[1] + 64)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import socket
 import sys
 
 #: shared-library name fragment -> Debian package that provides it
@@ -39,11 +40,42 @@ def explain_import_error(exc: BaseException) -> str:
     return f"open3d failed to import ({first})"
 
 
+def x_server_reachable(display: str, timeout: float = 0.5) -> bool:
+    """Whether the X server of ``display`` (``[host]:N[.S]``) accepts connections."""
+    host, _, rest = display.rpartition(":")
+    number = rest.split(".")[0]
+    if not number.isdigit():
+        return False
+    if host in ("", "unix"):
+        path = f"/tmp/.X11-unix/X{number}"
+        if not os.path.exists(path):
+            return False
+        family, address = socket.AF_UNIX, path
+    else:
+        family, address = socket.AF_INET, (host, 6000 + int(number))
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect(address)
+        return True
+    except OSError:
+        return False
+
+
 def display_problem(environ=None) -> str | None:
-    """None when a window can be opened, else the one-line reason (Linux: no DISPLAY/WAYLAND_DISPLAY)."""
+    """None when a window can be opened, else the one-line reason.
+
+    On Linux a DISPLAY (or WAYLAND_DISPLAY) must be set and an X DISPLAY must answer:
+    without one, open3d would silently render off screen, to a window nobody can close.
+    """
     env = os.environ if environ is None else environ
-    if sys.platform.startswith("linux") and not env.get("DISPLAY") and not env.get("WAYLAND_DISPLAY"):
+    if not sys.platform.startswith("linux") or env.get("WAYLAND_DISPLAY"):
+        return None
+    display = env.get("DISPLAY")
+    if not display:
         return "no display: set DISPLAY or run under xvfb-run"
+    if not x_server_reachable(display):
+        return f"no X server answers on DISPLAY={display}: set DISPLAY or run under xvfb-run"
     return None
 
 

@@ -39,6 +39,7 @@ class LiveViewer:
         self.proc = None
         self.active = False
         self.sent = self.dropped = 0
+        self._reported = False
         self._pending_poses: list[np.ndarray] = []
         self._pending_pts: list[np.ndarray] = []
         self._pending_cols: list[np.ndarray] = []
@@ -63,22 +64,30 @@ class LiveViewer:
         self.active = True
         return True
 
-    def _check(self) -> bool:
-        """Read the viewer's status; False once it failed or its window was closed."""
-        if not self.active:
-            return False
+    def _read_status(self) -> None:
+        """Report a start-up failure of the viewer process (once)."""
         try:
             while True:
                 kind, msg = self.status.get_nowait()
-                if kind == "error":
+                if kind == "error" and not self._reported:
+                    self._reported = True
                     self.active = False
                     self.on_problem(msg)
-                    return False
         except queue_mod.Empty:
             pass
-        if not self.proc.is_alive():
+
+    def _check(self) -> bool:
+        """False once the viewer failed to start or its window was closed."""
+        if not self.active:
+            return False
+        self._read_status()
+        if self.active and not self.proc.is_alive():
             self.active = False
         return self.active
+
+    def running(self) -> bool:
+        """Whether the viewer process is up (it may be, or have been, closed by the user)."""
+        return self._check()
 
     def __call__(self, event: dict) -> None:
         if not self._check():
@@ -134,4 +143,5 @@ class LiveViewer:
             if self.proc.is_alive():
                 self.proc.terminate()
                 self.proc.join(timeout)
+        self._read_status()  # a failure that came after the last frame
         self.active = False

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 #: Points farther than this many baselines have too little parallax to be worth drawing.
-MAX_DEPTH_BASELINES = 60.0
+MAX_DEPTH_BASELINES = 40.0
 
 
 def _sample_colors(image: np.ndarray, p: np.ndarray) -> np.ndarray:

@@ -53,17 +53,20 @@ def set_cloud(pc: "o3d.geometry.PointCloud", points: np.ndarray, colors: np.ndar
 
 
 def frustum_depth(positions: np.ndarray) -> float:
-    """A frustum size that reads well: twice the median step, or 2% of the path extent."""
+    """A frustum size that reads well: three median steps, or 2% of the path extent."""
     if len(positions) < 2:
         return 1.0
     steps = np.linalg.norm(np.diff(positions, axis=0), axis=1)
     extent = float(np.ptp(positions, axis=0).max())
-    d = max(2.0 * float(np.median(steps)), 0.02 * extent)
+    d = max(3.0 * float(np.median(steps)), 0.02 * extent)
     return d if d > 0 else 1.0
 
 
-def look_from_above(vis, tilt: float = 0.35, zoom: float = 0.7) -> None:
-    """Fit all geometry and look down on it (camera frames: -y is up), forward (+z) pointing up the screen."""
+def look_from_above(vis, tilt: float = 1.0, zoom: float = 0.6) -> None:
+    """Fit all geometry and look at it from above and behind (camera frames: -y is up, +z forward).
+
+    ``tilt``: how far behind the eye is, relative to its height (0: straight down).
+    """
     vis.reset_view_point(True)
     ctr = vis.get_view_control()
     front = np.array([0.0, -1.0, -tilt])
