@@ -3,10 +3,12 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
 #include <stdexcept>
 #include <vector>
 
 #include "cpu/pose.h"
+#include "cpu/refine.h"
 #include "cpu/ransac.h"
 #include "cpu/sampling.h"
 #ifdef VO_WITH_CUDA
@@ -134,6 +136,30 @@ static py::tuple gather_cpu(py::array_t<float> flow, py::array_t<int64_t, py::ar
   return py::make_tuple(p1, p2);
 }
 
+static py::tuple refine_cpu(f64 p1, f64 p2, py::object mask, f64 K, f64 R, f64 t, double huber, int iters, int threads) {
+  if (p1.ndim() != 3 || p1.shape(2) != 2 || p2.ndim() != 3 || p2.shape(0) != p1.shape(0) || p2.shape(1) != p1.shape(1))
+    throw std::invalid_argument("p1, p2 must have shape [B,N,2]");
+  const int64_t B = p1.shape(0), N = p1.shape(1);
+  if (K.ndim() != 3 || K.shape(0) != B || R.ndim() != 3 || R.shape(0) != B || t.ndim() != 2 || t.shape(0) != B || t.shape(1) != 3)
+    throw std::invalid_argument("K, R must have shape [B,3,3] and t [B,3]");
+  py::array_t<uint8_t, py::array::c_style | py::array::forcecast> m;
+  const uint8_t* mp = nullptr;
+  if (!mask.is_none()) {
+    m = py::array_t<uint8_t, py::array::c_style | py::array::forcecast>::ensure(mask);
+    if (!m || m.ndim() != 2 || m.shape(0) != B || m.shape(1) != N) throw std::invalid_argument("mask must have shape [B,N]");
+    mp = m.data();
+  }
+  py::array_t<double> Ro({B, int64_t(3), int64_t(3)}), to({B, int64_t(3)}), rms({B});
+  std::copy(R.data(), R.data() + 9 * B, Ro.mutable_data());
+  std::copy(t.data(), t.data() + 3 * B, to.mutable_data());
+  {
+    py::gil_scoped_release nogil;
+    vo::refine_pose_cpu(p1.data(), p2.data(), mp, K.data(), B, N, huber, iters, Ro.mutable_data(), to.mutable_data(),
+                        rms.mutable_data(), threads);
+  }
+  return py::make_tuple(Ro, to, rms);
+}
+
 PYBIND11_MODULE(_core, m) {
   m.doc() = "vo_app C++/CUDA geometry core";
   m.def("sample_topk_random_cpu", &sample_cpu, py::arg("score"), py::arg("n"), py::arg("ratio"), py::arg("seed"),
@@ -152,6 +178,10 @@ PYBIND11_MODULE(_core, m) {
         py::arg("mask") = py::none(), py::arg("threads") = 0,
         "E = K^T F K, its four [R|t] and the mid-point cheirality vote, batched. Returns (R [B,3,3], t [B,3] unit, "
         "n_front [B], n_front_all [B,4]).");
+  m.def("refine_pose_cpu", &refine_cpu, py::arg("p1"), py::arg("p2"), py::arg("mask"), py::arg("K"), py::arg("R"),
+        py::arg("t"), py::arg("huber") = 0.5, py::arg("iters") = 10, py::arg("threads") = 0,
+        "Robust Gauss-Newton on signed Sampson residuals over (R, direction of t), batched: returns refined "
+        "(R [B,3,3], t [B,3], rms [B]).");
   m.def("epipolar_score_map_cpu", &epipolar_map_cpu, py::arg("flow"), py::arg("F"), py::arg("threshold") = 0.5,
         py::arg("threads") = 0,
         "Epipolar distance of every flow match, flow [B,H,W,2] float32, F [B,3,3]: returns (d_epi [B,H,W], "

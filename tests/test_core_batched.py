@@ -121,3 +121,17 @@ def test_cuda_ransac_pose_and_map_match_cpu():
     Rc, tc, _, _ = batched.pose_from_fundamental(cpu.F, Kb, P1, P2, cpu.inliers)
     Rg, tg, _, _ = batched.pose_from_fundamental(cpu.F.cuda(), Kb.cuda(), P1.cuda(), P2.cuda(), cpu.inliers.cuda())
     torch.testing.assert_close(Rc, Rg.cpu(), atol=1e-9, rtol=0)
+
+
+def test_refine_cpp_matches_reference():
+    rng = np.random.default_rng(12)
+    p1, p2, R, t, _ = scene(rng, n=1500, noise=0.3)
+    R0 = R @ geo.se3.so3_exp([0.002, -0.003, 0.001])
+    t0 = t + np.array([0.02, -0.01, 0.0])
+    t0 /= np.linalg.norm(t0)
+    Rc, tc, rc = geo.refine_pose(p1, p2, K, R0, t0, backend="cpp")
+    Rr, tr, rr = geo.refine_pose(p1, p2, K, R0, t0, backend="reference")
+    assert np.degrees(geo.rotation_angle(Rc.T @ Rr)) < 1e-3
+    assert np.degrees(np.arccos(np.clip(tc @ tr, -1, 1))) < 1e-2
+    assert abs(rc - rr) < 1e-3 * rr
+    assert np.degrees(geo.rotation_angle(Rc.T @ R)) < np.degrees(geo.rotation_angle(R0.T @ R))

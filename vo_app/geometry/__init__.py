@@ -11,7 +11,8 @@ from .essential import pose_from_fundamental as pose_from_fundamental_ref
 from .flow_masks import forward_backward, match_score, occlusion_mask, pixel_grid, sample_flow
 from .fundamental import eight_point, epipolar_line_distance, ransac_fundamental as ransac_fundamental_ref, sampson_distance
 from .inlier_map import epipolar_distance_map, inlier_score_map
-from .refine import fundamental_from_pose, refine_pose
+from .refine import fundamental_from_pose
+from .refine import refine_pose as refine_pose_ref
 from .rotation_only import fit_rotation
 from .sampling_ref import sample_matches_ref
 from .scale import robust_ratio
@@ -59,3 +60,14 @@ def epipolar_score(F: np.ndarray, flow: np.ndarray, threshold: float = 0.5, back
                                                  np.ascontiguousarray(F, np.float64)[None], float(threshold))
         return s[0]
     return inlier_score_map(epipolar_distance_map(F, flow), threshold)
+
+
+def refine_pose(p1, p2, K, R, t, *, huber: float = 0.5, iters: int = 10, backend: str = "auto"):
+    """Robust Gauss-Newton refinement of ``(R, t)`` on matches ``p1, p2 [N,2]``: returns ``R, t (unit), rms``."""
+    if _ext.use_cpp(backend) and _ext.has("refine_pose_cpu"):
+        Ro, to, rms = _ext._core.refine_pose_cpu(
+            np.ascontiguousarray(p1, np.float64)[None], np.ascontiguousarray(p2, np.float64)[None], None,
+            np.ascontiguousarray(K, np.float64)[None], np.ascontiguousarray(R, np.float64)[None],
+            np.ascontiguousarray(t, np.float64)[None], float(huber), int(iters))
+        return Ro[0], to[0], float(rms[0])
+    return refine_pose_ref(p1, p2, K, R, t, huber=huber, iters=iters)

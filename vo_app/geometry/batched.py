@@ -225,3 +225,18 @@ def pose_from_fundamental(F: torch.Tensor, K: torch.Tensor, p1: torch.Tensor, p2
         p1.detach().to(torch.float64).contiguous().numpy(), p2.detach().to(torch.float64).contiguous().numpy(),
         None if mask is None else mask.detach().to(torch.uint8).contiguous().numpy())
     return tuple(torch.from_numpy(x) for x in out)
+
+
+def refine_pose(p1: torch.Tensor, p2: torch.Tensor, K: torch.Tensor, R: torch.Tensor, t: torch.Tensor,
+                mask: torch.Tensor | None = None, *, huber: float = 0.5, iters: int = 10):
+    """Robust Gauss-Newton on signed Sampson residuals over (R, direction of t), batched on the CPU kernel.
+
+    Args: p1, p2 ``[B,N,2]``; K, R ``[B,3,3]``; t ``[B,3]``; mask ``[B,N]`` matches to use.
+    Returns refined ``R [B,3,3]``, ``t [B,3]`` (unit) and the final rms residual ``[B]`` (pixels),
+    on the input device.
+    """
+    dev = R.device
+    np64 = lambda x: x.detach().to(torch.float64).cpu().contiguous().numpy()  # noqa: E731
+    out = _ext._core.refine_pose_cpu(np64(p1), np64(p2), None if mask is None else mask.detach().to(torch.uint8).cpu().numpy(),
+                                     np64(K), np64(R), np64(t), float(huber), int(iters))
+    return tuple(torch.from_numpy(x).to(dev) for x in out)

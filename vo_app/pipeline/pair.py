@@ -88,7 +88,7 @@ def estimate_pair(flow_fwd: np.ndarray, flow_bwd: np.ndarray, K: np.ndarray, cfg
     if cfg.refine:
         band = geo.sampson_distance(geo.fundamental_from_pose(K, R, t)[None], p1[None], p2[None])[0] < cfg.refine_band
         if band.sum() >= cfg.min_inliers:
-            R, t, _ = geo.refine_pose(p1[band], p2[band], K, R, t, huber=cfg.refine_huber)
+            R, t, _ = geo.refine_pose(p1[band], p2[band], K, R, t, huber=cfg.refine_huber, backend=cfg.backend)
     F_pose = geo.fundamental_from_pose(K, R, t)
     tm["pose"] = time.perf_counter() - t0
 
