@@ -22,9 +22,13 @@ fi
 
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-pip="./.venv/bin/python -m pip --disable-pip-version-check -q"
-$pip install --upgrade "pip>=23" "setuptools>=64" wheel
-$pip install "torch==2.13.0"
-$pip install "pybind11>=2.12" "cmake>=3.18"
-$pip install --no-build-isolation -e ".[viewer,test]"
+# pip, quietly: this machine's pip.conf lists local index folders that may be absent, and pip
+# warns about each; those lines are dropped, everything else (errors included) goes through.
+pip() {
+  ./.venv/bin/python -m pip --disable-pip-version-check -q "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+}
+pip install --upgrade "pip>=23" "setuptools>=64" wheel
+pip install "torch==2.13.0"
+pip install "pybind11>=2.12" "cmake>=3.18"
+pip install --no-build-isolation -e ".[viewer,test]"
 ./.venv/bin/python -c "import vo_app._core as c; print('install: vo_app ready (C++ core built, CUDA kernels compiled: %s)' % c.cuda_compiled)" >&2
