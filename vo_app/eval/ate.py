@@ -4,14 +4,11 @@ All poses are ``[N,4,4]`` camera-to-world, row ``i`` of the estimate matching ro
 """
 from __future__ import annotations
 
-import copy
-
 import numpy as np
-from evo.core import metrics
-from evo.core.geometry import GeometryException
 from evo.core.trajectory import PosePath3D
 
 from ..geometry import inverse, rotation_angle
+from .evo_metrics import align_path, ape
 
 
 def _path(poses: np.ndarray) -> PosePath3D:
@@ -22,25 +19,11 @@ def ate(gt: np.ndarray, est: np.ndarray, align: str = "sim3") -> dict:
     """ATE statistics (metres) of ``est`` against ``gt`` after ``align`` in {sim3, se3, scale, none}."""
     if gt.shape != est.shape or gt.ndim != 3 or gt.shape[1:] != (4, 4):
         raise ValueError(f"ate: expected two [N,4,4] arrays of equal shape, got {gt.shape} and {est.shape}")
-    ref, e = _path(gt), copy.deepcopy(_path(est))
-    scale = 1.0
-    if align not in ("sim3", "se3", "scale", "none"):
-        raise ValueError(f"unknown alignment {align!r}")
-    try:
-        if align in ("sim3", "se3"):
-            _, _, scale = e.align(ref, correct_scale=(align == "sim3"))
-        elif align == "scale":
-            _, _, scale = e.align(ref, correct_scale=False, correct_only_scale=True)
-    except GeometryException:
-        # A path with no spread (static camera, pure rotation): align the first poses instead.
-        e = copy.deepcopy(_path(est))
-        e.align_origin(ref)
-        align = "origin (degenerate path)"
-    ape = metrics.APE(metrics.PoseRelation.translation_part)
-    ape.process_data((ref, e))
-    stats = ape.get_all_statistics()
-    return {"rmse": float(stats["rmse"]), "mean": float(stats["mean"]), "median": float(stats["median"]),
-            "max": float(stats["max"]), "scale": float(scale), "align": align}
+    ref = _path(gt)
+    aligned, info = align_path(ref, _path(est), align)
+    stats, _ = ape(ref, aligned)
+    return {"rmse": stats["rmse"], "mean": stats["mean"], "median": stats["median"], "max": stats["max"],
+            "scale": info["scale"], "align": info["align"]}
 
 
 def path_length(poses: np.ndarray) -> float:
