@@ -62,12 +62,12 @@ double score_F(const Item& it, const double F[9], double thr2, double best) {
   return s;
 }
 
-void refine(const Item& it, double thr2, double F[9], double& score) {
+void refine(const Item& it, double thr2, double F[9], double& score, int passes) {
   auto pix = [&](int64_t i, double* x) { x[0] = it.x1[i]; x[1] = it.y1[i]; x[2] = it.x2[i]; x[3] = it.y2[i]; };
   auto nrm = [&](int64_t i, double* x) {
     x[0] = it.qn1[2 * i]; x[1] = it.qn1[2 * i + 1]; x[2] = it.qn2[2 * i]; x[3] = it.qn2[2 * i + 1];
   };
-  refine_best(pix, nrm, it.w.data(), static_cast<int64_t>(it.valid.size()), thr2, it.n1, it.n2, F, score);
+  refine_best(pix, nrm, it.w.data(), static_cast<int64_t>(it.valid.size()), thr2, it.n1, it.n2, F, score, passes);
 }
 
 void run_item(const double* p1, const double* p2, const double* wts, int64_t b, int64_t N, const RansacParams& prm,
@@ -147,7 +147,7 @@ void run_item(const double* p1, const double* p2, const double* wts, int64_t b, 
             for (int k = 0; k < 9; ++k) bestF[k] = Fs[9 * j + k];
             improved = true;
           }
-        if (improved && kLocalOptimisation) refine(it, thr2, bestF, best_score);  // LO-RANSAC step
+        if (improved && kLocalPasses > 0) refine(it, thr2, bestF, best_score, kLocalPasses);  // LO-RANSAC step
         h0 += m;
         if (best_score > 0) needed = ransac_needed(best_score / total_w, prm.confidence);
       }
@@ -156,7 +156,7 @@ void run_item(const double* p1, const double* p2, const double* wts, int64_t b, 
   *it_out = h0;
   if (best_h < 0) { *st_out = kDegenerate; return; }
 
-  refine(it, thr2, bestF, best_score);
+  refine(it, thr2, bestF, best_score, kRefitPasses);
   int64_t count = 0;
   for (size_t i = 0; i < n; ++i) {
     const bool in = sampson_sq(bestF, it.q1[2 * i], it.q1[2 * i + 1], it.q2[2 * i], it.q2[2 * i + 1]) < thr2;

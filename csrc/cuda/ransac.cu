@@ -168,13 +168,14 @@ __global__ void merge_round(ItemState* st, int64_t B, int64_t N, int64_t round_s
         improved = true;
       }
     }
-    if (improved && kLocalOptimisation)
-      refine_best(pix, nrm, wv + b * N, s.n_valid, thr2, s.n1, s.n2, s.bestF, s.best_score);
+    if (improved && kLocalPasses > 0)
+      refine_best(pix, nrm, wv + b * N, s.n_valid, thr2, s.n1, s.n2, s.bestF, s.best_score, kLocalPasses);
     s.h0 += s.round_m;
     if (s.best_score > 0) s.needed = ransac_needed(s.best_score / s.total_w, confidence);
     if (!(s.h0 < max_iters && s.h0 < s.needed)) {
       s.status = s.best_h < 0 ? kDegenerate : -2;  // -2: done, to finish
-      if (s.status == -2) refine_best(pix, nrm, wv + b * N, s.n_valid, thr2, s.n1, s.n2, s.bestF, s.best_score);
+      if (s.status == -2)
+        refine_best(pix, nrm, wv + b * N, s.n_valid, thr2, s.n1, s.n2, s.bestF, s.best_score, kRefitPasses);
     }
   }
   if (s.status == -1) {

@@ -67,8 +67,8 @@ VO_HD bool refit_from_normal_matrix(const double* ATA, const Norm2D& n1, const N
 // inlier rate so far lies more than kRejectSigma standard deviations below the
 // best's). The statistical test is what makes the scoring cheap.
 constexpr int kCheckEvery = 128;
-constexpr int kRefitPasses = 3;  // least-squares refits on all inliers of a best hypothesis
-constexpr bool kLocalOptimisation = true;  // refit each new best right away (LO-RANSAC)
+constexpr int kRefitPasses = 3;  // least-squares refits on all inliers of the final best
+constexpr int kLocalPasses = 0;  // refits of each new best right away (LO-RANSAC); 0 disables  // refit each new best right away (LO-RANSAC)
 constexpr double kRejectSigma = 3.5;
 
 VO_HD bool reject_early(double score, double seen_w, double remaining_w, double best, double total_w) {
@@ -97,13 +97,13 @@ VO_HD void shuffle_order(int32_t* order, int64_t n, uint64_t seed, int64_t b) {
   }
 }
 
-// Least-squares refits on all inliers of F (kRefitPasses at most), each kept only if it
+// Least-squares refits on all inliers of F (`passes` at most), each kept only if it
 // scores no worse; updates F and score in place.  Serial, so CPU and CUDA do the same
 // arithmetic.  `pix(i, x)` fills x = (x1, y1, x2, y2) in pixels, `nrm(i, x)` normalised.
 template <class Pix, class Nrm>
 VO_HD void refine_best(const Pix& pix, const Nrm& nrm, const double* w, int64_t n, double thr2, const Norm2D& n1,
-                       const Norm2D& n2, double F[9], double& score) {
-  for (int pass = 0; pass < kRefitPasses; ++pass) {
+                       const Norm2D& n2, double F[9], double& score, int passes) {
+  for (int pass = 0; pass < passes; ++pass) {
     double ATA[81], r[9], x[4];
     for (int k = 0; k < 81; ++k) ATA[k] = 0.0;
     int64_t cnt = 0;
