@@ -37,6 +37,7 @@ class VOConfig:
     min_scale_points: int = 50
     scale_parallax_deg: tuple[float, ...] = (2.0, 1.0, 0.5, 0.0)  # parallax thresholds tried in turn (scale votes)
     scale_lk_refine: bool = True  # Lucas-Kanade refinement of the matches that set the scale
+    scale_grid_step: int = 3  # the scale chain triangulates every N-th pixel in x and y
     max_scale_change: float = 4.0  # reject pair-to-pair scale ratios outside [1/x, x]
     fb_consistency_px: float = 1.0
     seed: int = 0
@@ -63,7 +64,7 @@ def resolve_preset(name_or_path: str) -> Path:
 
 
 _POSITIVE = {"n_matches", "ransac_threshold", "ransac_max_iters", "min_inliers", "min_scale_points", "max_scale_change",
-             "epi_threshold", "refine_band", "refine_huber"}
+             "epi_threshold", "refine_band", "refine_huber", "scale_grid_step"}
 _UNIT = {"top_ratio", "ransac_confidence"}
 
 

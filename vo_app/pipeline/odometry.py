@@ -95,6 +95,7 @@ def run_odometry(seq, cfg: VOConfig, out_dir: Path, progress: Callable | None = 
         flow_f, flow_b = flow_net(ref[0].image, frame.image)
         t_flow = time.perf_counter() - t0
         res = estimate_pair(flow_f, flow_b, K, cfg, seed=(cfg.seed * 1_000_003 + frame.index) % 2**63)
+        t_scale = time.perf_counter()
         lk_images = (to_gray_u8(ref[0].image), to_gray_u8(frame.image)) if cfg.scale_lk_refine else None
         scale, note = None, None
         advance = True
@@ -129,7 +130,9 @@ def run_odometry(seq, cfg: VOConfig, out_dir: Path, progress: Callable | None = 
             T_rel = geo.make_pose(res.R, res.t * scale)
             last_scale = float(scale)
             if cfg.scale == "triangulation":
-                mem = make_memory(flow_f, res.rigid_score > 0, res.R, res.t, K, float(scale), images=lk_images)
+                mem = make_memory(flow_f, res.rigid_score > 0, res.R, res.t, K, float(scale), images=lk_images,
+                                  step=cfg.scale_grid_step)
+        res.timings["scale"] = time.perf_counter() - t_scale
         pose = ref[1] @ geo.inverse(T_rel)
         if not np.isfinite(pose).all():  # never chain a NaN: hold the reference pose instead
             pose, note, advance = ref[1].copy(), "non-finite motion dropped", False
