@@ -19,6 +19,15 @@ import numpy as np
 from vo_app.errors import UserError
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
 def atomic_write_bytes(path: "str | os.PathLike[str]", data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically; returns the path."""
     path = Path(path)
@@ -30,6 +39,7 @@ def atomic_write_bytes(path: "str | os.PathLike[str]", data: bytes) -> Path:
         raise UserError(f"cannot write to directory ({exc.strerror or exc})", path=directory,
                         fix="choose a writable output directory") from None
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; outputs get the usual permissions
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
