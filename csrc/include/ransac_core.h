@@ -67,7 +67,7 @@ VO_HD bool refit_from_normal_matrix(const double* ATA, const Norm2D& n1, const N
 // inlier rate so far lies more than kRejectSigma standard deviations below the
 // best's). The statistical test is what makes the scoring cheap.
 constexpr int kCheckEvery = 128;
-constexpr int kRefitPasses = 3;  // least-squares refits on all inliers of the final best
+constexpr int kRefitPasses = 1;  // least-squares refits on all inliers of the final best
 constexpr int kLocalPasses = 0;  // refits of each new best right away (LO-RANSAC); 0 disables  // refit each new best right away (LO-RANSAC)
 constexpr double kRejectSigma = 3.5;
 
