@@ -33,6 +33,7 @@ class VOConfig:
     epi_threshold: float = 0.5  # M_r = (D_epi < epi_threshold) / (1 + D_epi)
     min_inliers: int = 50
     no_motion_px: float = 0.3  # median match displacement below which the frame is not a keyframe
+    keyframe_flow_frac: float = 0.05  # low-parallax frames become keyframes once the median flow exceeds this share of the image size
     rotation_parallax_px: float = 0.3  # median parallax after rotation compensation below which t = 0
     min_scale_points: int = 50
     scale_parallax_deg: tuple[float, ...] = (2.0, 1.0, 0.5, 0.0)  # parallax thresholds tried in turn (scale votes)
@@ -64,7 +65,7 @@ def resolve_preset(name_or_path: str) -> Path:
 
 
 _POSITIVE = {"n_matches", "ransac_threshold", "ransac_max_iters", "min_inliers", "min_scale_points", "max_scale_change",
-             "epi_threshold", "refine_band", "refine_huber", "scale_grid_step"}
+             "epi_threshold", "refine_band", "refine_huber", "scale_grid_step", "keyframe_flow_frac"}
 _UNIT = {"top_ratio", "ransac_confidence"}
 
 

@@ -16,7 +16,7 @@ from ..models.dis import to_gray_u8
 from ..viewer.events import frame_event
 from .config import VOConfig
 from .output import RunOutput
-from .pair import NO_MOTION, PURE_ROTATION, PairResult, estimate_pair
+from .pair import DEGENERATE, NO_MOTION, PURE_ROTATION, PairResult, estimate_pair
 from .scale_chain import PairMemory, make_memory, scale_from_previous, scale_from_rgbd
 
 
@@ -102,9 +102,15 @@ def run_odometry(seq, cfg: VOConfig, out_dir: Path, progress: Callable | None = 
         if res.fallback == NO_MOTION:
             T_rel = np.eye(4)
             advance = False
-        elif res.fallback == PURE_ROTATION:
+        elif res.fallback == PURE_ROTATION or (
+                res.fallback == DEGENERATE and res.median_flow <= cfg.keyframe_flow_frac * max(seq.size)):
+            # Too little parallax so far (or a degenerate F from a short baseline): rotation-only
+            # pose, and keep the reference so that parallax builds up over the next frames,
+            # unless the view has already moved far, as in a real panning rotation.
             T_rel = geo.make_pose(res.R, np.zeros(3))
-            mem = None
+            advance = res.median_flow > cfg.keyframe_flow_frac * max(seq.size)
+            if advance:
+                mem = None
         elif res.fallback is not None:
             T_rel = last_motion.copy()
             note = "constant-motion guess"

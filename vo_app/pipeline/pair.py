@@ -84,7 +84,7 @@ def estimate_pair(flow_fwd: np.ndarray, flow_bwd: np.ndarray, K: np.ndarray, cfg
     R, t = pose.R[0], pose.t[0]
     if pose.n_front[0] < 0.5 * n_inl or not (np.isfinite(R).all() and np.isfinite(t).all()):
         tm["pose"] = time.perf_counter() - t0
-        return PairResult(eye, np.zeros(3), DEGENERATE, timings=tm, **common)
+        return PairResult(R_rot, np.zeros(3), DEGENERATE, timings=tm, **common)
     if cfg.refine:
         band = geo.sampson_distance(geo.fundamental_from_pose(K, R, t)[None], p1[None], p2[None])[0] < cfg.refine_band
         if band.sum() >= cfg.min_inliers:
@@ -100,8 +100,9 @@ def estimate_pair(flow_fwd: np.ndarray, flow_bwd: np.ndarray, K: np.ndarray, cfg
     tm["triangulate"] = time.perf_counter() - t0
     v = tri.valid
     if v.sum() < 0.5 * len(v):
-        # Most points behind a camera: the pose is not trustworthy.
-        return PairResult(eye, np.zeros(3), DEGENERATE, timings=tm, **common)
+        # Most points behind a camera or on near-parallel rays: the pose is not trustworthy;
+        # the rotation-only model is the safer estimate of what happened.
+        return PairResult(R_rot, np.zeros(3), DEGENERATE, timings=tm, **common)
     cos_par = geo.ray_cosine(q1[v], q2[v], K, R)
     return PairResult(R, t, None, n_triangulated=int(v.sum()), p1=q1[v], p2=q2[v], depth1=tri.depth1[v],
                       cos_parallax=cos_par, rigid_score=score2, timings=tm, **common)
