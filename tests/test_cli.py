@@ -254,15 +254,15 @@ def test_valid_run_exits_0(kitti_copy, tmp_path, run_cli):
     assert "frames: 3" in res.out and all((out / n).is_file() for n in ("trajectory_kitti.txt", "report.json"))
 
 
-# ------------------------------------------------------------------ placeholder commands
-@pytest.mark.parametrize("prog,args,shown", [("vo-train", [], "vo-train"), ("vo-eval", ["flow"], "vo-eval flow")])
-def test_placeholders_exit_2_with_one_line(run_cli, prog, args, shown):
+# ------------------------------------------------------------------ vo-train flow, vo-eval flow (formerly placeholders)
+@pytest.mark.parametrize("prog,args", [("vo-train", ["flow"]), ("vo-eval", ["flow", "--flow", "pwc"])])
+def test_flow_commands_usage_errors_exit_2_with_one_line(run_cli, prog, args):
     import importlib
 
     mod = importlib.import_module(f"vo_app.cli.{prog.split('-')[1]}")
     res = run_cli(args, main=mod.main)
     assert res.code == 2 and res.out == "" and "Traceback" not in res.err
-    assert len(res.err_lines) == 1 and res.err_lines[0].startswith(f"{shown}: not yet available")
+    assert len(res.err_lines) == 1 and res.err_lines[0].startswith(f"{prog}: error: ")
 
 
 def test_vo_view_without_a_run_folder(run_cli):
@@ -273,8 +273,8 @@ def test_vo_view_without_a_run_folder(run_cli):
     assert len(res.err_lines) == 1 and res.err_lines[0].startswith("vo-view: ")
 
 
-@pytest.mark.parametrize("prog,args", [("vo-train", ["--help"]), ("vo-eval", ["flow"])])
-def test_placeholder_console_scripts(prog, args):
+@pytest.mark.parametrize("prog,args", [("vo-train", ["flow"]), ("vo-eval", ["flow", "--flow", "pwc"])])
+def test_flow_console_scripts(prog, args):
     exe = Path(sys.executable).parent / prog
     if not exe.exists():
         pytest.skip(f"{prog} console script not installed")
@@ -282,4 +282,4 @@ def test_placeholder_console_scripts(prog, args):
 
     proc = subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1 and "not yet available" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and proc.stderr.startswith(f"{prog}: error: ")

@@ -187,9 +187,9 @@ def test_user_errors_are_one_line_exit_2(files, tmp_path, run_cli, case):
         assert str(args[4]) in res.err_lines[0]
 
 
-def test_flow_subcommand_is_announced(run_cli):
+def test_flow_subcommand_rejects_extra_arguments(run_cli):  # vo-eval flow exists now (tests/test_eval_flow.py)
     res = run_cli(["flow", "anything"], main=eval_main)
-    assert res.code == 2 and "not yet available" in res.err
+    assert res.code == 2 and len(res.err_lines) == 1 and res.err_lines[0].startswith("vo-eval: error: ")
 
 
 # ------------------------------------------------------------------ vo-run --eval and evo on our files

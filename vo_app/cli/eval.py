@@ -1,4 +1,4 @@
-"""``vo-eval``: trajectory evaluation (``vo-eval traj``); flow evaluation is announced (``vo-eval flow``)."""
+"""``vo-eval``: trajectory evaluation (``vo-eval traj``) and optical-flow evaluation (``vo-eval flow``)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 
 from ..errors import UserError
-from .common import not_yet, run_command
+from .common import run_command
 
 _CTX = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -28,7 +28,7 @@ def parse_segments(text: str) -> "str | tuple[float, ...]":
 
 @click.group(context_settings=_CTX)
 def cli():
-    """Evaluate trajectories against ground truth (traj); flow evaluation comes later (flow)."""
+    """Evaluate trajectories against ground truth (traj) and optical flow (flow)."""
 
 
 @cli.command(context_settings=_CTX)
@@ -75,10 +75,9 @@ def traj(gt_path, est_paths, fmt, align, delta_m, segments_text, segment_step, t
         click.echo("written: " + ", ".join(str(p) for p in written), err=True)
 
 
-@cli.command(context_settings={**_CTX, "ignore_unknown_options": True, "allow_extra_args": True})
-def flow():
-    """Optical-flow evaluation (not yet available)."""
-    not_yet("vo-eval flow", "the flow evaluation issue")
+from .eval_flow import flow_cmd  # noqa: E402  (vo-eval flow: EPE / Fl-all on Middlebury and synthetic pairs)
+
+cli.add_command(flow_cmd, "flow")
 
 
 def main(args: list[str] | None = None) -> None:

@@ -11,8 +11,10 @@ def make_flow_backend(name: str, *, weights: str | None = None, dis_preset: str 
 
         return DISFlow(dis_preset)
     if name == "pwc":
-        raise UserError(
-            "the learned 'pwc' flow backend is not available in this version",
-            fix="use --flow dis (the default)",
-        )
+        if not weights:
+            raise UserError("the learned 'pwc' flow backend needs a checkpoint",
+                            fix="pass --weights CKPT (a file from vo-train flow, or an http(s) URL), or use --flow dis")
+        from .pwc import PWCFlow
+
+        return PWCFlow.from_checkpoint(str(weights))
     raise UserError(f"unknown flow backend {name!r}", fix="use --flow dis or --flow pwc")

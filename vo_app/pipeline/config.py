@@ -59,7 +59,7 @@ def resolve_preset(name_or_path: str) -> Path:
     if p.suffix not in (".yaml", ".yml"):
         p = CONFIG_DIR / f"{name_or_path}.yaml"
     if not p.is_file():
-        names = sorted(q.stem for q in CONFIG_DIR.glob("*.yaml"))
+        names = sorted(q.stem for q in CONFIG_DIR.glob("*.yaml") if not q.stem.startswith("train_"))
         raise UserError("config file not found", path=p, fix=f"pass a YAML file or one of the presets {names}")
     return p
 

@@ -1,0 +1,117 @@
+"""Checkpoint files: round trip, format checks, one-line mismatch errors, URL fetching and its cache."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+
+import numpy as np
+import pytest
+import torch
+
+from _flowkit import one_line_error, tiny_config, tiny_run
+from vo_app.errors import UserError
+from vo_app.models.checkpoint import FORMAT_VERSION, fetch, load_checkpoint, load_flow_model, save_checkpoint
+from vo_app.models.pwc import PWCFlow
+
+
+def _single_line(exc: UserError) -> str:
+    text = str(exc)
+    assert "\n" not in text
+    return text
+
+
+def test_round_trip_gives_the_same_flow(tmp_path):
+    run = tiny_run()
+    model, ckpt = load_flow_model(run / "model.pt")
+    assert ckpt["format_version"] == FORMAT_VERSION and ckpt["image_size"] == [128, 64]
+    assert ckpt["training"]["steps"] == 6 and "val_epe" in ckpt["metrics"]
+    assert ckpt["training"]["data"]["seed"] == 0 and ckpt["arch"]["pyramid"] == [4, 4, 6, 6, 8, 8]
+    save_checkpoint(tmp_path / "copy.pt", {k: v for k, v in ckpt.items() if k not in ("format_version", "kind")})
+    model2, _ = load_flow_model(tmp_path / "copy.pt")
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, model2.state_dict()[k])
+    img = np.random.default_rng(0).random((64, 128)).astype(np.float32)
+    f1 = PWCFlow(model, "cpu")(img, img[::-1].copy())
+    f2 = PWCFlow(model2, "cpu")(img, img[::-1].copy())
+    np.testing.assert_array_equal(f1[0], f2[0])
+    last = load_checkpoint(run / "last.pt")
+    assert {"optimizer", "trainer"} <= set(last) and last["trainer"]["step"] == 6
+
+
+@pytest.mark.parametrize("edit,words", [
+    (lambda c: c.pop("format_version"), "no format_version"),
+    (lambda c: c.update(format_version=FORMAT_VERSION + 1), "not supported"),
+    (lambda c: c.update(kind="vo_app.depth"), "not a PWC flow network"),
+    (lambda c: c.pop("image_size"), "misses ['image_size']"),
+    (lambda c: c["arch"].update(layers=3), "unknown hyper-parameter"),
+])
+def test_format_problems_are_one_line(tmp_path, edit, words):
+    ckpt = torch.load(tiny_run() / "model.pt", weights_only=True)
+    edit(ckpt)
+    torch.save(ckpt, tmp_path / "bad.pt")
+    with pytest.raises(UserError) as info:
+        load_checkpoint(tmp_path / "bad.pt")
+    line = _single_line(info.value)
+    assert words in line and "bad.pt" in line
+
+
+def test_weights_that_do_not_fit_the_arch(tmp_path):
+    ckpt = torch.load(tiny_run() / "model.pt", weights_only=True)
+    ckpt["arch"]["pyramid"] = [8, 8, 8, 8, 8, 8]
+    torch.save(ckpt, tmp_path / "edited.pt")
+    with pytest.raises(UserError) as info:
+        load_flow_model(tmp_path / "edited.pt")
+    assert "do not fit its architecture" in _single_line(info.value)
+
+
+def test_not_a_checkpoint(tmp_path):
+    (tmp_path / "x.pt").write_bytes(b"garbage" * 10)
+    with pytest.raises(UserError, match="not a readable vo_app checkpoint"):
+        load_checkpoint(tmp_path / "x.pt")
+    with pytest.raises(UserError, match="not found"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_resume_with_another_config_is_a_clear_error(tmp_path):
+    import shutil
+
+    from vo_app.train.flow_stage import FlowTrainer
+
+    shutil.copytree(tiny_run(), tmp_path / "run")
+    cfg = tiny_config()
+    other = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, estimator=(8, 4)),
+                                data=dataclasses.replace(cfg.data, seed=5))
+    with pytest.raises(UserError) as info:
+        FlowTrainer(other, tmp_path / "run", resume=True, progress=False)
+    line = _single_line(info.value)
+    assert "does not match the config" in line and "model.estimator" in line and "data.seed" in line
+
+
+def test_unreachable_url_is_one_line_and_quick(tmp_path, monkeypatch):
+    import time
+
+    monkeypatch.setenv("VO_APP_CACHE", str(tmp_path / "cache"))
+    t = time.perf_counter()
+    with pytest.raises(UserError) as info:
+        load_checkpoint("http://127.0.0.1:9/weights/pwc.pt", timeout=2.0)
+    assert time.perf_counter() - t < 10
+    line = _single_line(info.value)
+    assert "cannot download" in line and "http://127.0.0.1:9/weights/pwc.pt" in line
+
+
+def test_url_is_served_from_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("VO_APP_CACHE", str(tmp_path / "cache"))
+    url = "https://example.invalid/models/pwc_small.pt"
+    dest = tmp_path / "cache" / "weights" / f"{hashlib.sha256(url.encode()).hexdigest()[:12]}-pwc_small.pt"
+    dest.parent.mkdir(parents=True)
+    dest.write_bytes((tiny_run() / "model.pt").read_bytes())
+    assert fetch(url) == dest  # no network needed once cached
+    model, ckpt = load_flow_model(url)
+    assert ckpt["training"]["steps"] == 6
+
+
+def test_vo_run_with_bad_weights_is_one_line(tmp_path, run_cli, static_seq):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"\0" * 100)
+    res = run_cli([static_seq, "--flow", "pwc", "--weights", bad, "--quiet", "--out", tmp_path / "out"])
+    assert "bad.pt" in one_line_error(res, "vo-run")

@@ -1,0 +1,179 @@
+"""Versioned checkpoint files of the flow network: save, load, check, fetch from a URL.
+
+A checkpoint is one ``torch.save`` of a plain dict (loaded with ``weights_only=True``)::
+
+    format_version  int, FORMAT_VERSION
+    kind            "vo_app.flow.pwc"
+    arch            PWCArch.to_dict(): the architecture hyper-parameters
+    image_size      [W, H]: the working size the network was trained at
+    training        {"data": ..., "steps": ..., "config": ..., "seconds": ..., "device": ...}
+    metrics         {"val_epe": ..., ...} at save time
+    model           state_dict of PWCNet
+    optimizer       (optional) Adam state, for --resume
+    trainer         (optional) step, RNG states, data-generator state, AMP scaler
+
+Every problem with a file is a one-line :class:`~vo_app.errors.UserError`.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import torch
+
+from ..errors import UserError
+
+FORMAT_VERSION = 1
+KIND = "vo_app.flow.pwc"
+REQUIRED = ("format_version", "kind", "arch", "image_size", "training", "metrics", "model")
+#: seconds to wait for a weights URL before giving up.
+DOWNLOAD_TIMEOUT = 30.0
+
+
+def cache_dir() -> Path:
+    """``$VO_APP_CACHE`` or ``~/.cache/vo_app``."""
+    return Path(os.environ.get("VO_APP_CACHE", Path.home() / ".cache" / "vo_app"))
+
+
+def is_url(text: str) -> bool:
+    return str(text).lower().startswith(("http://", "https://"))
+
+
+def fetch(url: str, timeout: float = DOWNLOAD_TIMEOUT) -> Path:
+    """Download ``url`` once into ``<cache>/weights/`` and return the local file."""
+    name = Path(url.split("?", 1)[0].rstrip("/")).name or "weights.pt"
+    digest = hashlib.sha256(url.encode()).hexdigest()[:12]
+    dest = cache_dir() / "weights" / f"{digest}-{name}"
+    if dest.is_file():
+        return dest
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            data = resp.read()
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        reason = getattr(e, "reason", None) or e
+        raise UserError(f"cannot download the weights from {url} ({str(reason).strip() or type(e).__name__})",
+                        fix="check the network connection, or download the file yourself and pass its path") from None
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, dest)
+    except OSError as e:
+        raise UserError(f"cannot store the downloaded weights ({e.strerror or e})", path=dest.parent,
+                        fix="set VO_APP_CACHE to a writable folder") from None
+    return dest
+
+
+def save_checkpoint(path: "str | os.PathLike[str]", ckpt: dict) -> Path:
+    """Write ``ckpt`` (see the module docstring) atomically; fills in ``format_version`` and ``kind``."""
+    ckpt = {"format_version": FORMAT_VERSION, "kind": KIND, **ckpt}
+    missing = [k for k in REQUIRED if k not in ckpt]
+    if missing:
+        raise ValueError(f"checkpoint misses {missing}")
+    buf = io.BytesIO()
+    torch.save(ckpt, buf)
+    from ..io.atomic import atomic_write_bytes
+
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def load_checkpoint(source: "str | os.PathLike[str]", *, timeout: float = DOWNLOAD_TIMEOUT) -> dict:
+    """Read and check a checkpoint from a path or an http(s) URL (cached); UserError on any problem."""
+    src = str(source)
+    path = fetch(src, timeout) if is_url(src) else Path(src)
+    if not path.exists():
+        raise UserError("checkpoint file not found", path=path, fix="pass --weights a .pt file written by vo-train")
+    if path.is_dir():
+        cand = path / "model.pt"
+        if not cand.is_file():
+            raise UserError("is a directory without model.pt", path=path, fix="pass the checkpoint file itself")
+        path = cand
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unpickling/zip error means "not a checkpoint"
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f"not a readable vo_app checkpoint ({msg[:120]})", path=path,
+                        fix="pass a .pt file written by vo-train") from None
+    check_checkpoint(ckpt, path)
+    return ckpt
+
+
+def check_checkpoint(ckpt, path="checkpoint") -> None:
+    """Format checks: a dict, a known version and kind, all required entries, a valid architecture."""
+    if not isinstance(ckpt, dict) or "format_version" not in ckpt:
+        raise UserError("not a vo_app checkpoint (no format_version)", path=path,
+                        fix="pass a .pt file written by vo-train")
+    ver = ckpt["format_version"]
+    if not isinstance(ver, int) or ver > FORMAT_VERSION or ver < 1:
+        raise UserError(f"checkpoint format version {ver!r} is not supported (this vo_app reads 1..{FORMAT_VERSION})",
+                        path=path, fix="upgrade vo_app or re-export the checkpoint")
+    if ckpt.get("kind") != KIND:
+        raise UserError(f"checkpoint holds {ckpt.get('kind')!r}, not a PWC flow network ({KIND!r})", path=path,
+                        fix="pass the flow network's checkpoint")
+    missing = [k for k in REQUIRED if k not in ckpt]
+    if missing:
+        raise UserError(f"checkpoint misses {missing}", path=path, fix="re-save it with vo-train")
+    from .pwc.arch import PWCArch
+
+    PWCArch.from_dict(ckpt["arch"], where=f"{path}: arch")
+    size = ckpt["image_size"]
+    if not (isinstance(size, (list, tuple)) and len(size) == 2 and all(isinstance(v, int) and v > 0 for v in size)):
+        raise UserError(f"checkpoint image_size {size!r} is not [W, H]", path=path, fix="re-save it with vo-train")
+
+
+def check_compatible(ckpt: dict, *, arch=None, image_size=None, data=None, path="checkpoint") -> None:
+    """Resume checks: the config's architecture, working size and data must equal the checkpoint's.
+
+    Raises a one-line UserError listing every difference.
+    """
+    from .pwc.arch import PWCArch
+
+    diffs = []
+    if arch is not None:
+        diffs += [f"model.{d}" for d in PWCArch.from_dict(ckpt["arch"]).diff(arch)]
+    if image_size is not None and list(ckpt["image_size"]) != list(image_size):
+        diffs.append(f"image_size {list(ckpt['image_size'])} vs {list(image_size)}")
+    if data is not None:
+        old = ckpt.get("training", {}).get("data", {})
+        for k in sorted(set(old) | set(data)):
+            if old.get(k) != data.get(k):
+                diffs.append(f"data.{k} {old.get(k)!r} vs {data.get(k)!r}")
+    if diffs:
+        raise UserError("checkpoint does not match the config (checkpoint vs config): " + "; ".join(diffs), path=path,
+                        fix="resume with the config the run was started with, or start a new --out")
+
+
+def load_flow_model(source, *, timeout: float = DOWNLOAD_TIMEOUT):
+    """``(PWCNet in eval mode on the CPU, checkpoint dict)`` from a path or URL."""
+    from .pwc.arch import PWCArch
+    from .pwc.net import PWCNet
+
+    ckpt = load_checkpoint(source, timeout=timeout)
+    model = PWCNet(PWCArch.from_dict(ckpt["arch"]))
+    load_weights(model, ckpt["model"], path=source)
+    return model.eval(), ckpt
+
+
+def load_weights(model: torch.nn.Module, state: dict, path="checkpoint") -> None:
+    """``load_state_dict(strict)`` with a one-line explanation of any mismatch."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    extra = sorted(set(state) - set(own))
+    shapes = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
+    if missing or extra or shapes:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing (e.g. {missing[0]})")
+        if extra:
+            parts.append(f"{len(extra)} unexpected (e.g. {extra[0]})")
+        if shapes:
+            k = shapes[0]
+            parts.append(f"{len(shapes)} of another shape (e.g. {k}: {tuple(state[k].shape)} in the file, "
+                         f"{tuple(own[k].shape)} for its arch)")
+        raise UserError("checkpoint weights do not fit its architecture: " + ", ".join(parts), path=path,
+                        fix="the file is damaged or was edited; use the checkpoint as written by vo-train")
+    model.load_state_dict(state)

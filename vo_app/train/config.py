@@ -1,0 +1,237 @@
+"""Training configuration of the flow stage: YAML files in ``configs/train_flow_*.yaml``.
+
+Sections (every key optional; defaults below)::
+
+    seed: 0                     # network initialisation
+    image_size: [256, 192]      # working size W, H of the training pairs (multiples of 64)
+    model: {pyramid, estimator, context, max_displacement, dense, out_level}   # PWCArch
+    data: {seed, street_fraction, scenes, gray_fraction, max_flow, augment}  # SynthSpec
+    optim: {lr, schedule, final_lr, warmup_steps, batch_size, steps, weight_decay, grad_clip}
+    loss: {level_weights, alpha, beta, edge_weight, photo_scales}
+    selfsup: {start_step, folders, max_gap, lr, supervised_weight}
+    val: {every, pairs}
+    checkpoint: {every}
+    log: {every}
+    runtime: {workers, threads, max_minutes}
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from ..errors import UserError
+from ..models.pwc.arch import SMALL, PWCArch
+from .data.synthetic import SynthSpec
+
+
+@dataclass
+class OptimConfig:
+    """Adam.  ``lr`` is the (peak) rate of the supervised stage; ``schedule: cosine`` decays it to
+    ``final_lr`` at ``steps`` (after a linear warm-up of ``warmup_steps``); ``constant`` keeps it."""
+
+    lr: float = 1e-4
+    schedule: str = "constant"
+    final_lr: float = 1e-4
+    warmup_steps: int = 0
+    batch_size: int = 8
+    steps: int = 1000
+    weight_decay: float = 0.0
+    grad_clip: float = 0.0  # 0: off
+
+    def lr_at(self, step: int, selfsup: "SelfSupConfig | None" = None) -> float:
+        """Learning rate of step ``step`` (0-based): a pure function of the step, so --resume is exact."""
+        if selfsup is not None and selfsup.start_step is not None and step >= selfsup.start_step:
+            return selfsup.lr
+        if self.warmup_steps and step < self.warmup_steps:
+            return self.lr * (step + 1) / self.warmup_steps
+        if self.schedule == "cosine":
+            t = min(1.0, (step - self.warmup_steps) / max(1, self.steps - self.warmup_steps))
+            return self.final_lr + 0.5 * (self.lr - self.final_lr) * (1 + math.cos(math.pi * t))
+        return self.lr
+
+
+@dataclass
+class LossConfig:
+    level_weights: tuple = (0.2, 0.2, 0.3, 0.5, 1.0)  # levels coarse to fine (6..2), EPE in input pixels
+    alpha: float = 0.85
+    beta: float = 0.1
+    edge_weight: float = 10.0
+    photo_scales: int = 3
+
+
+@dataclass
+class SelfSupConfig:
+    start_step: int | None = None  # from this step on, batches come from the image folders (None: never)
+    folders: tuple = ()
+    max_gap: int = 1
+    lr: float = 1e-4  # Adam, constant, as in TrianFlow
+    supervised_weight: float = 0.0  # keep a synthetic supervised batch with this weight while fine-tuning
+
+
+@dataclass
+class ValConfig:
+    every: int = 200
+    pairs: int = 24
+
+
+@dataclass
+class CkptConfig:
+    every: int = 250
+
+
+@dataclass
+class LogConfig:
+    every: int = 10
+
+
+@dataclass
+class RuntimeConfig:
+    workers: int = 1  # data-loader processes (0: generate in the training process)
+    threads: int = 0  # torch CPU threads (0: torch's default)
+    max_minutes: float = 0.0  # stop with a checkpoint after this wall time (0: no limit)
+
+
+@dataclass
+class TrainConfig:
+    seed: int = 0
+    image_size: tuple = (256, 192)
+    model: PWCArch = SMALL
+    data: SynthSpec = field(default_factory=SynthSpec)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    selfsup: SelfSupConfig = field(default_factory=SelfSupConfig)
+    val: ValConfig = field(default_factory=ValConfig)
+    checkpoint: CkptConfig = field(default_factory=CkptConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    source: str = ""  # the YAML file it came from
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["model"] = self.model.to_dict()
+        return _plain(d)
+
+    def data_identity(self) -> dict:
+        """What a resumed run must share with the checkpoint's run: the synthetic stream and folders."""
+        return {**self.data.to_dict(), "image_size": list(self.image_size),
+                "selfsup_folders": [str(f) for f in self.selfsup.folders]}
+
+
+def _plain(x):
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    return x
+
+
+def _coerce(value, default, where: str):
+    """Convert a YAML value to the type of ``default``."""
+    try:
+        if isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise ValueError
+            return value
+        if isinstance(default, int) and not isinstance(default, bool):
+            if isinstance(value, bool) or int(value) != value:
+                raise ValueError
+            return int(value)
+        if isinstance(default, float):
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        if isinstance(default, tuple):
+            if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+                raise ValueError
+            return tuple(value)
+        return value
+    except (TypeError, ValueError):
+        raise UserError(f"option {where}: wrong type (got {value!r}, expected like {default!r})",
+                        fix="fix the training config") from None
+
+
+def _section(cls, data, where: str):
+    if data is None:
+        return cls()
+    if not isinstance(data, dict):
+        raise UserError(f"section {where}: expected a mapping", fix="fix the training config")
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        raise UserError(f"section {where}: unknown option(s) {unknown}", fix=f"valid options: {sorted(names)}")
+    base = cls()
+    kw = {}
+    for k, v in data.items():
+        default = getattr(base, k)
+        if default is None:  # Optional[int] options
+            kw[k] = None if v is None else _coerce(v, 0, f"{where}.{k}")
+        else:
+            kw[k] = _coerce(v, default, f"{where}.{k}")
+    return dataclasses.replace(base, **kw)
+
+
+def load_train_config(path: "str | Path") -> TrainConfig:
+    """Read and check a training YAML file; every problem is a one-line UserError naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        cands = sorted(p.name for p in (Path(__file__).resolve().parents[2] / "configs").glob("train_*.yaml"))
+        raise UserError("training config not found", path=path, fix=f"pass a YAML file, e.g. configs/{cands[0]}"
+                        if cands else "pass a YAML file")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise UserError(f"invalid YAML ({str(e).splitlines()[0]})", path=path, fix="fix the syntax") from None
+    if not isinstance(data, dict):
+        raise UserError("expected a mapping of section: options", path=path, fix="see configs/train_flow_cpu.yaml")
+    try:
+        return config_from_dict(data, source=str(path))
+    except UserError as e:
+        raise UserError(str(e), path=path) from None
+
+
+def config_from_dict(data: dict, source: str = "") -> TrainConfig:
+    """Build a :class:`TrainConfig` from a nested dict (the YAML content) and check the values."""
+    sections = {"data": SynthSpec, "optim": OptimConfig, "loss": LossConfig, "selfsup": SelfSupConfig,
+                "val": ValConfig, "checkpoint": CkptConfig, "log": LogConfig, "runtime": RuntimeConfig}
+    known = set(sections) | {"seed", "image_size", "model"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise UserError(f"unknown section(s) {unknown}", fix=f"valid sections: {sorted(known)}")
+    kw = {name: _section(cls, data.get(name), name) for name, cls in sections.items()}
+    model = PWCArch.from_dict(data["model"], where="model") if "model" in data else SMALL
+    seed = _coerce(data.get("seed", 0), 0, "seed")
+    size = _coerce(data.get("image_size", (256, 192)), (256, 192), "image_size")
+    cfg = TrainConfig(seed=seed, image_size=tuple(int(v) for v in size), model=model, source=source, **kw)
+    _check(cfg)
+    return cfg
+
+
+def _check(cfg: TrainConfig) -> None:
+    bad = []
+    w, h = cfg.image_size if len(cfg.image_size) == 2 else (0, 0)
+    if len(cfg.image_size) != 2 or w % 64 or h % 64 or w < 64 or h < 64:
+        bad.append(f"image_size {list(cfg.image_size)} must be [W, H], multiples of 64")
+    if not (cfg.optim.lr > 0 and cfg.optim.final_lr > 0 and cfg.selfsup.lr > 0):
+        bad.append("learning rates must be > 0")
+    if cfg.optim.schedule not in ("constant", "cosine"):
+        bad.append("optim.schedule must be constant or cosine")
+    if cfg.optim.batch_size < 1 or cfg.optim.steps < 0:
+        bad.append("optim.batch_size must be >= 1 and optim.steps >= 0")
+    if len(cfg.loss.level_weights) != len(cfg.model.levels):
+        bad.append(f"loss.level_weights needs {len(cfg.model.levels)} values (levels {cfg.model.levels})")
+    if not 1 <= cfg.loss.photo_scales <= len(cfg.model.levels):
+        bad.append("loss.photo_scales out of range")
+    if not 0 <= cfg.data.street_fraction <= 1 or not 0 <= cfg.data.gray_fraction <= 1:
+        bad.append("data fractions must be in [0, 1]")
+    if cfg.data.scenes < 1:
+        bad.append("data.scenes must be >= 1")
+    if cfg.val.every < 0 or cfg.val.pairs < 0 or cfg.checkpoint.every < 0 or cfg.log.every < 1:
+        bad.append("val/checkpoint/log intervals must be >= 0 (log.every >= 1)")
+    if cfg.runtime.workers < 0 or cfg.runtime.threads < 0:
+        bad.append("runtime.workers and runtime.threads must be >= 0")
+    if bad:
+        raise UserError("invalid training config: " + "; ".join(bad), fix="fix these options")

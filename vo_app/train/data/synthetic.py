@@ -1,0 +1,94 @@
+"""The supervised training set: an endless, index-addressable stream of synthetic flow pairs.
+
+Sample ``i`` is a pure function of ``(seed, i)``: generating it needs no state, so a data
+loader can start anywhere (``--resume`` continues at the next index) and any number of workers
+produce exactly the same stream.  Half of the pairs (``street_fraction``) come from the street
+renderer of :mod:`vo_app.synth` (camera motion through a 3-D scene), the rest from layered 2-D
+motion of textured shapes (:mod:`.layers`).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from .augment import hflip, photometric
+from .layers import LayerParams, render_layers
+from .street import render_street
+
+
+@dataclass(frozen=True)
+class SynthSpec:
+    """What the stream contains (stored in checkpoints; a resumed run must use the same)."""
+
+    seed: int = 0
+    street_fraction: float = 0.5
+    scene_base: int = 1000  # street scenes are seeds scene_base .. scene_base + scenes - 1
+    scenes: int = 24
+    gray_fraction: float = 0.5
+    max_flow: float = 0.5  # street pixels whose flow exceeds this fraction of W are not supervised
+    augment: bool = True
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+#: the fixed held-out set (validation during training, ``vo-eval flow``): other seeds, other scenes.
+HELDOUT = SynthSpec(seed=20240917, scene_base=900000, scenes=6, augment=False, gray_fraction=0.5)
+
+
+def make_sample(spec: SynthSpec, index: int, width: int, height: int) -> dict:
+    """Sample ``index`` as float32 arrays: ``img1, img2 [H,W,3]``, ``flow [H,W,2]``, ``noc, mask [H,W]``.
+
+    ``noc``: visible in frame 2 (for the non-occluded EPE); ``mask``: ground truth usable for
+    supervision (flow defined and not absurdly large).
+    """
+    rng = np.random.default_rng([int(spec.seed) & 0xFFFFFFFF, int(index)])
+    scenes = list(range(spec.scene_base, spec.scene_base + spec.scenes))
+    for _ in range(8):  # a view into a close wall can have almost no usable flow: draw again
+        if rng.random() < spec.street_fraction:
+            s = render_street(rng, width, height, scenes)
+        else:
+            s = render_layers(rng, width, height, LayerParams())
+        mag = np.linalg.norm(s["flow"], axis=-1)
+        s["mask"] = (np.isfinite(mag) & (mag <= spec.max_flow * width)).astype(np.float32)
+        if s["mask"].mean() > 0.6:
+            break
+    s["flow"] = np.where(s["mask"][..., None] > 0, s["flow"], 0.0).astype(np.float32)
+    s["noc"] = s["noc"] * s["mask"]
+    if spec.augment:
+        s["img1"], s["img2"] = photometric(rng, s["img1"], s["img2"], spec.gray_fraction)
+        if rng.random() < 0.5:
+            s = hflip(s)
+    elif rng.random() < spec.gray_fraction:
+        g = np.array([[0.299], [0.587], [0.114]], np.float32)
+        s["img1"], s["img2"] = (np.repeat(s[k] @ g, 3, axis=2) for k in ("img1", "img2"))
+    return s
+
+
+def to_tensors(s: dict) -> dict:
+    """NumPy sample -> CHW float32 tensors (``img1, img2 [3,H,W]``, ``flow [2,H,W]``, ``noc, mask [1,H,W]``)."""
+    out = {}
+    for k, v in s.items():
+        v = np.ascontiguousarray(v, np.float32)
+        out[k] = torch.from_numpy(v.transpose(2, 0, 1).copy() if v.ndim == 3 else v[None].copy())
+    return out
+
+
+class SynthFlowDataset(torch.utils.data.Dataset):
+    """Map-style view of the stream for a DataLoader: ``ds[i]`` is sample ``i`` as tensors."""
+
+    def __init__(self, spec: SynthSpec, width: int, height: int):
+        self.spec, self.width, self.height = spec, int(width), int(height)
+
+    def __len__(self) -> int:
+        return 2 ** 40
+
+    def __getitem__(self, i: int) -> dict:
+        return to_tensors(make_sample(self.spec, int(i), self.width, self.height))
+
+
+def heldout_set(n: int, width: int, height: int, spec: SynthSpec = HELDOUT) -> list[dict]:
+    """The first ``n`` pairs of the held-out stream (NumPy samples)."""
+    return [make_sample(spec, i, width, height) for i in range(int(n))]

@@ -1,0 +1,383 @@
+"""Training stage 1: the flow network alone (``vo-train flow``).
+
+Supervised pretraining on the synthetic stream (:mod:`vo_app.train.data.synthetic`), then,
+optionally from ``selfsup.start_step``, self-supervised fine-tuning on image folders with the
+occlusion-masked photometric loss (:func:`vo_app.train.losses.selfsup_loss`).
+
+Run folder (``--out``)::
+
+    config.yaml   the configuration as run          log.jsonl   losses and validation, one line each
+    last.pt       full checkpoint (for --resume)    model.pt    weights-only checkpoint (for --weights)
+    best.pt       weights with the best held-out EPE so far     curve.png   the learning curve
+
+Sample ``k`` of the data streams is a pure function of the seed and ``k``; step ``s`` uses
+samples ``s*B .. s*B+B-1``, so a resumed run sees exactly the batches an uninterrupted run
+would have seen.  SIGINT (Ctrl-C) finishes the current step, saves ``last.pt`` and stops;
+a second Ctrl-C aborts at once.
+"""
+from __future__ import annotations
+
+import math
+import signal
+import sys
+import time
+from pathlib import Path
+
+import torch
+import yaml
+
+from ..errors import UserError
+from ..models.checkpoint import check_compatible, load_checkpoint, load_weights, save_checkpoint
+from ..models.pwc.net import PWCNet
+from .config import TrainConfig
+from .curve import JsonlLog, plot_curve
+from .data.folders import FolderPairs
+from .data.synthetic import SynthFlowDataset, to_tensors
+from .losses import epe_map, selfsup_loss, supervised_loss
+from .state import rng_state, set_rng_state
+
+
+class _Range(torch.utils.data.Sampler):
+    """Indices ``start, start + 1, ..., stop - 1`` in order."""
+
+    def __init__(self, start: int, stop: int):
+        self.start, self.stop = int(start), int(stop)
+
+    def __iter__(self):
+        return iter(range(self.start, self.stop))
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+
+def _worker_init(_):
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is handled by the training process
+    torch.set_num_threads(1)
+
+
+def _loader(ds, first_step: int, last_step: int, batch: int, workers: int):
+    kw = dict(num_workers=workers, worker_init_fn=_worker_init, prefetch_factor=2) if workers else {}
+    # a private generator: creating a loader must not consume the global torch RNG (exact --resume)
+    gen = torch.Generator().manual_seed(first_step)
+    return iter(torch.utils.data.DataLoader(ds, batch_size=batch, sampler=_Range(first_step * batch, last_step * batch),
+                                            generator=gen, **kw))
+
+
+class _StopFlag:
+    """First SIGINT: ask the loop to stop after the current step; the second one raises at once."""
+
+    def __init__(self):
+        self.stop = False
+        self._old = None
+
+    def __enter__(self):
+        try:
+            self._old = signal.signal(signal.SIGINT, self._handle)
+        except ValueError:  # not in the main thread
+            self._old = None
+        return self
+
+    def _handle(self, signum, frame):
+        if self.stop:
+            raise KeyboardInterrupt
+        self.stop = True
+        print("\nvo-train: stopping after this step and saving a checkpoint (Ctrl-C again to abort)",
+              file=sys.stderr, flush=True)
+
+    def __exit__(self, *exc):
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+        return False
+
+
+class FlowTrainer:
+    """One training run in ``out_dir``; :meth:`run` trains up to ``cfg.optim.steps`` and returns a summary."""
+
+    def __init__(self, cfg: TrainConfig, out_dir: "str | Path", *, device: str = "cpu", resume: bool = False,
+                 progress: bool = True, init: "str | None" = None):
+        self.cfg = cfg
+        self.init = init
+        self.out = Path(out_dir)
+        self.device = torch.device(device)
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise UserError("--device cuda but no CUDA GPU is visible to torch", fix="use --device cpu")
+        self.progress = progress
+        self.amp = self.device.type == "cuda"
+        self.model = PWCNet(cfg.model)
+        self.optim = None
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.step = 0
+        self.elapsed = 0.0  # training seconds over all sessions of the run
+        self.metrics: dict = {}
+        self.best = math.inf
+        self.interrupted = False
+        self.skipped = 0
+        self._heldout = None
+        self._init(resume)
+
+    # ------------------------------------------------------------------ setup
+    def _init(self, resume: bool) -> None:
+        cfg = self.cfg
+        last = self.out / "last.pt"
+        if resume:
+            if not last.is_file():
+                raise UserError("nothing to resume: no last.pt in the run folder", path=self.out,
+                                fix="start the run without --resume, or pass the --out of an earlier run")
+            ckpt = load_checkpoint(last)
+            if "trainer" not in ckpt or "optimizer" not in ckpt:
+                raise UserError("checkpoint has no optimizer/trainer state (a weights-only export)", path=last,
+                                fix="resume from the run's last.pt")
+            check_compatible(ckpt, arch=cfg.model, image_size=cfg.image_size, data=cfg.data_identity(), path=last)
+            torch.manual_seed(cfg.seed)
+            load_weights(self.model, ckpt["model"], path=last)
+            self.model.to(self.device)
+            self.optim = self._make_optim()
+            self.optim.load_state_dict(ckpt["optimizer"])
+            tr = ckpt["trainer"]
+            self.step = int(tr["step"])
+            self.elapsed = float(tr.get("elapsed", 0.0))
+            self.best = float(tr.get("best", math.inf))
+            self.metrics = dict(ckpt.get("metrics", {}))
+            if tr.get("scaler") and self.amp:
+                self.scaler.load_state_dict(tr["scaler"])
+            set_rng_state(tr["rng"])
+            self.log = JsonlLog(self.out / "log.jsonl", keep_until_step=self.step)
+        else:
+            if last.exists():
+                raise UserError("the run folder already holds a run (last.pt)", path=self.out,
+                                fix="pass --resume to continue it, or choose a new --out")
+            self.out.mkdir(parents=True, exist_ok=True)
+            torch.manual_seed(cfg.seed)
+            self.model = PWCNet(cfg.model)
+            if self.init is not None:  # start from trained weights (fine-tuning); same architecture required
+                src = load_checkpoint(self.init)
+                check_compatible(src, arch=cfg.model, path=self.init)
+                load_weights(self.model, src["model"], path=self.init)
+            self.model.to(self.device)
+            self.optim = self._make_optim()
+            self.log = JsonlLog(self.out / "log.jsonl")
+        (self.out / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+    def _make_optim(self):
+        o = self.cfg.optim
+        return torch.optim.Adam(self.model.parameters(), lr=o.lr, weight_decay=o.weight_decay)
+
+    # ------------------------------------------------------------------ one step
+    def _to(self, batch: dict) -> dict:
+        return {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+
+    def supervised_terms(self, batch: dict) -> tuple[torch.Tensor, dict]:
+        out = self.model(batch["img1"], batch["img2"])
+        loss = supervised_loss(out["flows"], batch["flow"], list(self.cfg.loss.level_weights), batch["mask"])
+        with torch.no_grad():
+            m = batch["mask"][:, 0] > 0
+            epe = epe_map(out["flow"].float(), batch["flow"])[m].mean()
+        return loss, {"sup": float(loss.detach()), "epe": float(epe)}
+
+    def selfsup_terms(self, batch: dict) -> tuple[torch.Tensor, dict]:
+        a, b = batch["img1"], batch["img2"]
+        n = a.shape[0]
+        out = self.model(torch.cat([a, b]), torch.cat([b, a]))
+        fwd = [f[:n] for f in out["flows"]]
+        bwd = [f[n:] for f in out["flows"]]
+        lc = self.cfg.loss
+        r = selfsup_loss(a, b, fwd, bwd, alpha=lc.alpha, beta=lc.beta, edge_weight=lc.edge_weight,
+                         n_scales=lc.photo_scales)
+        return r["loss"], {"photo": float(r["photo"].detach()), "smooth": float(r["smooth"].detach())}
+
+    def train_step(self, sup_batch: dict | None, ss_batch: dict | None) -> dict:
+        """One optimizer step on a supervised and/or a self-supervised batch; returns the logged numbers."""
+        self.model.train()
+        lr = self.cfg.optim.lr_at(self.step, self.cfg.selfsup)
+        for g in self.optim.param_groups:
+            g["lr"] = lr
+        self.optim.zero_grad(set_to_none=True)
+        stats, loss = {}, None
+        with torch.autocast(self.device.type, enabled=self.amp):
+            if ss_batch is not None:
+                loss, s = self.selfsup_terms(self._to(ss_batch))
+                stats.update(s)
+            if sup_batch is not None:
+                l_sup, s = self.supervised_terms(self._to(sup_batch))
+                stats.update(s)
+                w = 1.0 if ss_batch is None else self.cfg.selfsup.supervised_weight
+                loss = w * l_sup if loss is None else loss + w * l_sup
+        if not torch.isfinite(loss):  # skip a poisoned batch instead of corrupting the weights
+            return {**stats, "loss": float(loss.detach()), "skipped": 1.0}
+        self.scaler.scale(loss).backward()
+        if self.cfg.optim.grad_clip > 0:
+            self.scaler.unscale_(self.optim)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip)
+        self.scaler.step(self.optim)
+        self.scaler.update()
+        stats["loss"] = float(loss.detach())
+        return stats
+
+    # ------------------------------------------------------------------ validation
+    def heldout(self):
+        if self._heldout is None:
+            from ..eval.flow import synthetic_pairs
+
+            self._heldout = synthetic_pairs(self.cfg.val.pairs, tuple(self.cfg.image_size))
+        return self._heldout
+
+    @torch.no_grad()
+    def validate(self) -> dict:
+        """Mean EPE (all / non-occluded) on the first ``val.pairs`` held-out synthetic pairs."""
+        from ..eval.flow import mean_metrics, pair_metrics
+        from ..models.pwc.backend import PWCFlow
+
+        if self.cfg.val.pairs == 0:
+            return {}
+        backend = PWCFlow(self.model, self.device)
+        rows = []
+        pairs = self.heldout()
+        for i in range(0, len(pairs), 8):
+            chunk = pairs[i:i + 8]
+            flows = backend.batch([p.img1 for p in chunk], [p.img2 for p in chunk])
+            rows += [pair_metrics(f[0], p.gt, p.valid, p.noc) for f, p in zip(flows, chunk)]
+        m = mean_metrics(rows)
+        return {"val_epe": m["epe"], "val_epe_noc": m["epe_noc"], "val_fl_all": m["fl_all"]}
+
+    # ------------------------------------------------------------------ checkpoints
+    def checkpoint_dict(self, full: bool = True) -> dict:
+        cfg = self.cfg
+        ck = {"arch": cfg.model.to_dict(), "image_size": list(cfg.image_size),
+              "training": {"data": cfg.data_identity(), "steps": self.step,
+                           "samples": self.step * cfg.optim.batch_size, "config": cfg.to_dict(),
+                           "seconds": round(self.elapsed, 1), "device": str(self.device),
+                           "torch": str(torch.__version__), "stage": "flow",
+                           "init": None if self.init is None else str(self.init)},
+              "metrics": {**self.metrics, "step": self.step},
+              "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()}}
+        if full:
+            ck["optimizer"] = self.optim.state_dict()
+            ck["trainer"] = {"step": self.step, "elapsed": self.elapsed, "best": self.best, "rng": rng_state(),
+                             "data": {"synthetic_next": self.step * cfg.optim.batch_size},
+                             "scaler": self.scaler.state_dict() if self.amp else None}
+        return ck
+
+    def save(self) -> None:
+        save_checkpoint(self.out / "last.pt", self.checkpoint_dict(full=True))
+        save_checkpoint(self.out / "model.pt", self.checkpoint_dict(full=False))
+
+    def _after_step(self, stats: dict, total: int, bar) -> None:
+        """Bookkeeping after step ``self.step``: skipped steps, the log, validation, checkpoints."""
+        cfg = self.cfg
+        if "skipped" in stats:
+            self.skipped += 1
+            print(f"vo-train: non-finite loss at step {self.step}; step skipped", file=sys.stderr)
+            if self.skipped > 20:
+                raise RuntimeError("more than 20 steps with a non-finite loss: lower optim.lr")
+        else:
+            for k, v in stats.items():
+                self._acc[k] = self._acc.get(k, 0.0) + v
+            self._n_acc += 1
+        if self._n_acc and (self.step % cfg.log.every == 0 or self.step == total):
+            now = time.perf_counter()
+            row = {k: round(v / self._n_acc, 5) for k, v in self._acc.items()}
+            self.log.write(step=self.step, lr=round(self.optim.param_groups[0]["lr"], 8),
+                           sec_per_step=round((now - self._t_log) / self._n_acc, 4), **row)
+            self.metrics["train_loss"] = row["loss"]
+            if bar is not None:
+                val = {"val": f"{self.metrics['val_epe']:.2f}"} if "val_epe" in self.metrics else {}
+                bar.set_postfix(loss=f"{row['loss']:.3f}", **val)
+            self._acc, self._n_acc, self._t_log = {}, 0, now
+        if cfg.val.every and cfg.val.pairs and (self.step % cfg.val.every == 0 or self.step == total):
+            self._validate_and_log()
+        if cfg.checkpoint.every and self.step % cfg.checkpoint.every == 0:
+            self.save()
+        if bar is not None:
+            bar.update(1)
+
+    def _validate_and_log(self) -> None:
+        v = self.validate()
+        self.metrics.update(v, val_step=self.step)
+        self.log.write(step=self.step, **{k: round(x, 5) for k, x in v.items()})
+        if v["val_epe"] < self.best:
+            self.best = v["val_epe"]
+            save_checkpoint(self.out / "best.pt", self.checkpoint_dict(full=False))
+
+    # ------------------------------------------------------------------ the loop
+    def run(self, max_steps: int | None = None) -> dict:
+        """Train until ``cfg.optim.steps`` (or ``max_steps`` more steps, or the time limit, or Ctrl-C)."""
+        threads = torch.get_num_threads()
+        if self.cfg.runtime.threads:
+            torch.set_num_threads(self.cfg.runtime.threads)
+        try:
+            return self._run(max_steps)
+        finally:
+            torch.set_num_threads(threads)
+
+    def _run(self, max_steps: int | None) -> dict:
+        cfg = self.cfg
+        total = cfg.optim.steps if max_steps is None else min(cfg.optim.steps, self.step + max_steps)
+        B = cfg.optim.batch_size
+        ss_start = cfg.selfsup.start_step
+        need_sup = ss_start is None or self.step < ss_start or cfg.selfsup.supervised_weight > 0
+        sup_end = total if ss_start is None or cfg.selfsup.supervised_weight > 0 else min(total, ss_start)
+        sup_it = _loader(SynthFlowDataset(cfg.data, *cfg.image_size), self.step, max(sup_end, self.step), B,
+                         cfg.runtime.workers) if need_sup else None
+        ss_it = None
+        if ss_start is not None and total > ss_start:
+            ds = FolderPairs(list(cfg.selfsup.folders), *cfg.image_size, seed=cfg.data.seed, max_gap=cfg.selfsup.max_gap)
+            first = max(self.step, ss_start) - ss_start
+            ss_it = _loader(ds, first, total - ss_start, B, cfg.runtime.workers)
+        if self.step == 0 and cfg.val.every and cfg.val.pairs:
+            self._validate_and_log()
+        bar = None
+        if self.progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=total, initial=self.step, unit="step", desc="vo-train flow", dynamic_ncols=True,
+                       file=sys.stderr)
+        t_start = time.perf_counter()
+        limit = cfg.runtime.max_minutes * 60.0
+        self._acc, self._n_acc, self._t_log = {}, 0, time.perf_counter()
+        try:
+            with _StopFlag() as flag:
+                while self.step < total:
+                    if flag.stop:
+                        self.interrupted = True
+                        break
+                    if limit and time.perf_counter() - t_start > limit:
+                        print(f"vo-train: time limit of {cfg.runtime.max_minutes:g} min reached at step {self.step}",
+                              file=sys.stderr)
+                        break
+                    t0 = time.perf_counter()
+                    in_ss = ss_start is not None and self.step >= ss_start
+                    sup = next(sup_it) if (not in_ss or cfg.selfsup.supervised_weight > 0) else None
+                    ss = next(ss_it) if in_ss else None
+                    stats = self.train_step(sup, ss)
+                    self.step += 1
+                    self.elapsed += time.perf_counter() - t0
+                    self._after_step(stats, total, bar)
+        except BaseException:
+            if bar is not None:
+                bar.close()
+            raise  # a hard abort (second Ctrl-C, crash) keeps the last periodic checkpoint
+        if bar is not None:
+            bar.close()
+        if cfg.val.every and cfg.val.pairs and self.metrics.get("val_step") != self.step:
+            self._validate_and_log()  # stopped off-schedule (time limit, Ctrl-C): metrics of the saved weights
+        self.save()
+        try:
+            plot_curve(self.out / "log.jsonl", self.out / "curve.png",
+                       title=f"vo-train flow: {Path(cfg.source).name or 'config'} ({self.device.type})")
+        except Exception as e:  # noqa: BLE001 - a plot must never lose a run
+            print(f"vo-train: could not plot the curve ({e})", file=sys.stderr)
+        return {"step": self.step, "metrics": dict(self.metrics), "interrupted": self.interrupted,
+                "seconds": self.elapsed, "out": str(self.out)}
+
+
+def load_batch(samples: list[dict]) -> dict:
+    """Stack NumPy samples (from :func:`~vo_app.train.data.make_sample`) into a batch of tensors."""
+    ts = [to_tensors(s) for s in samples]
+    return {k: torch.stack([t[k] for t in ts]) for k in ts[0]}
+
+
+def train_flow(cfg: TrainConfig, out_dir, *, device: str = "cpu", resume: bool = False, progress: bool = True,
+               max_steps: int | None = None, init: "str | None" = None) -> dict:
+    """Library entry point of ``vo-train flow`` (``init``: checkpoint whose weights start a new run)."""
+    return FlowTrainer(cfg, out_dir, device=device, resume=resume, progress=progress, init=init).run(max_steps)
+
