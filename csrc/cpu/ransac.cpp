@@ -159,7 +159,7 @@ void run_item(const double* p1, const double* p2, const double* wts, int64_t b, 
   refine(it, thr2, bestF, best_score, kRefitPasses);
   int64_t count = 0;
   for (size_t i = 0; i < n; ++i) {
-    const bool in = sampson_sq(bestF, it.q1[2 * i], it.q1[2 * i + 1], it.q2[2 * i], it.q2[2 * i + 1]) < thr2;
+    const bool in = sampson_inlier(bestF, it.x1[i], it.y1[i], it.x2[i], it.y2[i], thr2);  // same test as CUDA
     inl_out[it.valid[i]] = in;
     count += in;
   }
