@@ -67,7 +67,7 @@ VO_HD bool refit_from_normal_matrix(const double* ATA, const Norm2D& n1, const N
 // inlier rate so far lies more than kRejectSigma standard deviations below the
 // best's). The statistical test is what makes the scoring cheap.
 constexpr int kCheckEvery = 128;
-constexpr int kRefitPasses = 1;  // least-squares refits on all inliers of the final best
+constexpr int kRefitPasses = 3;  // least-squares refits on all inliers of the final best
 constexpr int kLocalPasses = 0;  // refits of each new best right away (LO-RANSAC); 0 disables  // refit each new best right away (LO-RANSAC)
 constexpr double kRejectSigma = 3.5;
 
@@ -110,10 +110,16 @@ VO_HD void refine_best(const Pix& pix, const Nrm& nrm, const double* w, int64_t 
     for (int64_t i = 0; i < n; ++i) {
       pix(i, x);
       if (!sampson_inlier(F, x[0], x[1], x[2], x[3], thr2)) continue;
+      // Sampson weighting: rows scaled by 1 / |grad| of the pixel residual under the current F,
+      // so the linear refit minimises the first-order geometric error, not the algebraic one.
+      const double ga = F[0] * x[0] + F[1] * x[1] + F[2], gb = F[3] * x[0] + F[4] * x[1] + F[5];
+      const double gd = F[0] * x[2] + F[3] * x[3] + F[6], ge = F[1] * x[2] + F[4] * x[3] + F[7];
+      const double den = ga * ga + gb * gb + gd * gd + ge * ge;
+      const double wi = w[i] / (den > 1e-300 ? den : 1e-300);
       nrm(i, x);
       epipolar_row(x[0], x[1], x[2], x[3], r);
       for (int a = 0; a < 9; ++a)
-        for (int c = a; c < 9; ++c) ATA[a * 9 + c] += w[i] * r[a] * r[c];
+        for (int c = a; c < 9; ++c) ATA[a * 9 + c] += wi * r[a] * r[c];
       ++cnt;
     }
     if (cnt < 8) return;
