@@ -96,6 +96,16 @@ static py::tuple sample_cpu(f32 score, int64_t n, double ratio, py::object seed,
   return py::make_tuple(idx, count);
 }
 
+using u8 = py::array_t<uint8_t, py::array::c_style | py::array::forcecast>;
+
+// An optional [B,N] 0/1 mask: an empty array for None, else checked and converted.
+static u8 optional_mask(py::object mask, int64_t B, int64_t N) {
+  if (mask.is_none()) return u8();
+  u8 m = u8::ensure(mask);
+  if (!m || m.ndim() != 2 || m.shape(0) != B || m.shape(1) != N) throw std::invalid_argument("mask must have shape [B,N]");
+  return m;
+}
+
 static py::tuple pose_cpu(f64 F, f64 K, f64 p1, f64 p2, py::object mask, int threads) {
   if (F.ndim() != 3 || F.shape(1) != 3 || F.shape(2) != 3) throw std::invalid_argument("F must have shape [B,3,3]");
   const int64_t B = F.shape(0);
@@ -104,13 +114,8 @@ static py::tuple pose_cpu(f64 F, f64 K, f64 p1, f64 p2, py::object mask, int thr
   if (p2.ndim() != 3 || p2.shape(0) != B || p2.shape(1) != p1.shape(1) || p2.shape(2) != 2)
     throw std::invalid_argument("p2 must have the shape of p1");
   const int64_t N = p1.shape(1);
-  py::array_t<uint8_t, py::array::c_style | py::array::forcecast> m;
-  const uint8_t* mp = nullptr;
-  if (!mask.is_none()) {
-    m = py::array_t<uint8_t, py::array::c_style | py::array::forcecast>::ensure(mask);
-    if (!m || m.ndim() != 2 || m.shape(0) != B || m.shape(1) != N) throw std::invalid_argument("mask must have shape [B,N]");
-    mp = m.data();
-  }
+  const auto m = optional_mask(mask, B, N);
+  const uint8_t* mp = mask.is_none() ? nullptr : m.data();
   py::array_t<double> R({B, int64_t(3), int64_t(3)}), t({B, int64_t(3)});
   py::array_t<int64_t> nf({B}), nfa({B, int64_t(4)});
   {
@@ -142,13 +147,8 @@ static py::tuple refine_cpu(f64 p1, f64 p2, py::object mask, f64 K, f64 R, f64 t
   const int64_t B = p1.shape(0), N = p1.shape(1);
   if (K.ndim() != 3 || K.shape(0) != B || R.ndim() != 3 || R.shape(0) != B || t.ndim() != 2 || t.shape(0) != B || t.shape(1) != 3)
     throw std::invalid_argument("K, R must have shape [B,3,3] and t [B,3]");
-  py::array_t<uint8_t, py::array::c_style | py::array::forcecast> m;
-  const uint8_t* mp = nullptr;
-  if (!mask.is_none()) {
-    m = py::array_t<uint8_t, py::array::c_style | py::array::forcecast>::ensure(mask);
-    if (!m || m.ndim() != 2 || m.shape(0) != B || m.shape(1) != N) throw std::invalid_argument("mask must have shape [B,N]");
-    mp = m.data();
-  }
+  const auto m = optional_mask(mask, B, N);
+  const uint8_t* mp = mask.is_none() ? nullptr : m.data();
   py::array_t<double> Ro({B, int64_t(3), int64_t(3)}), to({B, int64_t(3)}), rms({B});
   std::copy(R.data(), R.data() + 9 * B, Ro.mutable_data());
   std::copy(t.data(), t.data() + 3 * B, to.mutable_data());

@@ -5,9 +5,8 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from ..errors import UserError
+from ..io.yaml_file import read_yaml_mapping
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 
@@ -108,21 +107,15 @@ def _coerce(key: str, value, where: Path | None):
 def load_config(preset: str | None = None, **overrides) -> VOConfig:
     """Defaults, then the preset's YAML keys, then non-None ``overrides``."""
     values: dict = {}
-    if preset:
-        path = resolve_preset(preset)
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise UserError(f"invalid YAML ({str(e).splitlines()[0]})", path=path, fix="fix the syntax") from None
-        if not isinstance(data, dict):
-            raise UserError("expected a mapping of option: value", path=path, fix="see configs/kitti.yaml")
+    path = resolve_preset(preset) if preset else None
+    if path is not None:
+        data = read_yaml_mapping(path, "configs/kitti.yaml")
         unknown = set(data) - VOConfig.field_names()
         if unknown:
             raise UserError(f"unknown option(s) {sorted(unknown)}", path=path, fix=f"valid options: {sorted(VOConfig.field_names())}")
         values.update(data)
     values.update({k: v for k, v in overrides.items() if v is not None})
-    where = resolve_preset(preset) if preset else None
-    cfg = VOConfig(**{k: _coerce(k, v, where) for k, v in values.items()})
+    cfg = VOConfig(**{k: _coerce(k, v, path) for k, v in values.items()})
     if cfg.scale not in ("triangulation", "rgbd", "depth"):
         raise UserError(f"unknown scale mode {cfg.scale!r}", fix="use --scale triangulation, rgbd or depth")
     return cfg

@@ -21,9 +21,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from ..errors import UserError
+from ..io.yaml_file import read_yaml_mapping
 from ..models.pwc.arch import SMALL, PWCArch
 from .data.synthetic import SynthSpec
 
@@ -181,12 +180,7 @@ def load_train_config(path: "str | Path") -> TrainConfig:
         cands = sorted(p.name for p in (Path(__file__).resolve().parents[2] / "configs").glob("train_*.yaml"))
         raise UserError("training config not found", path=path, fix=f"pass a YAML file, e.g. configs/{cands[0]}"
                         if cands else "pass a YAML file")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise UserError(f"invalid YAML ({str(e).splitlines()[0]})", path=path, fix="fix the syntax") from None
-    if not isinstance(data, dict):
-        raise UserError("expected a mapping of section: options", path=path, fix="see configs/train_flow_cpu.yaml")
+    data = read_yaml_mapping(path, "configs/train_flow_cpu.yaml")
     try:
         return config_from_dict(data, source=str(path))
     except UserError as e:
