@@ -4,7 +4,8 @@ Dense flow (DIS especially) under-estimates flow magnitudes a little where the i
 expands (forward motion), and the error grows with the magnitude.  That bias adds up
 in the pair-to-pair scale chain.  A small-window LK step started from the dense flow
 removes it on the synthetic renders (median relative magnitude error of DIS medium:
--0.40%; after LK with 9x9 windows: 0.00%), at the price of somewhat noisier matches.
+-0.40%; after LK with 9x9 windows: -0.04%; `benchmarks/dis_bias.py`), at the price of
+somewhat noisier matches.
 """
 from __future__ import annotations
 
