@@ -7,6 +7,7 @@
 // updated between rounds; finally a least-squares refit on all inliers, re-scored.
 #include "ransac.h"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -16,22 +17,28 @@
 namespace vo {
 namespace {
 
+// Per-item working set, one per thread and reused across items and calls (no page
+// faults from fresh allocations on every pair).  Matches are stored one array per
+// coordinate so the scoring and refit loops vectorise.
 struct Item {
-  std::vector<int32_t> valid;  // indices of finite matches
-  std::vector<double> q1, q2;  // pixel coords of valid matches, interleaved
-  std::vector<double> qn1, qn2;  // normalised coords
-  std::vector<double> x1, y1, x2, y2;  // pixel coords again, one array each (vectorised scoring)
-  std::vector<double> w;       // weights of valid matches (1 if none)
-  std::vector<double> suffix;  // suffix sums of w, for the early exit
+  std::vector<int32_t> order;                // seeded visiting order of the input rows
+  std::vector<int32_t> valid;                // input row of each finite match
+  std::vector<double> x1, y1, x2, y2;        // pixel coordinates
+  std::vector<double> u1, v1, u2, v2;        // Hartley-normalised coordinates
+  std::vector<double> w;                     // weights (1 if none)
+  std::vector<double> suffix;                // suffix sums of w, for the early exit
   Norm2D n1{}, n2{};
 };
 
-Norm2D normaliser(const std::vector<double>& q, size_t n) {
+Norm2D normaliser(const double* x, const double* y, size_t n) {
   double cx = 0, cy = 0;
-  for (size_t i = 0; i < n; ++i) { cx += q[2 * i]; cy += q[2 * i + 1]; }
+  for (size_t i = 0; i < n; ++i) { cx += x[i]; cy += y[i]; }
   cx /= n; cy /= n;
   double d = 0;
-  for (size_t i = 0; i < n; ++i) d += std::hypot(q[2 * i] - cx, q[2 * i + 1] - cy);
+  for (size_t i = 0; i < n; ++i) {
+    const double u = x[i] - cx, v = y[i] - cy;
+    d += std::sqrt(u * u + v * v);
+  }
   d /= n;
   return {cx, cy, d > 1e-12 ? std::sqrt(2.0) / d : 0.0};
 }
@@ -62,56 +69,119 @@ double score_F(const Item& it, const double F[9], double thr2, double best) {
   return s;
 }
 
-void refine(const Item& it, double thr2, double F[9], double& score, int passes) {
-  auto pix = [&](int64_t i, double* x) { x[0] = it.x1[i]; x[1] = it.y1[i]; x[2] = it.x2[i]; x[3] = it.y2[i]; };
-  auto nrm = [&](int64_t i, double* x) {
-    x[0] = it.qn1[2 * i]; x[1] = it.qn1[2 * i + 1]; x[2] = it.qn2[2 * i]; x[3] = it.qn2[2 * i + 1];
+// Upper triangle of the Sampson-weighted normal matrix of the inliers of F.  Eight
+// independent partial sums per entry (match i goes to lane i % 8, lanes added in order
+// at the end), so the loop vectorises without reordering any one sum.
+int64_t accumulate_normal(const Item& it, const double F[9], double thr2, double ATA[81]) {
+  constexpr int L = 8;
+  const size_t n = it.valid.size();
+  double acc[45][L] = {};
+  double cnt[L] = {};
+  const double *x1 = it.x1.data(), *y1 = it.y1.data(), *x2 = it.x2.data(), *y2 = it.y2.data(), *w = it.w.data();
+  const double *u1 = it.u1.data(), *v1 = it.v1.data(), *u2 = it.u2.data(), *v2 = it.v2.data();
+  auto block = [&](size_t base, int m) {  // matches base .. base+m-1 into lanes 0 .. m-1
+    double wl[L], r[9][L];
+    for (int l = 0; l < L; ++l) {
+      const size_t i = base + l;
+      wl[l] = l < m ? refit_weight(F, x1[i], y1[i], x2[i], y2[i], thr2, w[i]) : 0.0;
+      const double a = u1[i], b = v1[i], c = u2[i], d = v2[i];
+      r[0][l] = c * a; r[1][l] = c * b; r[2][l] = c;
+      r[3][l] = d * a; r[4][l] = d * b; r[5][l] = d;
+      r[6][l] = a; r[7][l] = b; r[8][l] = 1.0;
+    }
+    for (int l = 0; l < L; ++l) cnt[l] += wl[l] > 0.0 ? 1.0 : 0.0;
+    int k = 0;
+    for (int a = 0; a < 9; ++a)
+      for (int c = a; c < 9; ++c, ++k)
+        for (int l = 0; l < L; ++l) acc[k][l] += wl[l] * r[a][l] * r[c][l];
   };
-  refine_best(pix, nrm, it.w.data(), static_cast<int64_t>(it.valid.size()), thr2, it.n1, it.n2, F, score, passes);
+  size_t base = 0;
+  for (; base + L <= n; base += L) block(base, L);
+  if (base < n) block(base, static_cast<int>(n - base));  // reads past n stay inside the padded arrays
+  double total = 0.0;
+  for (int l = 0; l < L; ++l) total += cnt[l];
+  int k = 0;
+  for (int a = 0; a < 9; ++a)
+    for (int c = a; c < 9; ++c, ++k) {
+      double s = 0.0;
+      for (int l = 0; l < L; ++l) s += acc[k][l];
+      ATA[a * 9 + c] = s;
+    }
+  return static_cast<int64_t>(total);
 }
 
-void run_item(const double* p1, const double* p2, const double* wts, int64_t b, int64_t N, const RansacParams& prm,
-              double* F_out, uint8_t* inl_out, int64_t* n_out, int64_t* it_out, int32_t* st_out, int threads) {
-  Item it;
-  std::vector<int32_t> order(N);
-  for (int64_t i = 0; i < N; ++i) order[i] = static_cast<int32_t>(i);
-  shuffle_order(order.data(), N, prm.seeds[b], 0);  // early checkpoints must see a random subset
+void refine(const Item& it, double thr2, double F[9], double& score, int passes) {
+  auto accumulate = [&](const double* Fc, double* ATA) { return accumulate_normal(it, Fc, thr2, ATA); };
+  auto rescore = [&](const double* Fc) { return score_range(it, Fc, thr2, 0, it.valid.size()); };
+  refine_best(accumulate, rescore, it.n1, it.n2, F, score, passes);
+}
+
+bool hypothesis(const Item& it, const int32_t idx[8], double F[9]) {
+  double A[8][9];
+  for (int r = 0; r < 8; ++r) {
+    const int32_t i = idx[r];
+    epipolar_row(it.u1[i], it.v1[i], it.u2[i], it.v2[i], A[r]);
+  }
+  return hypothesis_from_design(A, it.n1, it.n2, F);
+}
+
+// Finite matches in the seeded order, their weights and normalised coordinates.
+// Returns the status to report, or -1 when the item can run.
+int prepare(Item& it, const double* p1, const double* p2, const double* wts, int64_t N, uint64_t seed) {
+  it.order.resize(N);
+  for (int64_t i = 0; i < N; ++i) it.order[i] = static_cast<int32_t>(i);
+  shuffle_order(it.order.data(), N, seed, 0);  // early checkpoints must see a random subset
+  it.valid.clear(); it.w.clear();
+  it.x1.clear(); it.y1.clear(); it.x2.clear(); it.y2.clear();
+  constexpr int64_t kAhead = 16;  // the visiting order is random: prefetch the rows it reaches next
   for (int64_t oi = 0; oi < N; ++oi) {
-    const int64_t i = order[oi];
+    if (oi + kAhead < N) {
+      const int64_t f = it.order[oi + kAhead];
+      __builtin_prefetch(p1 + 2 * f);
+      __builtin_prefetch(p2 + 2 * f);
+      if (wts) __builtin_prefetch(wts + f);
+    }
+    const int64_t i = it.order[oi];
     const double* a = p1 + 2 * i;
     const double* c = p2 + 2 * i;
     const double wi = wts ? wts[i] : 1.0;
     if (std::isfinite(a[0]) && std::isfinite(a[1]) && std::isfinite(c[0]) && std::isfinite(c[1]) &&
         std::isfinite(wi) && wi > 0) {
       it.valid.push_back(static_cast<int32_t>(i));
-      it.q1.insert(it.q1.end(), {a[0], a[1]});
-      it.q2.insert(it.q2.end(), {c[0], c[1]});
+      it.x1.push_back(a[0]); it.y1.push_back(a[1]); it.x2.push_back(c[0]); it.y2.push_back(c[1]);
       it.w.push_back(wi);
     }
   }
+  const size_t n = it.valid.size();
+  if (n < 8) return kTooFewPoints;
+  it.n1 = normaliser(it.x1.data(), it.y1.data(), n);
+  it.n2 = normaliser(it.x2.data(), it.y2.data(), n);
+  if (it.n1.s == 0.0 || it.n2.s == 0.0) return kDegenerate;
+  // Padded by 8 zeros: the refit's last block of 8 may read past n (with weight 0).
+  for (auto* v : {&it.x1, &it.y1, &it.x2, &it.y2, &it.w}) v->resize(n + 8, 0.0);
+  it.u1.assign(n + 8, 0.0); it.v1.assign(n + 8, 0.0); it.u2.assign(n + 8, 0.0); it.v2.assign(n + 8, 0.0);
+  for (size_t i = 0; i < n; ++i) {
+    it.u1[i] = it.n1.s * (it.x1[i] - it.n1.cx);
+    it.v1[i] = it.n1.s * (it.y1[i] - it.n1.cy);
+    it.u2[i] = it.n2.s * (it.x2[i] - it.n2.cx);
+    it.v2[i] = it.n2.s * (it.y2[i] - it.n2.cy);
+  }
+  it.suffix.assign(n + 1, 0.0);
+  for (size_t i = n; i-- > 0;) it.suffix[i] = it.suffix[i + 1] + it.w[i];
+  return -1;
+}
+
+void run_item(const double* p1, const double* p2, const double* wts, int64_t b, int64_t N, const RansacParams& prm,
+              double* F_out, uint8_t* inl_out, int64_t* n_out, int64_t* it_out, int32_t* st_out, int threads) {
+  thread_local Item workspace;
+  Item& it = workspace;  // a reference, so the team threads below see this thread's workspace
   for (int k = 0; k < 9; ++k) F_out[k] = 0.0;
   for (int64_t i = 0; i < N; ++i) inl_out[i] = 0;
   *n_out = 0;
   *it_out = 0;
+  const int prep = prepare(it, p1, p2, wts, N, prm.seeds[b]);
+  if (prep >= 0) { *st_out = prep; return; }
   const size_t n = it.valid.size();
-  if (n < 8) { *st_out = kTooFewPoints; return; }
-  it.n1 = normaliser(it.q1, n);
-  it.n2 = normaliser(it.q2, n);
-  if (it.n1.s == 0.0 || it.n2.s == 0.0) { *st_out = kDegenerate; return; }
-  it.qn1.resize(2 * n);
-  it.qn2.resize(2 * n);
-  for (size_t i = 0; i < n; ++i) {
-    it.qn1[2 * i] = it.n1.s * (it.q1[2 * i] - it.n1.cx);
-    it.qn1[2 * i + 1] = it.n1.s * (it.q1[2 * i + 1] - it.n1.cy);
-    it.qn2[2 * i] = it.n2.s * (it.q2[2 * i] - it.n2.cx);
-    it.qn2[2 * i + 1] = it.n2.s * (it.q2[2 * i + 1] - it.n2.cy);
-  }
-  it.x1.resize(n); it.y1.resize(n); it.x2.resize(n); it.y2.resize(n);
-  for (size_t i = 0; i < n; ++i) {
-    it.x1[i] = it.q1[2 * i]; it.y1[i] = it.q1[2 * i + 1]; it.x2[i] = it.q2[2 * i]; it.y2[i] = it.q2[2 * i + 1];
-  }
-  it.suffix.assign(n + 1, 0.0);
-  for (size_t i = n; i-- > 0;) it.suffix[i] = it.suffix[i + 1] + it.w[i];
   const double total_w = it.suffix[0];
   const double thr2 = prm.threshold * prm.threshold;
 
@@ -134,7 +204,7 @@ void run_item(const double* p1, const double* p2, const double* wts, int64_t b, 
         double* F = &Fs[9 * j];
         scores[j] = -1.0;
         if (!draw_sample(prm.seeds[b], 0, h0 + j, static_cast<int64_t>(n), idx)) continue;
-        if (!hypothesis_from_sample(it.qn1.data(), it.qn2.data(), idx, it.n1, it.n2, F)) continue;
+        if (!hypothesis(it, idx, F)) continue;
         scores[j] = score_F(it, F, thr2, bar);
       }
       barrier.wait();

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <numeric>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -14,50 +15,70 @@
 
 namespace vo {
 
-static inline uint32_t key_bits(float s) {
+// Histogram key of a score: 0 for scores that are never candidates, else 1 + the top 16
+// bits of the float (for positive floats the bit pattern orders like the value).
+static inline uint32_t score_key(float s) {
   uint32_t b;
   std::memcpy(&b, &s, sizeof b);
-  return b;  // for positive floats the bit pattern orders like the value
+  return usable(s) ? (b >> 16) + 1u : 0u;
 }
+constexpr uint32_t kBins = (0x7F800000u >> 16) + 2u;  // up to +inf
 
-// Candidate set without sorting all pixels: a 65,536-bin histogram of the top 16 key
-// bits finds the bin holding the k-th best score; only that bin is partially sorted.
+// Per-thread buffers, reused across pairs and calls.
+struct SampleWork {
+  std::vector<uint32_t> hist;
+  std::vector<int32_t> above, edge, tmp, idx;
+};
+
+// Candidate set without sorting all pixels, in two passes over the scores: a histogram
+// of the keys finds the bin holding the k-th best score; a branch-free second pass
+// collects the pixels above that bin and the pixels in it, in index order; only that
+// bin is partially sorted (ties to the lower index).
 static void sample_one(const float* score, int64_t hw, int64_t n, double ratio, uint64_t seed, int64_t* out_idx,
                        int64_t* out_count) {
-  std::vector<uint32_t> hist(65536, 0);
-  int64_t positive = 0;
-  for (int64_t i = 0; i < hw; ++i)
-    if (usable(score[i])) {
-      ++hist[key_bits(score[i]) >> 16];
-      ++positive;
-    }
-  const int64_t k = top_count(hw, ratio, positive);
-  std::vector<int64_t> idx;
+  thread_local SampleWork ws;
+  ws.hist.assign(kBins, 0u);
+  uint32_t* hist = ws.hist.data();
+  for (int64_t i = 0; i < hw; ++i) ++hist[score_key(score[i])];
+  const int64_t k = top_count(hw, ratio, hw - static_cast<int64_t>(hist[0]));
+  std::vector<int32_t>& idx = ws.idx;
+  idx.clear();
   if (k > 0) {
     int64_t above = 0;
-    int bin = 65535;
-    for (; bin > 0; --bin) {
+    uint32_t bin = kBins - 1;
+    for (; bin > 1; --bin) {
       if (above + hist[bin] >= k) break;
       above += hist[bin];
     }
-    std::vector<int64_t> edge;
-    edge.reserve(hist[bin]);
-    for (int64_t i = 0; i < hw; ++i)
-      if (usable(score[i]) && static_cast<int>(key_bits(score[i]) >> 16) == bin) edge.push_back(i);
-    const int64_t need = k - above;  // 1 <= need <= edge.size()
-    auto better = [score](int64_t a, int64_t c) { return score[a] > score[c] || (score[a] == score[c] && a < c); };
-    std::nth_element(edge.begin(), edge.begin() + (need - 1), edge.end(), better);
-    const int64_t last = edge[need - 1];  // the worst candidate kept
-    const float s_last = score[last];
-    idx.reserve(k);
-    for (int64_t i = 0; i < hw; ++i) {
-      const float s = score[i];
-      if (!usable(s)) continue;
-      const int b = static_cast<int>(key_bits(s) >> 16);
-      if (b > bin || (b == bin && (s > s_last || (s == s_last && i <= last)))) idx.push_back(i);
+    ws.above.resize(above + 1);
+    ws.edge.resize(hist[bin] + 1);
+    int32_t* up = ws.above.data();
+    int32_t* eq = ws.edge.data();
+    int64_t na = 0, ne = 0;
+    for (int64_t i = 0; i < hw; ++i) {  // unconditional stores, conditional advances
+      const uint32_t key = score_key(score[i]);
+      up[na] = static_cast<int32_t>(i);
+      na += key > bin;
+      eq[ne] = static_cast<int32_t>(i);
+      ne += key == bin;
     }
+    const int64_t need = k - above;  // 1 <= need <= ne
+    auto better = [score](int32_t a, int32_t c) { return score[a] > score[c] || (score[a] == score[c] && a < c); };
+    ws.tmp.assign(eq, eq + ne);
+    std::nth_element(ws.tmp.begin(), ws.tmp.begin() + (need - 1), ws.tmp.end(), better);
+    const int32_t last = ws.tmp[need - 1];  // the worst candidate kept
+    const float s_last = score[last];
+    int64_t kept = 0;
+    for (int64_t j = 0; j < ne; ++j) {
+      const int32_t i = eq[j];
+      const float s = score[i];
+      eq[kept] = i;
+      kept += s > s_last || (s == s_last && i <= last);
+    }
+    idx.resize(k);
+    std::merge(up, up + na, eq, eq + kept, idx.begin());  // ascending index order: the canonical order
   }
-  const int64_t m = std::min(k, n);  // idx is in ascending index order: the canonical order
+  const int64_t m = std::min(k, n);
   for (int64_t i = 0; i < m; ++i) {
     const uint32_t j = static_cast<uint32_t>(i) + rand_below(counter_rand(seed, 0, i), static_cast<uint32_t>(k - i));
     std::swap(idx[i], idx[j]);
@@ -69,6 +90,7 @@ static void sample_one(const float* score, int64_t hw, int64_t n, double ratio, 
 
 void sample_topk_random_cpu(const float* score, int64_t batch, int64_t hw, int64_t n, double ratio, const uint64_t* seeds,
                             int64_t* out_idx, int64_t* out_count, int threads) {
+  if (hw >= (int64_t{1} << 31)) throw std::invalid_argument("sample_topk_random_cpu: more than 2^31 - 1 pixels per image");
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   threads = static_cast<int>(std::min<int64_t>(threads, batch));
   if (threads <= 1) {
@@ -86,8 +108,16 @@ void sample_topk_random_cpu(const float* score, int64_t batch, int64_t hw, int64
 void gather_matches_cpu(const float* flow, const int64_t* strides, int64_t batch, int64_t w, int64_t n,
                         const int64_t* idx, double* p1, double* p2, int threads) {
   parallel_for(batch, threads, [&](int64_t b) {
+    constexpr int64_t kAhead = 32;  // the drawn order is random: prefetch the flow the loop reaches next
+    const int64_t* ib = idx + b * n;
     for (int64_t i = 0; i < n; ++i) {
-      const int64_t k = idx[b * n + i];
+      if (i + kAhead < n && ib[i + kAhead] >= 0) {
+        const int64_t k = ib[i + kAhead];
+        const float* f = flow + b * strides[0] + (k / w) * strides[2] + (k % w) * strides[3];
+        __builtin_prefetch(f);
+        __builtin_prefetch(f + strides[1]);
+      }
+      const int64_t k = ib[i];
       double* a = p1 + (b * n + i) * 2;
       double* c = p2 + (b * n + i) * 2;
       if (k < 0) {

@@ -71,8 +71,10 @@ __global__ void prepare(const double* p1, const double* p2, const double* w, int
   for (int k = 0; k < 4; ++k) m[k] /= n;
   double d1 = 0, d2 = 0;
   for (int32_t i = 0; i < n; ++i) {
-    d1 += hypot(qb[4 * i] - m[0], qb[4 * i + 1] - m[1]);
-    d2 += hypot(qb[4 * i + 2] - m[2], qb[4 * i + 3] - m[3]);
+    const double u1 = qb[4 * i] - m[0], v1 = qb[4 * i + 1] - m[1];
+    const double u2 = qb[4 * i + 2] - m[2], v2 = qb[4 * i + 3] - m[3];
+    d1 += sqrt(u1 * u1 + v1 * v1);  // as the CPU (not hypot)
+    d2 += sqrt(u2 * u2 + v2 * v2);
   }
   d1 /= n; d2 /= n;
   s.n1 = {m[0], m[1], d1 > 1e-12 ? sqrt(2.0) / d1 : 0.0};
@@ -155,8 +157,28 @@ __global__ void merge_round(ItemState* st, int64_t B, int64_t N, int64_t round_s
   ItemState s = st[b];
   const double* qb = q + b * N * 4;
   const double* qnb = qn + b * N * 4;
-  auto pix = [qb](int64_t i, double* x) { for (int k = 0; k < 4; ++k) x[k] = qb[4 * i + k]; };
-  auto nrm = [qnb](int64_t i, double* x) { for (int k = 0; k < 4; ++k) x[k] = qnb[4 * i + k]; };
+  const double* wb = wv + b * N;
+  const int32_t nv = s.n_valid;
+  // Serial loops over the matches for the refits (one thread per item).
+  auto accumulate = [=](const double* F, double* ATA) {
+    int64_t cnt = 0;
+    double r[9];
+    for (int32_t i = 0; i < nv; ++i) {
+      const double wi = refit_weight(F, qb[4 * i], qb[4 * i + 1], qb[4 * i + 2], qb[4 * i + 3], thr2, wb[i]);
+      if (wi == 0.0) continue;
+      epipolar_row(qnb[4 * i], qnb[4 * i + 1], qnb[4 * i + 2], qnb[4 * i + 3], r);
+      for (int a = 0; a < 9; ++a)
+        for (int c = a; c < 9; ++c) ATA[a * 9 + c] += wi * r[a] * r[c];
+      ++cnt;
+    }
+    return cnt;
+  };
+  auto rescore = [=](const double* F) {
+    double sc = 0.0;
+    for (int32_t i = 0; i < nv; ++i)
+      sc += sampson_inlier(F, qb[4 * i], qb[4 * i + 1], qb[4 * i + 2], qb[4 * i + 3], thr2) ? wb[i] : 0.0;
+    return sc;
+  };
   if (s.status == -1) {
     bool improved = false;
     for (int32_t j = 0; j < s.round_m; ++j) {
@@ -169,13 +191,13 @@ __global__ void merge_round(ItemState* st, int64_t B, int64_t N, int64_t round_s
       }
     }
     if (improved && kLocalPasses > 0)
-      refine_best(pix, nrm, wv + b * N, s.n_valid, thr2, s.n1, s.n2, s.bestF, s.best_score, kLocalPasses);
+      refine_best(accumulate, rescore, s.n1, s.n2, s.bestF, s.best_score, kLocalPasses);
     s.h0 += s.round_m;
     if (s.best_score > 0) s.needed = ransac_needed(s.best_score / s.total_w, confidence);
     if (!(s.h0 < max_iters && s.h0 < s.needed)) {
       s.status = s.best_h < 0 ? kDegenerate : -2;  // -2: done, to finish
       if (s.status == -2)
-        refine_best(pix, nrm, wv + b * N, s.n_valid, thr2, s.n1, s.n2, s.bestF, s.best_score, kRefitPasses);
+        refine_best(accumulate, rescore, s.n1, s.n2, s.bestF, s.best_score, kRefitPasses);
     }
   }
   if (s.status == -1) {

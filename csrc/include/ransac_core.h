@@ -28,18 +28,7 @@ VO_HD bool hypothesis_from_design(double A[8][9], const Norm2D& n1, const Norm2D
   return true;
 }
 
-// Same, from normalised matches stored as qn1/qn2 ([n,2] interleaved each).
-VO_HD bool hypothesis_from_sample(const double* qn1, const double* qn2, const int32_t idx[8], const Norm2D& n1,
-                                  const Norm2D& n2, double F[9]) {
-  double A[8][9];
-  for (int r = 0; r < 8; ++r) {
-    const int32_t i = idx[r];
-    epipolar_row(qn1[2 * i], qn1[2 * i + 1], qn2[2 * i], qn2[2 * i + 1], A[r]);
-  }
-  return hypothesis_from_design(A, n1, n2, F);
-}
-
-// Same, from normalised matches stored as rows (x1, y1, x2, y2) of qn [n,4].
+// Hypothesis from the sample idx of normalised matches stored as rows (x1, y1, x2, y2) of qn [n,4].
 VO_HD bool hypothesis_from_sample4(const double* qn, const int32_t idx[8], const Norm2D& n1, const Norm2D& n2,
                                    double F[9]) {
   double A[8][9];
@@ -68,7 +57,7 @@ VO_HD bool refit_from_normal_matrix(const double* ATA, const Norm2D& n1, const N
 // best's). The statistical test is what makes the scoring cheap.
 constexpr int kCheckEvery = 128;
 constexpr int kRefitPasses = 3;  // least-squares refits on all inliers of the final best
-constexpr int kLocalPasses = 0;  // refits of each new best right away (LO-RANSAC); 0 disables  // refit each new best right away (LO-RANSAC)
+constexpr int kLocalPasses = 0;  // refits of each new best right away (LO-RANSAC); 0 disables
 constexpr double kRejectSigma = 3.5;
 
 VO_HD bool reject_early(double score, double seen_w, double remaining_w, double best, double total_w) {
@@ -97,41 +86,38 @@ VO_HD void shuffle_order(int32_t* order, int64_t n, uint64_t seed, int64_t b) {
   }
 }
 
+// Weight of one match in the Sampson-weighted least-squares refit under F: 0 for an
+// outlier of F, else w / |grad|^2 of its epipolar residual (the rows of the linear refit
+// are scaled so that it minimises the first-order geometric error, not the algebraic one).
+VO_HD double refit_weight(const double F[9], double x1, double y1, double x2, double y2, double thr2, double w) {
+  const double a = F[0] * x1 + F[1] * y1 + F[2];
+  const double b = F[3] * x1 + F[4] * y1 + F[5];
+  const double c = F[6] * x1 + F[7] * y1 + F[8];
+  const double d = F[0] * x2 + F[3] * y2 + F[6];
+  const double e = F[1] * x2 + F[4] * y2 + F[7];
+  const double r = x2 * a + y2 * b + c;
+  const double den = a * a + b * b + d * d + e * e;
+  return r * r < thr2 * den ? w / (den > 1e-300 ? den : 1e-300) : 0.0;  // same test as sampson_inlier
+}
+
 // Least-squares refits on all inliers of F (`passes` at most), each kept only if it
-// scores no worse; updates F and score in place.  Serial, so CPU and CUDA do the same
-// arithmetic.  `pix(i, x)` fills x = (x1, y1, x2, y2) in pixels, `nrm(i, x)` normalised.
-template <class Pix, class Nrm>
-VO_HD void refine_best(const Pix& pix, const Nrm& nrm, const double* w, int64_t n, double thr2, const Norm2D& n1,
-                       const Norm2D& n2, double F[9], double& score, int passes) {
+// scores no worse; updates F and score in place.  The loops over the matches are the
+// caller's (vectorised on the CPU, serial on CUDA):
+//   accumulate(F, ATA) fills the upper triangle of the weighted normal matrix of the
+//   inliers of F (normalised coordinates, weights from refit_weight) and returns how
+//   many inliers it used; rescore(F) returns the weighted inlier score of F.
+template <class Accumulate, class Rescore>
+VO_HD void refine_best(const Accumulate& accumulate, const Rescore& rescore, const Norm2D& n1, const Norm2D& n2,
+                       double F[9], double& score, int passes) {
   for (int pass = 0; pass < passes; ++pass) {
-    double ATA[81], r[9], x[4];
+    double ATA[81];
     for (int k = 0; k < 81; ++k) ATA[k] = 0.0;
-    int64_t cnt = 0;
-    for (int64_t i = 0; i < n; ++i) {
-      pix(i, x);
-      if (!sampson_inlier(F, x[0], x[1], x[2], x[3], thr2)) continue;
-      // Sampson weighting: rows scaled by 1 / |grad| of the pixel residual under the current F,
-      // so the linear refit minimises the first-order geometric error, not the algebraic one.
-      const double ga = F[0] * x[0] + F[1] * x[1] + F[2], gb = F[3] * x[0] + F[4] * x[1] + F[5];
-      const double gd = F[0] * x[2] + F[3] * x[3] + F[6], ge = F[1] * x[2] + F[4] * x[3] + F[7];
-      const double den = ga * ga + gb * gb + gd * gd + ge * ge;
-      const double wi = w[i] / (den > 1e-300 ? den : 1e-300);
-      nrm(i, x);
-      epipolar_row(x[0], x[1], x[2], x[3], r);
-      for (int a = 0; a < 9; ++a)
-        for (int c = a; c < 9; ++c) ATA[a * 9 + c] += wi * r[a] * r[c];
-      ++cnt;
-    }
-    if (cnt < 8) return;
+    if (accumulate(F, ATA) < 8) return;
     for (int a = 0; a < 9; ++a)
       for (int c = 0; c < a; ++c) ATA[a * 9 + c] = ATA[c * 9 + a];
     double Fr[9];
     if (!refit_from_normal_matrix(ATA, n1, n2, Fr)) return;
-    double s = 0.0;
-    for (int64_t i = 0; i < n; ++i) {
-      pix(i, x);
-      s += sampson_inlier(Fr, x[0], x[1], x[2], x[3], thr2) ? w[i] : 0.0;
-    }
+    const double s = rescore(Fr);
     if (s < score) return;
     const bool same = s == score;
     score = s;

@@ -90,9 +90,11 @@ def sample_matches(flow: torch.Tensor, score: torch.Tensor, n: int = 6000, ratio
         idx_np, count_np = _ext._core.sample_topk_random_cpu(score_c.cpu().reshape(B, H, W).numpy(), n, float(ratio), s)
         fl = flow.detach().to(torch.float32).cpu().numpy()  # a view: the kernel reads any strides
         p1_np, p2_np = _ext._core.gather_matches_cpu(fl, idx_np)
+        # Element-wise work in NumPy: a torch CPU op on this many elements would wake torch's
+        # OpenMP pool, whose spinning threads then compete with the C++ kernels for the cores.
         idx, count = torch.from_numpy(idx_np).to(dev), torch.from_numpy(count_np).to(dev)
         p1, p2 = torch.from_numpy(p1_np).to(dev), torch.from_numpy(p2_np).to(dev)
-        mask = idx >= 0
+        mask = torch.from_numpy(idx_np >= 0).to(dev)
     return Matches(p1, p2, count, count >= n, mask)
 
 
@@ -223,8 +225,13 @@ def pose_from_fundamental(F: torch.Tensor, K: torch.Tensor, p1: torch.Tensor, p2
     out = _ext._core.pose_from_fundamental_cpu(
         F.detach().to(torch.float64).contiguous().numpy(), K.detach().to(torch.float64).contiguous().numpy(),
         p1.detach().to(torch.float64).contiguous().numpy(), p2.detach().to(torch.float64).contiguous().numpy(),
-        None if mask is None else mask.detach().to(torch.uint8).contiguous().numpy())
+        None if mask is None else _u8(mask))
     return tuple(torch.from_numpy(x) for x in out)
+
+
+def _u8(mask: torch.Tensor) -> np.ndarray:
+    """A CPU mask as a contiguous uint8 array, converted in NumPy (no torch OpenMP wake-up)."""
+    return np.ascontiguousarray(mask.detach().cpu().numpy(), dtype=np.uint8)
 
 
 def refine_pose(p1: torch.Tensor, p2: torch.Tensor, K: torch.Tensor, R: torch.Tensor, t: torch.Tensor,
@@ -237,6 +244,6 @@ def refine_pose(p1: torch.Tensor, p2: torch.Tensor, K: torch.Tensor, R: torch.Te
     """
     dev = R.device
     np64 = lambda x: x.detach().to(torch.float64).cpu().contiguous().numpy()  # noqa: E731
-    out = _ext._core.refine_pose_cpu(np64(p1), np64(p2), None if mask is None else mask.detach().to(torch.uint8).cpu().numpy(),
+    out = _ext._core.refine_pose_cpu(np64(p1), np64(p2), None if mask is None else _u8(mask),
                                      np64(K), np64(R), np64(t), float(huber), int(iters))
     return tuple(torch.from_numpy(x).to(dev) for x in out)
