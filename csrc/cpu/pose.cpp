@@ -23,16 +23,29 @@ void pose_from_fundamental_cpu(const double* F, const double* K, const double* p
       double c2[4][3];
       for (int j = 0; j < 4; ++j) camera_centre(Rc[j], tc[j], c2[j]);
       const double fx = Kb[0], s = Kb[1], cx = Kb[2], fy = Kb[4], cy = Kb[5];
-      for (int64_t i = 0; i < N; ++i) {
-        if (mask && !mask[b * N + i]) continue;
-        const double* a = p1 + (b * N + i) * 2;
-        const double* c = p2 + (b * N + i) * 2;
-        if (!(finite(a[0]) && finite(a[1]) && finite(c[0]) && finite(c[1]))) continue;
-        const double y1 = (a[1] - cy) / fy, y2 = (c[1] - cy) / fy;
-        const double n1[3] = {(a[0] - cx - s * y1) / fx, y1, 1.0};
-        const double r2[3] = {(c[0] - cx - s * y2) / fx, y2, 1.0};
-        for (int j = 0; j < 4; ++j) counts[j] += midpoint_in_front(n1, r2, Rc[j], tc[j], c2[j]);
+      // Blocks of 8 matches, one per lane, each vote branch-free, so the loop vectorises.
+      constexpr int L = 8;
+      int64_t lane_counts[4][L] = {};
+      for (int64_t base = 0; base < N; base += L) {
+        double u1[L], v1[L], u2[L], v2[L];
+        int64_t use[L];
+        for (int l = 0; l < L; ++l) {
+          const int64_t i = base + l < N ? base + l : N - 1;
+          const double* a = p1 + (b * N + i) * 2;
+          const double* c = p2 + (b * N + i) * 2;
+          use[l] = (base + l < N) & (!mask || mask[b * N + i]) & finite(a[0]) & finite(a[1]) & finite(c[0]) &
+                   finite(c[1]);
+          v1[l] = (a[1] - cy) / fy;
+          v2[l] = (c[1] - cy) / fy;
+          u1[l] = (a[0] - cx - s * v1[l]) / fx;
+          u2[l] = (c[0] - cx - s * v2[l]) / fx;
+        }
+        for (int j = 0; j < 4; ++j)
+          for (int l = 0; l < L; ++l)
+            lane_counts[j][l] += use[l] & static_cast<int64_t>(midpoint_in_front(u1[l], v1[l], u2[l], v2[l], Rc[j], tc[j], c2[j]));
       }
+      for (int j = 0; j < 4; ++j)
+        for (int l = 0; l < L; ++l) counts[j] += lane_counts[j][l];
     }
     int best = 0;
     for (int j = 1; j < 4; ++j)

@@ -27,6 +27,7 @@ struct Item {
   std::vector<double> u1, v1, u2, v2;        // Hartley-normalised coordinates
   std::vector<double> w;                     // weights (1 if none)
   std::vector<double> suffix;                // suffix sums of w, for the early exit
+  size_t n = 0;                              // number of finite matches (arrays hold n + 8)
   Norm2D n1{}, n2{};
 };
 
@@ -56,7 +57,7 @@ inline double score_range(const Item& it, const double F[9], double thr2, size_t
 }
 
 double score_F(const Item& it, const double F[9], double thr2, double best) {
-  const size_t n = it.valid.size();
+  const size_t n = it.n;
   const double total = it.suffix[0];
   double s = 0;
   for (size_t base = 0; base < n; base += kCheckEvery) {
@@ -74,7 +75,7 @@ double score_F(const Item& it, const double F[9], double thr2, double best) {
 // at the end), so the loop vectorises without reordering any one sum.
 int64_t accumulate_normal(const Item& it, const double F[9], double thr2, double ATA[81]) {
   constexpr int L = 8;
-  const size_t n = it.valid.size();
+  const size_t n = it.n;
   double acc[45][L] = {};
   double cnt[L] = {};
   const double *x1 = it.x1.data(), *y1 = it.y1.data(), *x2 = it.x2.data(), *y2 = it.y2.data(), *w = it.w.data();
@@ -112,7 +113,7 @@ int64_t accumulate_normal(const Item& it, const double F[9], double thr2, double
 
 void refine(const Item& it, double thr2, double F[9], double& score, int passes) {
   auto accumulate = [&](const double* Fc, double* ATA) { return accumulate_normal(it, Fc, thr2, ATA); };
-  auto rescore = [&](const double* Fc) { return score_range(it, Fc, thr2, 0, it.valid.size()); };
+  auto rescore = [&](const double* Fc) { return score_range(it, Fc, thr2, 0, it.n); };
   refine_best(accumulate, rescore, it.n1, it.n2, F, score, passes);
 }
 
@@ -131,9 +132,11 @@ int prepare(Item& it, const double* p1, const double* p2, const double* wts, int
   it.order.resize(N);
   for (int64_t i = 0; i < N; ++i) it.order[i] = static_cast<int32_t>(i);
   shuffle_order(it.order.data(), N, seed, 0);  // early checkpoints must see a random subset
-  it.valid.clear(); it.w.clear();
-  it.x1.clear(); it.y1.clear(); it.x2.clear(); it.y2.clear();
+  // Arrays padded by 8: the refit reads whole blocks of 8 past the last match (weight 0).
+  it.valid.resize(N + 8);
+  for (auto* v : {&it.x1, &it.y1, &it.x2, &it.y2, &it.w, &it.u1, &it.v1, &it.u2, &it.v2}) v->resize(N + 8);
   constexpr int64_t kAhead = 16;  // the visiting order is random: prefetch the rows it reaches next
+  int64_t n = 0;
   for (int64_t oi = 0; oi < N; ++oi) {
     if (oi + kAhead < N) {
       const int64_t f = it.order[oi + kAhead];
@@ -142,32 +145,29 @@ int prepare(Item& it, const double* p1, const double* p2, const double* wts, int
       if (wts) __builtin_prefetch(wts + f);
     }
     const int64_t i = it.order[oi];
-    const double* a = p1 + 2 * i;
-    const double* c = p2 + 2 * i;
+    const double a0 = p1[2 * i], a1 = p1[2 * i + 1], c0 = p2[2 * i], c1 = p2[2 * i + 1];
     const double wi = wts ? wts[i] : 1.0;
-    if (std::isfinite(a[0]) && std::isfinite(a[1]) && std::isfinite(c[0]) && std::isfinite(c[1]) &&
-        std::isfinite(wi) && wi > 0) {
-      it.valid.push_back(static_cast<int32_t>(i));
-      it.x1.push_back(a[0]); it.y1.push_back(a[1]); it.x2.push_back(c[0]); it.y2.push_back(c[1]);
-      it.w.push_back(wi);
-    }
+    it.valid[n] = static_cast<int32_t>(i);  // written always, kept when finite (no branch)
+    it.x1[n] = a0; it.y1[n] = a1; it.x2[n] = c0; it.y2[n] = c1;
+    it.w[n] = wi;
+    n += finite(a0) & finite(a1) & finite(c0) & finite(c1) & finite(wi) & (wi > 0);
   }
-  const size_t n = it.valid.size();
+  it.n = static_cast<size_t>(n);
   if (n < 8) return kTooFewPoints;
   it.n1 = normaliser(it.x1.data(), it.y1.data(), n);
   it.n2 = normaliser(it.x2.data(), it.y2.data(), n);
   if (it.n1.s == 0.0 || it.n2.s == 0.0) return kDegenerate;
-  // Padded by 8 zeros: the refit's last block of 8 may read past n (with weight 0).
-  for (auto* v : {&it.x1, &it.y1, &it.x2, &it.y2, &it.w}) v->resize(n + 8, 0.0);
-  it.u1.assign(n + 8, 0.0); it.v1.assign(n + 8, 0.0); it.u2.assign(n + 8, 0.0); it.v2.assign(n + 8, 0.0);
-  for (size_t i = 0; i < n; ++i) {
+  for (int64_t i = n; i < n + 8; ++i)
+    it.x1[i] = it.y1[i] = it.x2[i] = it.y2[i] = it.w[i] = 0.0;
+  for (int64_t i = 0; i < n + 8; ++i) {
     it.u1[i] = it.n1.s * (it.x1[i] - it.n1.cx);
     it.v1[i] = it.n1.s * (it.y1[i] - it.n1.cy);
     it.u2[i] = it.n2.s * (it.x2[i] - it.n2.cx);
     it.v2[i] = it.n2.s * (it.y2[i] - it.n2.cy);
   }
-  it.suffix.assign(n + 1, 0.0);
-  for (size_t i = n; i-- > 0;) it.suffix[i] = it.suffix[i + 1] + it.w[i];
+  it.suffix.resize(n + 1);
+  it.suffix[n] = 0.0;
+  for (int64_t i = n; i-- > 0;) it.suffix[i] = it.suffix[i + 1] + it.w[i];
   return -1;
 }
 
@@ -181,7 +181,7 @@ void run_item(const double* p1, const double* p2, const double* wts, int64_t b, 
   *it_out = 0;
   const int prep = prepare(it, p1, p2, wts, N, prm.seeds[b]);
   if (prep >= 0) { *st_out = prep; return; }
-  const size_t n = it.valid.size();
+  const size_t n = it.n;
   const double total_w = it.suffix[0];
   const double thr2 = prm.threshold * prm.threshold;
 

@@ -90,31 +90,35 @@ VO_HD void camera_centre(const double* R, const double* t, double* c2) {
   for (int j = 0; j < 3; ++j) c2[j] = -(R[0 * 3 + j] * t[0] + R[1 * 3 + j] * t[1] + R[2 * 3 + j] * t[2]);
 }
 
-// Is the mid-point of rays n1 (camera 1) and Kinv x2 (camera 2) valid: rays not nearly
-// parallel (cosine test of the supplementary, threshold 1e-3) and in front of both cameras.
-// c2 from camera_centre(R, t).
-VO_HD bool midpoint_in_front(const double* n1, const double* r2, const double* R, const double* t, const double* c2) {
-  double n2[3];
-  for (int j = 0; j < 3; ++j) n2[j] = R[0 * 3 + j] * r2[0] + R[1 * 3 + j] * r2[1] + R[2 * 3 + j] * r2[2];
-  const double a11 = n1[0] * n1[0] + n1[1] * n1[1] + n1[2] * n1[2];
-  const double a22 = n2[0] * n2[0] + n2[1] * n2[1] + n2[2] * n2[2];
-  const double a12 = n1[0] * n2[0] + n1[1] * n2[1] + n1[2] * n2[2];
-  const double b1 = n1[0] * c2[0] + n1[1] * c2[1] + n1[2] * c2[2];
-  const double b2 = -(n2[0] * c2[0] + n2[1] * c2[1] + n2[2] * c2[2]);
-  double det = a11 * a22 - a12 * a12;
-  if (fabs(det) < 1e-15) det = 1e-15;
+// Is the mid-point of rays n1 = (x1, y1, 1) (camera 1) and R^T (x2, y2, 1) (camera 2, both
+// rays K^-1 of the pixels) valid: rays not nearly parallel (cosine test of the
+// supplementary, threshold 1e-3) and in front of both cameras.  c2 from camera_centre(R, t).
+// Scalars in, no branches: the CPU loop over matches vectorises.
+VO_HD bool midpoint_in_front(double x1, double y1, double x2, double y2, const double* R, const double* t,
+                             const double* c2) {
+  const double n2x = R[0] * x2 + R[3] * y2 + R[6];
+  const double n2y = R[1] * x2 + R[4] * y2 + R[7];
+  const double n2z = R[2] * x2 + R[5] * y2 + R[8];
+  const double a11 = x1 * x1 + y1 * y1 + 1.0;
+  const double a22 = n2x * n2x + n2y * n2y + n2z * n2z;
+  const double a12 = x1 * n2x + y1 * n2y + n2z;
+  const double b1 = x1 * c2[0] + y1 * c2[1] + c2[2];
+  const double b2 = -(n2x * c2[0] + n2y * c2[1] + n2z * c2[2]);
+  const double det0 = a11 * a22 - a12 * a12;
+  const double det = fabs(det0) < 1e-15 ? 1e-15 : det0;
   const double l1 = (a22 * b1 + a12 * b2) / det, l2 = (a12 * b1 + a11 * b2) / det;
-  double X[3];
-  for (int j = 0; j < 3; ++j) X[j] = 0.5 * (l1 * n1[j] + c2[j] + l2 * n2[j]);
+  const double X0 = 0.5 * (l1 * x1 + c2[0] + l2 * n2x);
+  const double X1 = 0.5 * (l1 * y1 + c2[1] + l2 * n2y);
+  const double X2 = 0.5 * (l1 + c2[2] + l2 * n2z);
   // v: perpendicular from camera 1 to ray 2; cos(v, n1) > 1e-3 without square roots.
   const double proj = b2 / a22;  // (c1 - c2) . n2 / |n2|^2 with c1 = 0
-  double v[3];
-  for (int j = 0; j < 3; ++j) v[j] = c2[j] + proj * n2[j];
-  const double dot = v[0] * n1[0] + v[1] * n1[1] + v[2] * n1[2];
-  const double vv = v[0] * v[0] + v[1] * v[1] + v[2] * v[2];
-  const bool cos_ok = dot > 0 && dot * dot > 1e-6 * vv * a11;
-  const double z2 = R[6] * X[0] + R[7] * X[1] + R[8] * X[2] + t[2];
-  return cos_ok && l1 > 0 && l2 > 0 && X[2] > 0 && z2 > 0 && finite(X[2]);
+  const double vx = c2[0] + proj * n2x, vy = c2[1] + proj * n2y, vz = c2[2] + proj * n2z;
+  const double dot = vx * x1 + vy * y1 + vz;
+  const double vv = vx * vx + vy * vy + vz * vz;
+  const bool cos_ok = (dot > 0) & (dot * dot > 1e-6 * vv * a11);
+  const double z2 = R[6] * X0 + R[7] * X1 + R[8] * X2 + t[2];
+  const bool x_finite = (X2 == X2) & (X2 - X2 == 0.0);
+  return cos_ok & (l1 > 0) & (l2 > 0) & (X2 > 0) & (z2 > 0) & x_finite;
 }
 
 }  // namespace vo
