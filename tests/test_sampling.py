@@ -201,6 +201,38 @@ def test_ties_are_broken_by_lower_index(backend):
     np.testing.assert_array_equal(np.sort(idx), [0, 1, 2, 3])
 
 
+def _bracket_scores(kind: str, rng, h: int, w: int) -> np.ndarray:
+    if kind == "continuous":
+        return rng.gamma(2.0, 1.0, (h, w)).astype(np.float32)
+    if kind == "ties":  # a few distinct values: the k-th best sits in a huge tie
+        return rng.integers(1, 5, (h, w)).astype(np.float32)
+    if kind == "sparse":  # most pixels unusable (zero, negative, NaN)
+        s = rng.random((h, w)).astype(np.float32)
+        s[rng.random((h, w)) < 0.85] = np.nan
+        s[rng.random((h, w)) < 0.3] = 0.0
+        return s
+    # "strided": every 8th pixel is much better than the rest, so a subsample of every
+    # 8th pixel misjudges the top-ratio threshold and the kernel must take its exact path
+    s = rng.random(h * w).astype(np.float32)
+    s[::8] += 10.0
+    return s.reshape(h, w)
+
+
+@needs_cpp
+@pytest.mark.parametrize("kind", ["continuous", "ties", "sparse", "strided"])
+@pytest.mark.parametrize("ratio", [0.05, 0.2, 0.6])
+def test_cpp_candidate_set_is_exact_on_large_images(kind, ratio):
+    """Images large enough for the kernel's subsample-bracketed selection (and, for
+    "strided", its exact fallback): drawing n >= k returns exactly the top set."""
+    rng = np.random.default_rng(int(ratio * 100) + 1000 * ["continuous", "ties", "sparse", "strided"].index(kind))
+    score = _bracket_scores(kind, rng, 96, 128)
+    top = expected_top(score, ratio)
+    idx, count = cpp(score, score.size, ratio, 5)
+    assert int(count[0]) == len(top)
+    drawn = idx[0][idx[0] >= 0]
+    np.testing.assert_array_equal(np.sort(drawn), top)
+
+
 @needs_cpp
 @pytest.mark.parametrize("hw", [10, 26, 100])
 def test_top_count_parity_at_exact_halves(hw):

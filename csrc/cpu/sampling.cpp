@@ -10,6 +10,10 @@
 #include <thread>
 #include <vector>
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 #include "parallel.h"
 #include "vo_common.h"
 
@@ -27,57 +31,141 @@ constexpr uint32_t kBins = (0x7F800000u >> 16) + 2u;  // up to +inf
 // Per-thread buffers, reused across pairs and calls.
 struct SampleWork {
   std::vector<uint32_t> hist;
-  std::vector<int32_t> above, edge, tmp, idx;
+  std::vector<int32_t> up, mid, tmp, idx;
 };
 
-// Candidate set without sorting all pixels, in two passes over the scores: a histogram
-// of the keys finds the bin holding the k-th best score; a branch-free second pass
-// collects the pixels above that bin and the pixels in it, in index order; only that
-// bin is partially sorted (ties to the lower index).
+// One branch-free pass over the scores: pixels with key > hi go to `up`, pixels with
+// lo <= key <= hi to `mid`, both in ascending index order (both buffers hold hw + 16).
+// Returns the number of usable pixels.  AVX-512 when the build targets it.
+static int64_t split_by_key(const float* score, int64_t hw, uint32_t lo, uint32_t hi, int32_t* up, int64_t& na,
+                            int32_t* mid, int64_t& nm) {
+  na = nm = 0;
+  int64_t usable_count = 0, i = 0;
+#if defined(__AVX512F__)
+  const __m512i vlo = _mm512_set1_epi32(static_cast<int>(lo)), vhi = _mm512_set1_epi32(static_cast<int>(hi));
+  const __m512i one = _mm512_set1_epi32(1);
+  const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  for (; i + 16 <= hw; i += 16) {
+    const __m512 v = _mm512_loadu_ps(score + i);
+    const __mmask16 ok = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ);  // usable(): s > 0, not NaN
+    const __m512i key = _mm512_maskz_add_epi32(ok, _mm512_srli_epi32(_mm512_castps_si512(v), 16), one);
+    const __mmask16 mu = _mm512_cmpgt_epu32_mask(key, vhi);
+    const __mmask16 mm = _mm512_cmpge_epu32_mask(key, vlo) & _mm512_cmple_epu32_mask(key, vhi);
+    const __m512i id = _mm512_add_epi32(lanes, _mm512_set1_epi32(static_cast<int>(i)));
+    // register compress + full store (the masked compress-store is slow on some cores)
+    _mm512_storeu_si512(up + na, _mm512_maskz_compress_epi32(mu, id));
+    _mm512_storeu_si512(mid + nm, _mm512_maskz_compress_epi32(mm, id));
+    na += __builtin_popcount(mu);
+    nm += __builtin_popcount(mm);
+    usable_count += __builtin_popcount(ok);
+  }
+#endif
+  for (; i < hw; ++i) {  // unconditional stores, conditional advances
+    const uint32_t key = score_key(score[i]);
+    up[na] = static_cast<int32_t>(i);
+    na += key > hi;
+    mid[nm] = static_cast<int32_t>(i);
+    nm += (key >= lo) & (key <= hi);
+    usable_count += key > 0;
+  }
+  return usable_count;
+}
+
+// The top-k candidates, ascending, from `up` (all in) and `mid` (holds the k-th best, keys
+// in [lo, hi]): a histogram of mid's keys finds the bin of the k-th; only that bin is
+// partially sorted (ties to the lower index).  need = k - na, 1 <= need <= nm.
+static void finish_candidates(const float* score, SampleWork& ws, int64_t na, int64_t nm, int64_t need, uint32_t lo,
+                              uint32_t hi) {
+  int32_t* mid = ws.mid.data();
+  ws.hist.assign(hi - lo + 1, 0u);
+  uint32_t* hist = ws.hist.data();
+  for (int64_t j = 0; j < nm; ++j) ++hist[score_key(score[mid[j]]) - lo];
+  int64_t above = 0;
+  uint32_t bin = hi;
+  for (; bin > lo; --bin) {
+    if (above + hist[bin - lo] >= need) break;
+    above += hist[bin - lo];
+  }
+  ws.tmp.clear();
+  for (int64_t j = 0; j < nm; ++j)
+    if (score_key(score[mid[j]]) == bin) ws.tmp.push_back(mid[j]);
+  auto better = [score](int32_t a, int32_t c) { return score[a] > score[c] || (score[a] == score[c] && a < c); };
+  const int64_t r = need - above;  // 1 <= r <= tmp.size()
+  std::nth_element(ws.tmp.begin(), ws.tmp.begin() + (r - 1), ws.tmp.end(), better);
+  const int32_t last = ws.tmp[r - 1];  // the worst candidate kept
+  const float s_last = score[last];
+  int64_t kept = 0;
+  for (int64_t j = 0; j < nm; ++j) {  // branch-free filter, order kept
+    const int32_t i = mid[j];
+    const float s = score[i];
+    mid[kept] = i;
+    kept += (s > s_last) | ((s == s_last) & (i <= last));
+  }
+  ws.idx.resize(na + kept);
+  std::merge(ws.up.data(), ws.up.data() + na, mid, mid + kept, ws.idx.begin());  // ascending: the canonical order
+}
+
+// Candidate set without sorting all pixels.  Fast path: a histogram of every 8th pixel
+// brackets the k-th best key in a window [lo, hi] (with a wide statistical margin); one
+// pass then splits the pixels into "above the window" and "in the window", and the exact
+// k-th is found inside the window.  If the bracket missed (the counts say so exactly),
+// the exact path: a full histogram picks the bin of the k-th, then the same split with
+// lo = hi = that bin.  Both give the same set: the top k by (score desc, index asc).
 static void sample_one(const float* score, int64_t hw, int64_t n, double ratio, uint64_t seed, int64_t* out_idx,
                        int64_t* out_count) {
   thread_local SampleWork ws;
-  ws.hist.assign(kBins, 0u);
-  uint32_t* hist = ws.hist.data();
-  for (int64_t i = 0; i < hw; ++i) ++hist[score_key(score[i])];
-  const int64_t k = top_count(hw, ratio, hw - static_cast<int64_t>(hist[0]));
-  std::vector<int32_t>& idx = ws.idx;
-  idx.clear();
-  if (k > 0) {
-    int64_t above = 0;
-    uint32_t bin = kBins - 1;
-    for (; bin > 1; --bin) {
-      if (above + hist[bin] >= k) break;
-      above += hist[bin];
-    }
-    ws.above.resize(above + 1);
-    ws.edge.resize(hist[bin] + 1);
-    int32_t* up = ws.above.data();
-    int32_t* eq = ws.edge.data();
-    int64_t na = 0, ne = 0;
-    for (int64_t i = 0; i < hw; ++i) {  // unconditional stores, conditional advances
+  ws.up.resize(hw + 16);
+  ws.mid.resize(hw + 16);
+  ws.idx.clear();
+  constexpr int64_t kStride = 8;
+  int64_t na = 0, nm = 0, k = 0;
+  bool done = false;
+  if (hw >= 64 * kStride) {
+    ws.hist.assign(kBins, 0u);
+    uint32_t* hist = ws.hist.data();
+    uint32_t top = 0;
+    for (int64_t i = 0; i < hw; i += kStride) {
       const uint32_t key = score_key(score[i]);
-      up[na] = static_cast<int32_t>(i);
-      na += key > bin;
-      eq[ne] = static_cast<int32_t>(i);
-      ne += key == bin;
+      ++hist[key];
+      top = std::max(top, key);
     }
-    const int64_t need = k - above;  // 1 <= need <= ne
-    auto better = [score](int32_t a, int32_t c) { return score[a] > score[c] || (score[a] == score[c] && a < c); };
-    ws.tmp.assign(eq, eq + ne);
-    std::nth_element(ws.tmp.begin(), ws.tmp.begin() + (need - 1), ws.tmp.end(), better);
-    const int32_t last = ws.tmp[need - 1];  // the worst candidate kept
-    const float s_last = score[last];
-    int64_t kept = 0;
-    for (int64_t j = 0; j < ne; ++j) {
-      const int32_t i = eq[j];
-      const float s = score[i];
-      eq[kept] = i;
-      kept += s > s_last || (s == s_last && i <= last);
+    const int64_t sub = (hw + kStride - 1) / kStride;
+    const double k_sub = static_cast<double>(top_count(sub, ratio, sub - static_cast<int64_t>(hist[0])));
+    const double margin = 4.0 * std::sqrt(k_sub + 1.0) + 8.0;
+    uint32_t hi = kBins - 1, lo = 1;
+    int64_t cum = 0;
+    bool have_hi = k_sub - margin <= 0;  // window reaches the top bin
+    for (uint32_t bin = std::max(top, 1u); bin >= 1; --bin) {
+      cum += hist[bin];
+      if (!have_hi && cum > k_sub - margin) { hi = bin; have_hi = true; }
+      if (cum >= k_sub + margin) { lo = bin; break; }
     }
-    idx.resize(k);
-    std::merge(up, up + na, eq, eq + kept, idx.begin());  // ascending index order: the canonical order
+    const int64_t positive = split_by_key(score, hw, lo, hi, ws.up.data(), na, ws.mid.data(), nm);
+    k = top_count(hw, ratio, positive);
+    if (k == 0) {
+      done = true;
+    } else if (na < k && k <= na + nm) {
+      finish_candidates(score, ws, na, nm, k - na, lo, hi);
+      done = true;
+    }
   }
+  if (!done) {  // exact path
+    ws.hist.assign(kBins, 0u);
+    uint32_t* hist = ws.hist.data();
+    for (int64_t i = 0; i < hw; ++i) ++hist[score_key(score[i])];
+    k = top_count(hw, ratio, hw - static_cast<int64_t>(hist[0]));
+    if (k > 0) {
+      int64_t above = 0;
+      uint32_t bin = kBins - 1;
+      for (; bin > 1; --bin) {
+        if (above + hist[bin] >= k) break;
+        above += hist[bin];
+      }
+      split_by_key(score, hw, bin, bin, ws.up.data(), na, ws.mid.data(), nm);
+      finish_candidates(score, ws, na, nm, k - na, bin, bin);
+    }
+  }
+  std::vector<int32_t>& idx = ws.idx;
   const int64_t m = std::min(k, n);
   for (int64_t i = 0; i < m; ++i) {
     const uint32_t j = static_cast<uint32_t>(i) + rand_below(counter_rand(seed, 0, i), static_cast<uint32_t>(k - i));
