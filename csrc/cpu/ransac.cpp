@@ -190,6 +190,7 @@ void run_item(const double* p1, const double* p2, const double* wts, int64_t b, 
   double needed = static_cast<double>(prm.max_iters);
   std::vector<double> scores(prm.round_size), Fs(9 * prm.round_size);
   // A team of threads shares each round's hypotheses; thread 0 merges between rounds.
+  threads = ThreadPool::team_size(threads);
   Barrier barrier(threads);
   bool done = false;
   run_team(threads, [&](int tid, int nt) {

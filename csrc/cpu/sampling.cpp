@@ -7,7 +7,6 @@
 #include <cstring>
 #include <numeric>
 #include <stdexcept>
-#include <thread>
 #include <vector>
 
 #if defined(__AVX512F__)
@@ -179,18 +178,9 @@ static void sample_one(const float* score, int64_t hw, int64_t n, double ratio, 
 void sample_topk_random_cpu(const float* score, int64_t batch, int64_t hw, int64_t n, double ratio, const uint64_t* seeds,
                             int64_t* out_idx, int64_t* out_count, int threads) {
   if (hw >= (int64_t{1} << 31)) throw std::invalid_argument("sample_topk_random_cpu: more than 2^31 - 1 pixels per image");
-  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  threads = static_cast<int>(std::min<int64_t>(threads, batch));
-  if (threads <= 1) {
-    for (int64_t b = 0; b < batch; ++b) sample_one(score + b * hw, hw, n, ratio, seeds[b], out_idx + b * n, out_count + b);
-    return;
-  }
-  std::vector<std::thread> pool;
-  for (int t = 0; t < threads; ++t)
-    pool.emplace_back([=]() {
-      for (int64_t b = t; b < batch; b += threads) sample_one(score + b * hw, hw, n, ratio, seeds[b], out_idx + b * n, out_count + b);
-    });
-  for (auto& th : pool) th.join();
+  parallel_for(batch, threads, [&](int64_t b) {
+    sample_one(score + b * hw, hw, n, ratio, seeds[b], out_idx + b * n, out_count + b);
+  });
 }
 
 void gather_matches_cpu(const float* flow, const int64_t* strides, int64_t batch, int64_t w, int64_t n,
