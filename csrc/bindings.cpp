@@ -81,10 +81,14 @@ static py::tuple epipolar_map_cpu(f32 flow, f64 F, double thr, int threads) {
   return py::make_tuple(d, s);
 }
 
-static py::tuple sample_cpu(f32 score, int64_t n, double ratio, py::object seed, int threads) {
+static void check_sample_args(const f32& score, int64_t n, double ratio) {
   if (score.ndim() != 3) throw std::invalid_argument("score must have shape [B,H,W]");
   if (n <= 0) throw std::invalid_argument("n must be positive");
   if (!(ratio > 0.0 && ratio <= 1.0)) throw std::invalid_argument("ratio must be in (0, 1]");
+}
+
+static py::tuple sample_cpu(f32 score, int64_t n, double ratio, py::object seed, int threads) {
+  check_sample_args(score, n, ratio);
   const int64_t B = score.shape(0), hw = score.shape(1) * score.shape(2);
   const auto seeds = seeds_for(seed, B);
   py::array_t<int64_t> idx({B, n});
@@ -94,6 +98,31 @@ static py::tuple sample_cpu(f32 score, int64_t n, double ratio, py::object seed,
     vo::sample_topk_random_cpu(score.data(), B, hw, n, ratio, seeds.data(), idx.mutable_data(), count.mutable_data(), threads);
   }
   return py::make_tuple(idx, count);
+}
+
+// Element strides of a float32 flow [B,2,H,W] view (any layout) with B items.
+static std::vector<int64_t> flow_strides(const py::array_t<float>& flow, int64_t B) {
+  if (flow.ndim() != 4 || flow.shape(1) != 2 || flow.shape(0) != B) throw std::invalid_argument("flow must have shape [B,2,H,W]");
+  std::vector<int64_t> st(4);
+  for (int k = 0; k < 4; ++k) st[k] = flow.strides(k) / static_cast<int64_t>(sizeof(float));
+  return st;
+}
+
+static py::tuple sample_gather_cpu(f32 score, py::array_t<float> flow, int64_t n, double ratio, py::object seed,
+                                   int threads) {
+  check_sample_args(score, n, ratio);
+  const int64_t B = score.shape(0), H = score.shape(1), W = score.shape(2);
+  const auto strides = flow_strides(flow, B);
+  if (flow.shape(2) != H || flow.shape(3) != W) throw std::invalid_argument("flow [B,2,H,W] and score [B,H,W] must match");
+  const auto seeds = seeds_for(seed, B);
+  py::array_t<int64_t> idx({B, n}), count({B});
+  py::array_t<double> p1({B, n, int64_t(2)}), p2({B, n, int64_t(2)});
+  {
+    py::gil_scoped_release nogil;
+    vo::sample_matches_cpu(score.data(), flow.data(), strides.data(), B, H * W, W, n, ratio, seeds.data(),
+                           idx.mutable_data(), count.mutable_data(), p1.mutable_data(), p2.mutable_data(), threads);
+  }
+  return py::make_tuple(idx, count, p1, p2);
 }
 
 using u8 = py::array_t<uint8_t, py::array::c_style | py::array::forcecast>;
@@ -128,15 +157,14 @@ static py::tuple pose_cpu(f64 F, f64 K, f64 p1, f64 p2, py::object mask, int thr
 
 static py::tuple gather_cpu(py::array_t<float> flow, py::array_t<int64_t, py::array::c_style | py::array::forcecast> idx,
                             int threads) {
-  if (flow.ndim() != 4 || flow.shape(1) != 2) throw std::invalid_argument("flow must have shape [B,2,H,W]");
-  if (idx.ndim() != 2 || idx.shape(0) != flow.shape(0)) throw std::invalid_argument("idx must have shape [B,n]");
-  const int64_t B = flow.shape(0), W = flow.shape(3), n = idx.shape(1);
-  int64_t strides[4];
-  for (int k = 0; k < 4; ++k) strides[k] = flow.strides(k) / static_cast<int64_t>(sizeof(float));
+  if (idx.ndim() != 2) throw std::invalid_argument("idx must have shape [B,n]");
+  const int64_t B = idx.shape(0), n = idx.shape(1);
+  const auto strides = flow_strides(flow, B);
+  const int64_t W = flow.shape(3);
   py::array_t<double> p1({B, n, int64_t(2)}), p2({B, n, int64_t(2)});
   {
     py::gil_scoped_release nogil;
-    vo::gather_matches_cpu(flow.data(), strides, B, W, n, idx.data(), p1.mutable_data(), p2.mutable_data(), threads);
+    vo::gather_matches_cpu(flow.data(), strides.data(), B, W, n, idx.data(), p1.mutable_data(), p2.mutable_data(), threads);
   }
   return py::make_tuple(p1, p2);
 }
@@ -166,6 +194,10 @@ PYBIND11_MODULE(_core, m) {
         py::arg("threads") = 0,
         "Top-ratio then random-n sampling of score [B,H,W] (float32). Returns (idx [B,n] int64 flat pixel "
         "indices, -1 past the draw; count [B] int64 number of candidates).");
+  m.def("sample_matches_cpu", &sample_gather_cpu, py::arg("score"), py::arg("flow"), py::arg("n"), py::arg("ratio"),
+        py::arg("seed"), py::arg("threads") = 0,
+        "sample_topk_random_cpu and gather_matches_cpu in one call (the flow of each drawn match is prefetched "
+        "during the draw). Returns (idx [B,n], count [B], p1 [B,n,2], p2 [B,n,2]).");
   m.def("gather_matches_cpu", &gather_cpu, py::arg("flow"), py::arg("idx"), py::arg("threads") = 0,
         "Matches p1, p2 [B,n,2] float64 for flat pixel indices idx [B,n] of flow [B,2,H,W] float32 (any strides); "
         "NaN rows where idx < 0.");

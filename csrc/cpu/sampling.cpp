@@ -110,8 +110,16 @@ static void finish_candidates(const float* score, SampleWork& ws, int64_t na, in
 // k-th is found inside the window.  If the bracket missed (the counts say so exactly),
 // the exact path: a full histogram picks the bin of the k-th, then the same split with
 // lo = hi = that bin.  Both give the same set: the top k by (score desc, index asc).
+// Flow of one item for the optional prefetch: element strides (channel, y, x), image width.
+struct FlowView {
+  const float* data = nullptr;
+  const int64_t* strides = nullptr;  // strides[1..3] of the [B,2,H,W] view
+  int64_t w = 1;
+  const float* at(int64_t k) const { return data + (k / w) * strides[2] + (k % w) * strides[3]; }
+};
+
 static void sample_one(const float* score, int64_t hw, int64_t n, double ratio, uint64_t seed, int64_t* out_idx,
-                       int64_t* out_count) {
+                       int64_t* out_count, const FlowView& flow = FlowView()) {
   thread_local SampleWork ws;
   ws.up.resize(hw + 16);
   ws.mid.resize(hw + 16);
@@ -170,6 +178,10 @@ static void sample_one(const float* score, int64_t hw, int64_t n, double ratio, 
     const uint32_t j = static_cast<uint32_t>(i) + rand_below(counter_rand(seed, 0, i), static_cast<uint32_t>(k - i));
     std::swap(idx[i], idx[j]);
     out_idx[i] = idx[i];
+    if (flow.data) {  // the gather that follows then finds this match's flow in cache
+      __builtin_prefetch(flow.at(idx[i]));
+      __builtin_prefetch(flow.at(idx[i]) + flow.strides[1]);
+    }
   }
   for (int64_t i = m; i < n; ++i) out_idx[i] = -1;
   *out_count = k;
@@ -183,32 +195,44 @@ void sample_topk_random_cpu(const float* score, int64_t batch, int64_t hw, int64
   });
 }
 
+static void gather_one(const FlowView& flow, int64_t n, const int64_t* ib, double* p1, double* p2) {
+  constexpr int64_t kAhead = 32;  // the drawn order is random: prefetch the flow the loop reaches next
+  for (int64_t i = 0; i < n; ++i) {
+    if (i + kAhead < n && ib[i + kAhead] >= 0) {
+      __builtin_prefetch(flow.at(ib[i + kAhead]));
+      __builtin_prefetch(flow.at(ib[i + kAhead]) + flow.strides[1]);
+    }
+    const int64_t k = ib[i];
+    double* a = p1 + i * 2;
+    double* c = p2 + i * 2;
+    if (k < 0) {
+      a[0] = a[1] = c[0] = c[1] = std::nan("");
+      continue;
+    }
+    const float* f = flow.at(k);
+    a[0] = static_cast<double>(k % flow.w);
+    a[1] = static_cast<double>(k / flow.w);
+    c[0] = a[0] + static_cast<double>(f[0]);
+    c[1] = a[1] + static_cast<double>(f[flow.strides[1]]);
+  }
+}
+
 void gather_matches_cpu(const float* flow, const int64_t* strides, int64_t batch, int64_t w, int64_t n,
                         const int64_t* idx, double* p1, double* p2, int threads) {
   parallel_for(batch, threads, [&](int64_t b) {
-    constexpr int64_t kAhead = 32;  // the drawn order is random: prefetch the flow the loop reaches next
-    const int64_t* ib = idx + b * n;
-    for (int64_t i = 0; i < n; ++i) {
-      if (i + kAhead < n && ib[i + kAhead] >= 0) {
-        const int64_t k = ib[i + kAhead];
-        const float* f = flow + b * strides[0] + (k / w) * strides[2] + (k % w) * strides[3];
-        __builtin_prefetch(f);
-        __builtin_prefetch(f + strides[1]);
-      }
-      const int64_t k = ib[i];
-      double* a = p1 + (b * n + i) * 2;
-      double* c = p2 + (b * n + i) * 2;
-      if (k < 0) {
-        a[0] = a[1] = c[0] = c[1] = std::nan("");
-        continue;
-      }
-      const int64_t y = k / w, x = k % w;
-      const float* f = flow + b * strides[0] + y * strides[2] + x * strides[3];
-      a[0] = static_cast<double>(x);
-      a[1] = static_cast<double>(y);
-      c[0] = a[0] + static_cast<double>(f[0]);
-      c[1] = a[1] + static_cast<double>(f[strides[1]]);
-    }
+    const FlowView fv{flow + b * strides[0], strides, w};
+    gather_one(fv, n, idx + b * n, p1 + b * n * 2, p2 + b * n * 2);
+  });
+}
+
+void sample_matches_cpu(const float* score, const float* flow, const int64_t* strides, int64_t batch, int64_t hw,
+                        int64_t w, int64_t n, double ratio, const uint64_t* seeds, int64_t* out_idx,
+                        int64_t* out_count, double* p1, double* p2, int threads) {
+  if (hw >= (int64_t{1} << 31)) throw std::invalid_argument("sample_matches_cpu: more than 2^31 - 1 pixels per image");
+  parallel_for(batch, threads, [&](int64_t b) {
+    const FlowView fv{flow + b * strides[0], strides, w};
+    sample_one(score + b * hw, hw, n, ratio, seeds[b], out_idx + b * n, out_count + b, fv);
+    gather_one(fv, n, out_idx + b * n, p1 + b * n * 2, p2 + b * n * 2);
   });
 }
 

@@ -142,8 +142,7 @@ __global__ void hypotheses(const double* q, const double* qn, const double* wv, 
 __global__ void init_rounds(ItemState* st, int64_t B, int64_t round_size, int64_t max_iters, int32_t* active) {
   const int64_t b = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   if (b >= B) return;
-  const int64_t m = round_length(0, round_size);
-  st[b].round_m = static_cast<int32_t>(m < max_iters ? m : max_iters);
+  st[b].round_m = static_cast<int32_t>(round_length(0, round_size, static_cast<double>(max_iters), max_iters));
   active[b] = st[b].status == -1;
 }
 
@@ -201,8 +200,7 @@ __global__ void merge_round(ItemState* st, int64_t B, int64_t N, int64_t round_s
     }
   }
   if (s.status == -1) {
-    const int64_t m = round_length(s.h0, round_size);
-    s.round_m = static_cast<int32_t>(m < max_iters - s.h0 ? m : max_iters - s.h0);
+    s.round_m = static_cast<int32_t>(round_length(s.h0, round_size, s.needed, max_iters));
   }
   active[b] = s.status == -1;
   st[b] = s;

@@ -69,10 +69,14 @@ VO_HD bool reject_early(double score, double seen_w, double remaining_w, double 
 }
 
 // Hypotheses per round: the first rounds are short, because until a first best
-// exists every hypothesis is scored on all matches.
-VO_HD int64_t round_length(int64_t h0, int64_t round_size) {
-  const int64_t r = h0 < 8 ? 8 : h0;  // 8, 8, 16, 32, ... up to round_size
-  return r < round_size ? r : round_size;
+// exists every hypothesis is scored on all matches; no round draws more than the
+// stopping rule still asks for (`needed` in total) or than max_iters allows.
+VO_HD int64_t round_length(int64_t h0, int64_t round_size, double needed, int64_t max_iters) {
+  int64_t r = h0 < 8 ? 8 : h0;  // 8, 8, 16, 32, ... up to round_size
+  r = r < round_size ? r : round_size;
+  const double rest = ceil(needed) - static_cast<double>(h0);
+  if (rest < static_cast<double>(r)) r = rest < 1.0 ? 1 : static_cast<int64_t>(rest);
+  return r < max_iters - h0 ? r : max_iters - h0;
 }
 
 // Seeded Fisher-Yates permutation of order[0..n).
@@ -97,7 +101,8 @@ VO_HD double refit_weight(const double F[9], double x1, double y1, double x2, do
   const double e = F[1] * x2 + F[4] * y2 + F[7];
   const double r = x2 * a + y2 * b + c;
   const double den = a * a + b * b + d * d + e * e;
-  return r * r < thr2 * den ? w / (den > 1e-300 ? den : 1e-300) : 0.0;  // same test as sampson_inlier
+  const double wi = w / (den > 1e-300 ? den : 1e-300);  // computed unconditionally: selects, no branches
+  return r * r < thr2 * den ? wi : 0.0;                  // same test as sampson_inlier
 }
 
 // Least-squares refits on all inliers of F (`passes` at most), each kept only if it

@@ -87,9 +87,9 @@ def sample_matches(flow: torch.Tensor, score: torch.Tensor, n: int = 6000, ratio
         p2 = torch.where(mask[..., None], p2, nan)
     else:
         s = _seeds(seed, B, "cpu").numpy().astype(np.uint64)
-        idx_np, count_np = _ext._core.sample_topk_random_cpu(score_c.cpu().reshape(B, H, W).numpy(), n, float(ratio), s)
         fl = flow.detach().to(torch.float32).cpu().numpy()  # a view: the kernel reads any strides
-        p1_np, p2_np = _ext._core.gather_matches_cpu(fl, idx_np)
+        idx_np, count_np, p1_np, p2_np = _ext._core.sample_matches_cpu(score_c.cpu().reshape(B, H, W).numpy(), fl, n,
+                                                                       float(ratio), s)
         # Element-wise work in NumPy: a torch CPU op on this many elements would wake torch's
         # OpenMP pool, whose spinning threads then compete with the C++ kernels for the cores.
         idx, count = torch.from_numpy(idx_np).to(dev), torch.from_numpy(count_np).to(dev)
