@@ -151,15 +151,24 @@ VO_HD void denormalize(const double Fn[9], const Norm2D& n1, const Norm2D& n2, d
   for (int i = 0; i < 9; ++i) F[i] /= nrm;
 }
 
-// Sampson distance below sqrt(thr2)? (no division: the hot loop of RANSAC scoring)
-VO_HD bool sampson_inlier(const double F[9], double x1, double y1, double x2, double y2, double thr2) {
+// Epipolar residual r = x2^T F x1 of a match and the squared norm of its gradient in the
+// four pixel coordinates: the Sampson distance is r^2 / grad2.
+struct SampsonTerms {
+  double r, grad2;
+};
+VO_HD SampsonTerms sampson_terms(const double F[9], double x1, double y1, double x2, double y2) {
   const double a = F[0] * x1 + F[1] * y1 + F[2];
   const double b = F[3] * x1 + F[4] * y1 + F[5];
   const double c = F[6] * x1 + F[7] * y1 + F[8];
   const double d = F[0] * x2 + F[3] * y2 + F[6];
   const double e = F[1] * x2 + F[4] * y2 + F[7];
-  const double r = x2 * a + y2 * b + c;
-  return r * r < thr2 * (a * a + b * b + d * d + e * e);
+  return {x2 * a + y2 * b + c, a * a + b * b + d * d + e * e};
+}
+
+// Sampson distance below sqrt(thr2)? (no division: the hot loop of RANSAC scoring)
+VO_HD bool sampson_inlier(const double F[9], double x1, double y1, double x2, double y2, double thr2) {
+  const SampsonTerms t = sampson_terms(F, x1, y1, x2, y2);
+  return t.r * t.r < thr2 * t.grad2;
 }
 
 // Squared distance (pixels^2) of (x2,y2) to the epipolar line F (x1,y1,1).

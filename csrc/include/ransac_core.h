@@ -94,15 +94,9 @@ VO_HD void shuffle_order(int32_t* order, int64_t n, uint64_t seed, int64_t b) {
 // outlier of F, else w / |grad|^2 of its epipolar residual (the rows of the linear refit
 // are scaled so that it minimises the first-order geometric error, not the algebraic one).
 VO_HD double refit_weight(const double F[9], double x1, double y1, double x2, double y2, double thr2, double w) {
-  const double a = F[0] * x1 + F[1] * y1 + F[2];
-  const double b = F[3] * x1 + F[4] * y1 + F[5];
-  const double c = F[6] * x1 + F[7] * y1 + F[8];
-  const double d = F[0] * x2 + F[3] * y2 + F[6];
-  const double e = F[1] * x2 + F[4] * y2 + F[7];
-  const double r = x2 * a + y2 * b + c;
-  const double den = a * a + b * b + d * d + e * e;
-  const double wi = w / (den > 1e-300 ? den : 1e-300);  // computed unconditionally: selects, no branches
-  return r * r < thr2 * den ? wi : 0.0;                  // same test as sampson_inlier
+  const SampsonTerms t = sampson_terms(F, x1, y1, x2, y2);
+  const double wi = w / (t.grad2 > 1e-300 ? t.grad2 : 1e-300);  // unconditional: selects, no branches
+  return t.r * t.r < thr2 * t.grad2 ? wi : 0.0;                  // the test of sampson_inlier
 }
 
 // Least-squares refits on all inliers of F (`passes` at most), each kept only if it
