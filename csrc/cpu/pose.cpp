@@ -40,9 +40,13 @@ void pose_from_fundamental_cpu(const double* F, const double* K, const double* p
           u1[l] = (a[0] - cx - s * v1[l]) / fx;
           u2[l] = (c[0] - cx - s * v2[l]) / fx;
         }
-        for (int j = 0; j < 4; ++j)
-          for (int l = 0; l < L; ++l)
-            lane_counts[j][l] += use[l] & static_cast<int64_t>(midpoint_in_front(u1[l], v1[l], u2[l], v2[l], Rc[j], tc[j], c2[j]));
+        for (int j = 0; j < 4; j += 2)  // candidates j and j + 1 differ only in the sign of t
+          for (int l = 0; l < L; ++l) {
+            bool plus, minus;
+            midpoint_votes(u1[l], v1[l], u2[l], v2[l], Rc[j], tc[j], c2[j], plus, minus);
+            lane_counts[j][l] += use[l] & static_cast<int64_t>(plus);
+            lane_counts[j + 1][l] += use[l] & static_cast<int64_t>(minus);
+          }
       }
       for (int j = 0; j < 4; ++j)
         for (int l = 0; l < L; ++l) counts[j] += lane_counts[j][l];

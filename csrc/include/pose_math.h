@@ -90,12 +90,14 @@ VO_HD void camera_centre(const double* R, const double* t, double* c2) {
   for (int j = 0; j < 3; ++j) c2[j] = -(R[0 * 3 + j] * t[0] + R[1 * 3 + j] * t[1] + R[2 * 3 + j] * t[2]);
 }
 
-// Is the mid-point of rays n1 = (x1, y1, 1) (camera 1) and R^T (x2, y2, 1) (camera 2, both
-// rays K^-1 of the pixels) valid: rays not nearly parallel (cosine test of the
-// supplementary, threshold 1e-3) and in front of both cameras.  c2 from camera_centre(R, t).
-// Scalars in, no branches: the CPU loop over matches vectorises.
-VO_HD bool midpoint_in_front(double x1, double y1, double x2, double y2, const double* R, const double* t,
-                             const double* c2) {
+// Mid-point cheirality of one match for the two candidates (R, t) and (R, -t): rays
+// n1 = (x1, y1, 1) (camera 1) and R^T (x2, y2, 1) (camera 2), both K^-1 of the pixels.
+// A candidate counts the match when the rays are not nearly parallel (cosine test of the
+// supplementary, threshold 1e-3) and the mid-point is in front of both cameras.  Flipping
+// t negates c2 and with it, exactly, every quantity tested below, so one solve gives both
+// votes.  c2 = camera_centre(R, t).  Scalars in, no branches: the CPU loop vectorises.
+VO_HD void midpoint_votes(double x1, double y1, double x2, double y2, const double* R, const double* t,
+                          const double* c2, bool& front_plus, bool& front_minus) {
   const double n2x = R[0] * x2 + R[3] * y2 + R[6];
   const double n2y = R[1] * x2 + R[4] * y2 + R[7];
   const double n2z = R[2] * x2 + R[5] * y2 + R[8];
@@ -115,10 +117,10 @@ VO_HD bool midpoint_in_front(double x1, double y1, double x2, double y2, const d
   const double vx = c2[0] + proj * n2x, vy = c2[1] + proj * n2y, vz = c2[2] + proj * n2z;
   const double dot = vx * x1 + vy * y1 + vz;
   const double vv = vx * vx + vy * vy + vz * vz;
-  const bool cos_ok = (dot > 0) & (dot * dot > 1e-6 * vv * a11);
   const double z2 = R[6] * X0 + R[7] * X1 + R[8] * X2 + t[2];
-  const bool x_finite = (X2 == X2) & (X2 - X2 == 0.0);
-  return cos_ok & (l1 > 0) & (l2 > 0) & (X2 > 0) & (z2 > 0) & x_finite;
+  const bool common = (dot * dot > 1e-6 * vv * a11) & (X2 == X2) & (X2 - X2 == 0.0);
+  front_plus = common & (dot > 0) & (l1 > 0) & (l2 > 0) & (X2 > 0) & (z2 > 0);
+  front_minus = common & (dot < 0) & (l1 < 0) & (l2 < 0) & (X2 < 0) & (z2 < 0);
 }
 
 }  // namespace vo
