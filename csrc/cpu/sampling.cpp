@@ -27,6 +27,11 @@ static inline uint32_t score_key(float s) {
 }
 constexpr uint32_t kBins = (0x7F800000u >> 16) + 2u;  // up to +inf
 
+// Candidate lists hold int32 pixel indices.
+static void check_pixel_count(int64_t hw) {
+  if (hw >= (int64_t{1} << 31)) throw std::invalid_argument("match sampling: more than 2^31 - 1 pixels per image");
+}
+
 // Per-thread buffers, reused across pairs and calls.
 struct SampleWork {
   std::vector<uint32_t> hist;
@@ -189,7 +194,7 @@ static void sample_one(const float* score, int64_t hw, int64_t n, double ratio, 
 
 void sample_topk_random_cpu(const float* score, int64_t batch, int64_t hw, int64_t n, double ratio, const uint64_t* seeds,
                             int64_t* out_idx, int64_t* out_count, int threads) {
-  if (hw >= (int64_t{1} << 31)) throw std::invalid_argument("sample_topk_random_cpu: more than 2^31 - 1 pixels per image");
+  check_pixel_count(hw);
   parallel_for(batch, threads, [&](int64_t b) {
     sample_one(score + b * hw, hw, n, ratio, seeds[b], out_idx + b * n, out_count + b);
   });
@@ -228,7 +233,7 @@ void gather_matches_cpu(const float* flow, const int64_t* strides, int64_t batch
 void sample_matches_cpu(const float* score, const float* flow, const int64_t* strides, int64_t batch, int64_t hw,
                         int64_t w, int64_t n, double ratio, const uint64_t* seeds, int64_t* out_idx,
                         int64_t* out_count, double* p1, double* p2, int threads) {
-  if (hw >= (int64_t{1} << 31)) throw std::invalid_argument("sample_matches_cpu: more than 2^31 - 1 pixels per image");
+  check_pixel_count(hw);
   parallel_for(batch, threads, [&](int64_t b) {
     const FlowView fv{flow + b * strides[0], strides, w};
     sample_one(score + b * hw, hw, n, ratio, seeds[b], out_idx + b * n, out_count + b, fv);

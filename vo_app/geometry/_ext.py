@@ -29,14 +29,12 @@ def use_cpp(backend: str) -> bool:
 
 
 def sample_matches(flow, score, n, ratio, seed):
-    h, w = score.shape
-    idx, count = _core.sample_topk_random_cpu(np.ascontiguousarray(score, np.float32)[None], int(n), float(ratio),
-                                              int(seed) & _U64)
-    idx = idx[0, : min(int(count[0]), n)].astype(np.int64)
-    ys, xs = np.divmod(idx, w)
-    p1 = np.stack([xs, ys], -1).astype(np.float64)
-    p2 = p1 + flow.reshape(-1, 2)[idx].astype(np.float64)
-    return p1, p2, int(count[0])
+    """One pair: flow ``[H,W,2]``, score ``[H,W]``; the C++ sampler and gather in one call."""
+    fl = np.asarray(flow, np.float32).transpose(2, 0, 1)[None]  # a [1,2,H,W] view: the kernel reads any strides
+    _, count, p1, p2 = _core.sample_matches_cpu(np.ascontiguousarray(score, np.float32)[None], fl, int(n),
+                                                float(ratio), int(seed) & _U64)
+    m = min(int(count[0]), n)
+    return p1[0, :m], p2[0, :m], int(count[0])
 
 
 def ransac_fundamental(p1, p2, threshold, confidence, max_iters, seed, weights=None):
