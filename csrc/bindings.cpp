@@ -11,6 +11,7 @@
 #include "cpu/refine.h"
 #include "cpu/ransac.h"
 #include "cpu/sampling.h"
+#include "out_pool.h"
 #ifdef VO_WITH_CUDA
 #include "cuda/cuda_api.h"
 #endif
@@ -56,7 +57,7 @@ static py::tuple ransac_cpu(f64 p1, f64 p2, py::object weights, double threshold
   const auto seeds = seeds_for(seed, B);
   prm.seeds = seeds.data();
   py::array_t<double> F({B, int64_t(3), int64_t(3)});
-  py::array_t<bool> inl({B, N});
+  auto inl = vo::pooled_array<bool>({B, N});
   py::array_t<int64_t> count({B}), iters({B});
   py::array_t<int32_t> status({B});
   {
@@ -73,7 +74,7 @@ static py::tuple epipolar_map_cpu(f32 flow, f64 F, double thr, int threads) {
   if (F.ndim() != 3 || F.shape(0) != flow.shape(0) || F.shape(1) != 3 || F.shape(2) != 3)
     throw std::invalid_argument("F must have shape [B,3,3]");
   const int64_t B = flow.shape(0), H = flow.shape(1), W = flow.shape(2);
-  py::array_t<float> d({B, H, W}), s({B, H, W});
+  auto d = vo::pooled_array<float>({B, H, W}), s = vo::pooled_array<float>({B, H, W});
   {
     py::gil_scoped_release nogil;
     vo::epipolar_score_map_cpu(flow.data(), F.data(), B, H, W, thr, d.mutable_data(), s.mutable_data(), threads);
@@ -91,7 +92,7 @@ static py::tuple sample_cpu(f32 score, int64_t n, double ratio, py::object seed,
   check_sample_args(score, n, ratio);
   const int64_t B = score.shape(0), hw = score.shape(1) * score.shape(2);
   const auto seeds = seeds_for(seed, B);
-  py::array_t<int64_t> idx({B, n});
+  auto idx = vo::pooled_array<int64_t>({B, n});
   py::array_t<int64_t> count({B});
   {
     py::gil_scoped_release nogil;
@@ -115,8 +116,9 @@ static py::tuple sample_gather_cpu(f32 score, py::array_t<float> flow, int64_t n
   const auto strides = flow_strides(flow, B);
   if (flow.shape(2) != H || flow.shape(3) != W) throw std::invalid_argument("flow [B,2,H,W] and score [B,H,W] must match");
   const auto seeds = seeds_for(seed, B);
-  py::array_t<int64_t> idx({B, n}), count({B});
-  py::array_t<double> p1({B, n, int64_t(2)}), p2({B, n, int64_t(2)});
+  auto idx = vo::pooled_array<int64_t>({B, n});
+  py::array_t<int64_t> count({B});
+  auto p1 = vo::pooled_array<double>({B, n, 2}), p2 = vo::pooled_array<double>({B, n, 2});
   {
     py::gil_scoped_release nogil;
     vo::sample_matches_cpu(score.data(), flow.data(), strides.data(), B, H * W, W, n, ratio, seeds.data(),
@@ -161,7 +163,7 @@ static py::tuple gather_cpu(py::array_t<float> flow, py::array_t<int64_t, py::ar
   const int64_t B = idx.shape(0), n = idx.shape(1);
   const auto strides = flow_strides(flow, B);
   const int64_t W = flow.shape(3);
-  py::array_t<double> p1({B, n, int64_t(2)}), p2({B, n, int64_t(2)});
+  auto p1 = vo::pooled_array<double>({B, n, 2}), p2 = vo::pooled_array<double>({B, n, 2});
   {
     py::gil_scoped_release nogil;
     vo::gather_matches_cpu(flow.data(), strides.data(), B, W, n, idx.data(), p1.mutable_data(), p2.mutable_data(), threads);

@@ -321,6 +321,30 @@ def test_cpp_padding_and_argument_checks():
 
 
 @needs_cpp
+def test_cpp_outputs_recycle_memory_without_aliasing():
+    """Large outputs come from a pool of blocks freed by earlier outputs: a dropped output's
+    memory is reused, and outputs that are alive never share memory or change."""
+    from vo_app import _core
+    rng = np.random.default_rng(2)
+    B, h, w, n = 2, 64, 96, 6000  # p1, p2 [2, 6000, 2] float64: 192 KB each, pooled
+    score = rng.random((B, h, w), dtype=np.float32) + 0.1
+    flow = rng.normal(size=(B, 2, h, w)).astype(np.float32)
+    first = _core.sample_matches_cpu(score, flow, n, 1.0, 7)
+    kept = [a.copy() for a in first]
+    second = _core.sample_matches_cpu(score, flow, n, 1.0, 8)
+    for a, b in zip(first, second):
+        assert not np.shares_memory(a, b)
+    for a, b in zip(first, kept):  # the second call did not write into the first's outputs
+        np.testing.assert_array_equal(a, b)
+    address = first[2].ctypes.data
+    del first, a, b
+    third = _core.sample_matches_cpu(score, flow, n, 1.0, 7)
+    assert address in {x.ctypes.data for x in third}  # a freed block was taken again
+    for x, y in zip(third, kept):  # and the recycled output is complete
+        np.testing.assert_array_equal(x, y)
+
+
+@needs_cpp
 def test_cpp_batch_items_match_single_calls():
     rng = np.random.default_rng(5)
     B, h, w, n, ratio, seed = 5, 12, 10, 15, 0.3, 42
