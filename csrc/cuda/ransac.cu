@@ -158,11 +158,11 @@ __global__ void merge_round(ItemState* st, int64_t B, int64_t N, int64_t round_s
   const double* qnb = qn + b * N * 4;
   const double* wb = wv + b * N;
   const int32_t nv = s.n_valid;
-  // Serial loops over the matches for the refits (one thread per item).
-  auto accumulate = [=](const double* F, double* ATA) {
+  // Serial loops over the first m matches for the refits (one thread per item).
+  auto accumulate_first = [=](int32_t m, const double* F, double* ATA) {
     int64_t cnt = 0;
     double r[9];
-    for (int32_t i = 0; i < nv; ++i) {
+    for (int32_t i = 0; i < m; ++i) {
       const double wi = refit_weight(F, qb[4 * i], qb[4 * i + 1], qb[4 * i + 2], qb[4 * i + 3], thr2, wb[i]);
       if (wi == 0.0) continue;
       epipolar_row(qnb[4 * i], qnb[4 * i + 1], qnb[4 * i + 2], qnb[4 * i + 3], r);
@@ -172,12 +172,17 @@ __global__ void merge_round(ItemState* st, int64_t B, int64_t N, int64_t round_s
     }
     return cnt;
   };
-  auto rescore = [=](const double* F) {
+  auto rescore_first = [=](int32_t m, const double* F) {
     double sc = 0.0;
-    for (int32_t i = 0; i < nv; ++i)
+    for (int32_t i = 0; i < m; ++i)
       sc += sampson_inlier(F, qb[4 * i], qb[4 * i + 1], qb[4 * i + 2], qb[4 * i + 3], thr2) ? wb[i] : 0.0;
     return sc;
   };
+  const int32_t m_sub = nv < kLocalSubset ? nv : static_cast<int32_t>(kLocalSubset);
+  auto accumulate = [=](const double* F, double* ATA) { return accumulate_first(nv, F, ATA); };
+  auto rescore = [=](const double* F) { return rescore_first(nv, F); };
+  auto accumulate_sub = [=](const double* F, double* ATA) { return accumulate_first(m_sub, F, ATA); };
+  auto rescore_sub = [=](const double* F) { return rescore_first(m_sub, F); };
   if (s.status == -1) {
     bool improved = false;
     for (int32_t j = 0; j < s.round_m; ++j) {
@@ -190,7 +195,7 @@ __global__ void merge_round(ItemState* st, int64_t B, int64_t N, int64_t round_s
       }
     }
     if (improved && kLocalPasses > 0)
-      refine_best(accumulate, rescore, s.n1, s.n2, s.bestF, s.best_score, kLocalPasses);
+      local_optimization(accumulate_sub, rescore_sub, rescore, s.n1, s.n2, s.bestF, s.best_score);
     s.h0 += s.round_m;
     if (s.best_score > 0) s.needed = ransac_needed(s.best_score / s.total_w, confidence);
     if (!(s.h0 < max_iters && s.h0 < s.needed)) {

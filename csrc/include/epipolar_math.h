@@ -114,6 +114,65 @@ VO_HD void smallest_eigenvector(const double* M, int n, double* out) {
   for (int i = 0; i < n; ++i) out[i] = V[i * n + k];
 }
 
+// Eigenvector of the smallest eigenvalue of a symmetric positive semi-definite n x n
+// matrix (n <= 9) by inverse iteration from `guess`, a vector close to it (a refit starts
+// from the model it refines).  Cholesky of M + 1e-13 trace(M) I (same eigenvectors; the
+// shift keeps the factor defined when M is singular), then solves until the unit vector
+// changes by less than 1e-14.  Each step divides the error by lambda_2 / lambda_1, so a
+// few steps suffice for a least-squares fit; returns false when 24 do not (close
+// eigenvalues, or a guess orthogonal to the answer), for the caller to use jacobi_eigen.
+VO_HD bool smallest_eigenvector_near(const double* M, int n, const double* guess, double* out) {
+  double L[81], x[9], y[9];
+  double tr = 0.0;
+  for (int i = 0; i < n; ++i) tr += M[i * n + i];
+  if (!(tr > 0.0) || !finite(tr)) return false;
+  const double shift = 1e-13 * tr;
+  for (int j = 0; j < n; ++j) {
+    double d = M[j * n + j] + shift;
+    for (int k = 0; k < j; ++k) d -= L[j * n + k] * L[j * n + k];
+    if (!(d > 0.0)) return false;
+    const double ljj = sqrt(d);
+    L[j * n + j] = ljj;
+    for (int i = j + 1; i < n; ++i) {
+      double s = M[i * n + j];
+      for (int k = 0; k < j; ++k) s -= L[i * n + k] * L[j * n + k];
+      L[i * n + j] = s / ljj;
+    }
+  }
+  double nrm = 0.0;
+  for (int i = 0; i < n; ++i) nrm += guess[i] * guess[i];
+  nrm = sqrt(nrm);
+  if (!(nrm > 0.0) || !finite(nrm)) return false;
+  for (int i = 0; i < n; ++i) x[i] = guess[i] / nrm;
+  for (int step = 0; step < 24; ++step) {
+    for (int i = 0; i < n; ++i) {  // L z = x (z in y)
+      double s = x[i];
+      for (int k = 0; k < i; ++k) s -= L[i * n + k] * y[k];
+      y[i] = s / L[i * n + i];
+    }
+    for (int i = n - 1; i >= 0; --i) {  // L^T y = z
+      double s = y[i];
+      for (int k = i + 1; k < n; ++k) s -= L[k * n + i] * y[k];
+      y[i] = s / L[i * n + i];
+    }
+    double yy = 0.0, xy = 0.0;
+    for (int i = 0; i < n; ++i) { yy += y[i] * y[i]; xy += x[i] * y[i]; }
+    if (!(yy > 0.0) || !finite(yy)) return false;
+    const double scale = (xy < 0.0 ? -1.0 : 1.0) / sqrt(yy);  // keep the guess's sign
+    double change = 0.0;
+    for (int i = 0; i < n; ++i) {
+      const double v = y[i] * scale;
+      change = fmax(change, fabs(v - x[i]));
+      x[i] = v;
+    }
+    if (change < 1e-14) {
+      for (int i = 0; i < n; ++i) out[i] = x[i];
+      return true;
+    }
+  }
+  return false;
+}
+
 // Closest rank-2 matrix: F <- F (I - v v^T), v the right null direction of F.
 VO_HD void enforce_rank2(double F[9]) {
   double FtF[9];
@@ -149,6 +208,27 @@ VO_HD void denormalize(const double Fn[9], const Norm2D& n1, const Norm2D& n2, d
     }
   nrm = sqrt(nrm);
   for (int i = 0; i < 9; ++i) F[i] /= nrm;
+}
+
+// The inverse of denormalize up to scale: F_n = T2^-T F_pix T1^-1, unit Frobenius norm.
+VO_HD void normalize_fundamental(const double F[9], const Norm2D& n1, const Norm2D& n2, double Fn[9]) {
+  // T^-1 = [[1/s, 0, cx], [0, 1/s, cy], [0, 0, 1]]
+  const double a1 = 1.0 / n1.s, a2 = 1.0 / n2.s;
+  double tmp[9];
+  for (int i = 0; i < 3; ++i) {  // tmp = F T1^-1
+    tmp[i * 3 + 0] = F[i * 3 + 0] * a1;
+    tmp[i * 3 + 1] = F[i * 3 + 1] * a1;
+    tmp[i * 3 + 2] = F[i * 3 + 0] * n1.cx + F[i * 3 + 1] * n1.cy + F[i * 3 + 2];
+  }
+  for (int j = 0; j < 3; ++j) {  // Fn = T2^-T tmp
+    Fn[0 * 3 + j] = tmp[0 * 3 + j] * a2;
+    Fn[1 * 3 + j] = tmp[1 * 3 + j] * a2;
+    Fn[2 * 3 + j] = tmp[0 * 3 + j] * n2.cx + tmp[1 * 3 + j] * n2.cy + tmp[2 * 3 + j];
+  }
+  double nrm = 0.0;
+  for (int k = 0; k < 9; ++k) nrm += Fn[k] * Fn[k];
+  nrm = sqrt(nrm);
+  for (int k = 0; k < 9; ++k) Fn[k] /= nrm;
 }
 
 // Epipolar residual r = x2^T F x1 of a match and the squared norm of its gradient in the

@@ -108,13 +108,14 @@ VO_HD void midpoint_votes(double x1, double y1, double x2, double y2, const doub
   const double b2 = -(n2x * c2[0] + n2y * c2[1] + n2z * c2[2]);
   const double det0 = a11 * a22 - a12 * a12;
   const double det = fabs(det0) < 1e-15 ? 1e-15 : det0;
-  const double l1 = (a22 * b1 + a12 * b2) / det, l2 = (a12 * b1 + a11 * b2) / det;
+  const double inv_det = 1.0 / det;  // one division per solve (the vote loop is bound by them)
+  const double l1 = (a22 * b1 + a12 * b2) * inv_det, l2 = (a12 * b1 + a11 * b2) * inv_det;
   const double X0 = 0.5 * (l1 * x1 + c2[0] + l2 * n2x);
   const double X1 = 0.5 * (l1 * y1 + c2[1] + l2 * n2y);
   const double X2 = 0.5 * (l1 + c2[2] + l2 * n2z);
-  // v: perpendicular from camera 1 to ray 2; cos(v, n1) > 1e-3 without square roots.
-  const double proj = b2 / a22;  // (c1 - c2) . n2 / |n2|^2 with c1 = 0
-  const double vx = c2[0] + proj * n2x, vy = c2[1] + proj * n2y, vz = c2[2] + proj * n2z;
+  // v: perpendicular from camera 1 to ray 2, times |n2|^2 > 0 (which changes neither the
+  // sign nor the cosine tested); cos(v, n1) > 1e-3 without square roots or divisions.
+  const double vx = a22 * c2[0] + b2 * n2x, vy = a22 * c2[1] + b2 * n2y, vz = a22 * c2[2] + b2 * n2z;
   const double dot = vx * x1 + vy * y1 + vz;
   const double vv = vx * vx + vy * vy + vz * vz;
   const double z2 = R[6] * X0 + R[7] * X1 + R[8] * X2 + t[2];

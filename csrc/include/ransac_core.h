@@ -39,10 +39,13 @@ VO_HD bool hypothesis_from_sample4(const double* qn, const int32_t idx[8], const
   return hypothesis_from_design(A, n1, n2, F);
 }
 
-// Least-squares (weighted) 8-point on the accumulated normal matrix ATA [81] (normalised coords).
-VO_HD bool refit_from_normal_matrix(const double* ATA, const Norm2D& n1, const Norm2D& n2, double F[9]) {
-  double Fn[9];
-  smallest_eigenvector(ATA, 9, Fn);
+// Least-squares (weighted) 8-point on the accumulated normal matrix ATA [81] (normalised
+// coords), refining `from` (pixel coords; inverse iteration starts at it).
+VO_HD bool refit_from_normal_matrix(const double* ATA, const Norm2D& n1, const Norm2D& n2, const double from[9],
+                                    double F[9]) {
+  double guess[9], Fn[9];
+  normalize_fundamental(from, n1, n2, guess);
+  if (!smallest_eigenvector_near(ATA, 9, guess, Fn)) smallest_eigenvector(ATA, 9, Fn);
   enforce_rank2(Fn);
   denormalize(Fn, n1, n2, F);
   for (int k = 0; k < 9; ++k)
@@ -56,8 +59,10 @@ VO_HD bool refit_from_normal_matrix(const double* ATA, const Norm2D& n1, const N
 // inlier rate so far lies more than kRejectSigma standard deviations below the
 // best's). The statistical test is what makes the scoring cheap.
 constexpr int kCheckEvery = 128;
-constexpr int kRefitPasses = 3;  // least-squares refits on all inliers of the final best
-constexpr int kLocalPasses = 0;  // refits of each new best right away (LO-RANSAC); 0 disables
+constexpr int kRefitPasses = 3;         // least-squares refits on all inliers of the final best
+constexpr int kLocalPasses = 3;         // refits of each round's new best (LO-RANSAC); 0 disables
+constexpr int64_t kLocalSubset = 1024;  // matches those refits use: the first of the seeded order
+static_assert(kLocalSubset % 8 == 0, "the CPU refit accumulates whole blocks of 8 matches");
 constexpr double kRejectSigma = 3.5;
 
 VO_HD bool reject_early(double score, double seen_w, double remaining_w, double best, double total_w) {
@@ -115,7 +120,7 @@ VO_HD void refine_best(const Accumulate& accumulate, const Rescore& rescore, con
     for (int a = 0; a < 9; ++a)
       for (int c = 0; c < a; ++c) ATA[a * 9 + c] = ATA[c * 9 + a];
     double Fr[9];
-    if (!refit_from_normal_matrix(ATA, n1, n2, Fr)) return;
+    if (!refit_from_normal_matrix(ATA, n1, n2, F, Fr)) return;
     const double s = rescore(Fr);
     if (s < score) return;
     const bool same = s == score;
@@ -123,6 +128,29 @@ VO_HD void refine_best(const Accumulate& accumulate, const Rescore& rescore, con
     for (int k = 0; k < 9; ++k) F[k] = Fr[k];
     if (same) return;  // converged
   }
+}
+
+// LO-RANSAC step for a new best F: least-squares refits on the inliers among a random
+// subset of the matches (the first kLocalSubset of the seeded order; accumulate_sub and
+// rescore_sub as in refine_best, restricted to them), then the result is scored on all
+// matches (rescore_all) and replaces F when it scores higher.  The refit model's support
+// is what the stopping rule then uses: a minimal-sample model of noisy matches sees far
+// fewer inliers than the model of all of them, so without this step RANSAC draws
+// several times the hypotheses it needs.
+template <class Accumulate, class Rescore, class RescoreAll>
+VO_HD void local_optimization(const Accumulate& accumulate_sub, const Rescore& rescore_sub, const RescoreAll& rescore_all,
+                              const Norm2D& n1, const Norm2D& n2, double F[9], double& score) {
+  double Fl[9];
+  for (int k = 0; k < 9; ++k) Fl[k] = F[k];
+  double s_sub = rescore_sub(Fl);
+  refine_best(accumulate_sub, rescore_sub, n1, n2, Fl, s_sub, kLocalPasses);
+  bool moved = false;
+  for (int k = 0; k < 9; ++k) moved |= Fl[k] != F[k];
+  if (!moved) return;
+  const double s = rescore_all(Fl);
+  if (s <= score) return;
+  score = s;
+  for (int k = 0; k < 9; ++k) F[k] = Fl[k];
 }
 
 // Better hypothesis: higher score, ties to the lower hypothesis index (deterministic).
