@@ -162,11 +162,12 @@ static py::tuple gather_cpu(py::array_t<float> flow, py::array_t<int64_t, py::ar
   if (idx.ndim() != 2) throw std::invalid_argument("idx must have shape [B,n]");
   const int64_t B = idx.shape(0), n = idx.shape(1);
   const auto strides = flow_strides(flow, B);
-  const int64_t W = flow.shape(3);
+  const int64_t H = flow.shape(2), W = flow.shape(3);
   auto p1 = vo::pooled_array<double>({B, n, 2}), p2 = vo::pooled_array<double>({B, n, 2});
   {
     py::gil_scoped_release nogil;
-    vo::gather_matches_cpu(flow.data(), strides.data(), B, W, n, idx.data(), p1.mutable_data(), p2.mutable_data(), threads);
+    vo::gather_matches_cpu(flow.data(), strides.data(), B, H * W, W, n, idx.data(), p1.mutable_data(), p2.mutable_data(),
+                           threads);
   }
   return py::make_tuple(p1, p2);
 }

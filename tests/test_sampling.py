@@ -321,6 +321,27 @@ def test_cpp_padding_and_argument_checks():
 
 
 @needs_cpp
+def test_cpp_gather_reads_any_flow_layout_and_rejects_bad_indices():
+    from vo_app import _core
+    rng = np.random.default_rng(4)
+    B, h, w = 2, 5, 7
+    flow_hw2 = rng.normal(size=(B, h, w, 2)).astype(np.float32)  # [B,H,W,2] storage
+    idx = np.array([[0, 34, 12, -1], [6, 7, 28, 3]], np.int64)
+    for flow in (flow_hw2.transpose(0, 3, 1, 2), np.ascontiguousarray(flow_hw2.transpose(0, 3, 1, 2))):
+        p1, p2 = _core.gather_matches_cpu(flow, idx)
+        for b in range(B):
+            for j, k in enumerate(idx[b]):
+                if k < 0:
+                    assert np.isnan(p1[b, j]).all() and np.isnan(p2[b, j]).all()
+                    continue
+                y, x = divmod(int(k), w)
+                np.testing.assert_array_equal(p1[b, j], [x, y])
+                np.testing.assert_array_equal(p2[b, j], [x + float(flow_hw2[b, y, x, 0]), y + float(flow_hw2[b, y, x, 1])])
+    with pytest.raises(ValueError, match="H \\* W"):
+        _core.gather_matches_cpu(flow_hw2.transpose(0, 3, 1, 2), np.array([[0, h * w]] * B, np.int64))
+
+
+@needs_cpp
 def test_cpp_outputs_recycle_memory_without_aliasing():
     """Large outputs come from a pool of blocks freed by earlier outputs: a dropped output's
     memory is reused, and outputs that are alive never share memory or change."""

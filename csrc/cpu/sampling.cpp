@@ -146,7 +146,18 @@ struct FlowView {
   const float* data = nullptr;
   const int64_t* strides = nullptr;  // strides[1..3] of the [B,2,H,W] view
   int64_t w = 1;
-  const float* at(int64_t k) const { return data + (k / w) * strides[2] + (k % w) * strides[3]; }
+  // Pixel k = y * w + x (k < 2^31, see check_pixel_count): one 32-bit division, which
+  // costs a fraction of a 64-bit one, and this runs twice per drawn match.
+  void split(int64_t k, int64_t& y, int64_t& x) const {
+    const uint32_t q = static_cast<uint32_t>(k) / static_cast<uint32_t>(w);
+    y = q;
+    x = k - y * w;
+  }
+  const float* at(int64_t k) const {
+    int64_t y, x;
+    split(k, y, x);
+    return data + y * strides[2] + x * strides[3];
+  }
 };
 
 static void sample_one(const float* score, int64_t hw, int64_t n, double ratio, uint64_t seed, int64_t* out_idx,
@@ -210,8 +221,9 @@ static void sample_one(const float* score, int64_t hw, int64_t n, double ratio, 
     std::swap(idx[i], idx[j]);
     out_idx[i] = idx[i];
     if (flow.data) {  // the gather that follows then finds this match's flow in cache
-      __builtin_prefetch(flow.at(idx[i]));
-      __builtin_prefetch(flow.at(idx[i]) + flow.strides[1]);
+      const float* f = flow.at(idx[i]);
+      __builtin_prefetch(f);
+      __builtin_prefetch(f + flow.strides[1]);
     }
   }
   for (int64_t i = m; i < n; ++i) out_idx[i] = -1;
@@ -230,8 +242,9 @@ static void gather_one(const FlowView& flow, int64_t n, const int64_t* ib, doubl
   constexpr int64_t kAhead = 32;  // the drawn order is random: prefetch the flow the loop reaches next
   for (int64_t i = 0; i < n; ++i) {
     if (i + kAhead < n && ib[i + kAhead] >= 0) {
-      __builtin_prefetch(flow.at(ib[i + kAhead]));
-      __builtin_prefetch(flow.at(ib[i + kAhead]) + flow.strides[1]);
+      const float* f = flow.at(ib[i + kAhead]);
+      __builtin_prefetch(f);
+      __builtin_prefetch(f + flow.strides[1]);
     }
     const int64_t k = ib[i];
     double* a = p1 + i * 2;
@@ -240,16 +253,21 @@ static void gather_one(const FlowView& flow, int64_t n, const int64_t* ib, doubl
       a[0] = a[1] = c[0] = c[1] = std::nan("");
       continue;
     }
-    const float* f = flow.at(k);
-    a[0] = static_cast<double>(k % flow.w);
-    a[1] = static_cast<double>(k / flow.w);
+    int64_t y, x;
+    flow.split(k, y, x);
+    const float* f = flow.data + y * flow.strides[2] + x * flow.strides[3];
+    a[0] = static_cast<double>(x);
+    a[1] = static_cast<double>(y);
     c[0] = a[0] + static_cast<double>(f[0]);
     c[1] = a[1] + static_cast<double>(f[flow.strides[1]]);
   }
 }
 
-void gather_matches_cpu(const float* flow, const int64_t* strides, int64_t batch, int64_t w, int64_t n,
+void gather_matches_cpu(const float* flow, const int64_t* strides, int64_t batch, int64_t hw, int64_t w, int64_t n,
                         const int64_t* idx, double* p1, double* p2, int threads) {
+  check_pixel_count(hw);
+  for (int64_t i = 0; i < batch * n; ++i)
+    if (idx[i] >= hw) throw std::invalid_argument("gather: a pixel index is >= H * W of the flow");
   parallel_for(batch, threads, [&](int64_t b) {
     const FlowView fv{flow + b * strides[0], strides, w};
     gather_one(fv, n, idx + b * n, p1 + b * n * 2, p2 + b * n * 2);

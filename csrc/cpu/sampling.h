@@ -10,7 +10,7 @@ void sample_topk_random_cpu(const float* score, int64_t batch, int64_t hw, int64
 
 // p1, p2 [batch, n, 2] float64 pixel matches for flat indices idx [batch, n] (NaN where idx < 0).
 // flow is float32 with element strides (batch, channel, y, x): any layout, e.g. [B,2,H,W] or [B,H,W,2].
-void gather_matches_cpu(const float* flow, const int64_t* strides, int64_t batch, int64_t w, int64_t n,
+void gather_matches_cpu(const float* flow, const int64_t* strides, int64_t batch, int64_t hw, int64_t w, int64_t n,
                         const int64_t* idx, double* p1, double* p2, int threads);
 
 // Both in one pass per item: sample_topk_random_cpu, then gather_matches_cpu, with the
