@@ -58,13 +58,14 @@ static py::tuple ransac_cpu(f64 p1, f64 p2, py::object weights, double threshold
   prm.seeds = seeds.data();
   py::array_t<double> F({B, int64_t(3), int64_t(3)});
   auto inl = vo::pooled_array<bool>({B, N});
-  py::array_t<int64_t> count({B}), iters({B});
-  py::array_t<int32_t> status({B});
+  py::array_t<int64_t> count({B}), iters({B}), status({B});
   {
     py::gil_scoped_release nogil;
+    std::vector<int32_t> st(B);
     vo::ransac_fundamental_cpu(p1.data(), p2.data(), wp, B, N, prm, F.mutable_data(),
                                reinterpret_cast<uint8_t*>(inl.mutable_data()), count.mutable_data(),
-                               iters.mutable_data(), status.mutable_data(), threads);
+                               iters.mutable_data(), st.data(), threads);
+    std::copy(st.begin(), st.end(), status.mutable_data());
   }
   return py::make_tuple(F, inl, count, iters, status);
 }
@@ -119,12 +120,16 @@ static py::tuple sample_gather_cpu(f32 score, py::array_t<float> flow, int64_t n
   auto idx = vo::pooled_array<int64_t>({B, n});
   py::array_t<int64_t> count({B});
   auto p1 = vo::pooled_array<double>({B, n, 2}), p2 = vo::pooled_array<double>({B, n, 2});
+  auto drawn = vo::pooled_array<bool>({B, n});
   {
     py::gil_scoped_release nogil;
     vo::sample_matches_cpu(score.data(), flow.data(), strides.data(), B, H * W, W, n, ratio, seeds.data(),
                            idx.mutable_data(), count.mutable_data(), p1.mutable_data(), p2.mutable_data(), threads);
+    const int64_t* ix = idx.data();
+    bool* d = drawn.mutable_data();
+    for (int64_t i = 0; i < B * n; ++i) d[i] = ix[i] >= 0;
   }
-  return py::make_tuple(idx, count, p1, p2);
+  return py::make_tuple(idx, count, p1, p2, drawn);
 }
 
 using u8 = py::array_t<uint8_t, py::array::c_style | py::array::forcecast>;
@@ -200,7 +205,7 @@ PYBIND11_MODULE(_core, m) {
   m.def("sample_matches_cpu", &sample_gather_cpu, py::arg("score"), py::arg("flow"), py::arg("n"), py::arg("ratio"),
         py::arg("seed"), py::arg("threads") = 0,
         "sample_topk_random_cpu and gather_matches_cpu in one call (the flow of each drawn match is prefetched "
-        "during the draw). Returns (idx [B,n], count [B], p1 [B,n,2], p2 [B,n,2]).");
+        "during the draw). Returns (idx [B,n], count [B], p1 [B,n,2], p2 [B,n,2], drawn [B,n] bool).");
   m.def("gather_matches_cpu", &gather_cpu, py::arg("flow"), py::arg("idx"), py::arg("threads") = 0,
         "Matches p1, p2 [B,n,2] float64 for flat pixel indices idx [B,n] of flow [B,2,H,W] float32 (any strides); "
         "NaN rows where idx < 0.");

@@ -31,8 +31,8 @@ def use_cpp(backend: str) -> bool:
 def sample_matches(flow, score, n, ratio, seed):
     """One pair: flow ``[H,W,2]``, score ``[H,W]``; the C++ sampler and gather in one call."""
     fl = np.asarray(flow, np.float32).transpose(2, 0, 1)[None]  # a [1,2,H,W] view: the kernel reads any strides
-    _, count, p1, p2 = _core.sample_matches_cpu(np.ascontiguousarray(score, np.float32)[None], fl, int(n),
-                                                float(ratio), int(seed) & _U64)
+    _, count, p1, p2, _ = _core.sample_matches_cpu(np.ascontiguousarray(score, np.float32)[None], fl, int(n),
+                                                   float(ratio), int(seed) & _U64)
     m = min(int(count[0]), n)
     return p1[0, :m], p2[0, :m], int(count[0])
 

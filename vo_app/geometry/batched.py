@@ -37,6 +37,36 @@ def _cuda_ok() -> bool:
     return True
 
 
+# The CPU paths below make as few torch and NumPy calls as they can: between two kernel
+# calls on a busy 2-core machine, each such call was measured at 20-150 us (its code has
+# left the caches), which added up to ~0.05 ms per pair at batch 16.
+
+def _np(x: torch.Tensor, dtype: torch.dtype) -> np.ndarray:
+    """NumPy view of a CPU tensor that already has ``dtype`` (the bindings take any strides
+    or copy to contiguous themselves), else a converted CPU copy."""
+    if x.device.type == "cpu" and x.dtype == dtype and not x.requires_grad:
+        return x.numpy()
+    return x.detach().to(device="cpu", dtype=dtype).numpy()
+
+
+def _seed_arg(seed, B: int):
+    """Seed(s) as the C++ kernels take them: an int for all items, or ``[B]`` uint64."""
+    if isinstance(seed, (int, np.integer)):
+        return int(seed) & _ext._U64  # as int64 -> uint64
+    s = np.asarray(seed.detach().cpu().numpy() if isinstance(seed, torch.Tensor) else seed)
+    if s.size == 1:
+        return int(s.reshape(-1)[0]) & _ext._U64
+    if s.shape != (B,) or s.dtype.kind not in "iu":
+        raise ValueError(f"seed must be an int or hold B={B} integers, got shape {s.shape} ({s.dtype})")
+    return s  # the binding casts int64 to uint64 as above
+
+
+def _on(dev: torch.device, arrays) -> tuple:
+    """Tensors over the kernel's outputs, moved to ``dev`` only when that is not the CPU."""
+    out = tuple(torch.from_numpy(a) for a in arrays)
+    return out if dev.type == "cpu" else tuple(x.to(dev) for x in out)
+
+
 def _seeds(seed, B: int, device) -> torch.Tensor:
     s = torch.as_tensor(seed, dtype=torch.int64).reshape(-1)
     if s.numel() == 1:
@@ -70,8 +100,8 @@ def sample_matches(flow: torch.Tensor, score: torch.Tensor, n: int = 6000, ratio
         raise ValueError(f"expected flow [B,2,H,W] and score [B,H,W], got {tuple(flow.shape)} and {tuple(score.shape)}")
     B, _, H, W = flow.shape
     dev = score.device
-    score_c = score.detach().to(torch.float32).contiguous()  # no copy when already float32 and contiguous
     if dev.type == "cuda" and _cuda_ok():
+        score_c = score.detach().to(torch.float32).contiguous()  # no copy when already float32 and contiguous
         idx = torch.empty((B, n), dtype=torch.int64, device=dev)
         count = torch.empty((B,), dtype=torch.int64, device=dev)
         seeds = _seeds(seed, B, dev)
@@ -86,15 +116,11 @@ def sample_matches(flow: torch.Tensor, score: torch.Tensor, n: int = 6000, ratio
         p1 = torch.where(mask[..., None], p1, nan)
         p2 = torch.where(mask[..., None], p2, nan)
     else:
-        s = _seeds(seed, B, "cpu").numpy().astype(np.uint64)
-        fl = flow.detach().to(torch.float32).cpu().numpy()  # a view: the kernel reads any strides
-        idx_np, count_np, p1_np, p2_np = _ext._core.sample_matches_cpu(score_c.cpu().reshape(B, H, W).numpy(), fl, n,
-                                                                       float(ratio), s)
-        # Element-wise work in NumPy: a torch CPU op on this many elements would wake torch's
+        # No torch op on the outputs either: on this many elements one would wake torch's
         # OpenMP pool, whose spinning threads then compete with the C++ kernels for the cores.
-        idx, count = torch.from_numpy(idx_np).to(dev), torch.from_numpy(count_np).to(dev)
-        p1, p2 = torch.from_numpy(p1_np).to(dev), torch.from_numpy(p2_np).to(dev)
-        mask = torch.from_numpy(idx_np >= 0).to(dev)
+        _, count, p1, p2, mask = _ext._core.sample_matches_cpu(_np(score, torch.float32), _np(flow, torch.float32), n,
+                                                               float(ratio), _seed_arg(seed, B))
+        return Matches(*_on(dev, (p1, p2, count, count >= n, mask)))
     return Matches(p1, p2, count, count >= n, mask)
 
 
@@ -128,10 +154,10 @@ def ransac_fundamental(p1: torch.Tensor, p2: torch.Tensor, weights: torch.Tensor
         raise ValueError(f"expected weights [B,N], got {tuple(weights.shape)}")
     B, N, _ = p1.shape
     dev = p1.device
-    a = p1.detach().to(torch.float64).contiguous()
-    b = p2.detach().to(torch.float64).contiguous()
-    w = None if weights is None else weights.detach().to(torch.float64).contiguous()
     if dev.type == "cuda" and _cuda_ok():
+        a = p1.detach().to(torch.float64).contiguous()
+        b = p2.detach().to(torch.float64).contiguous()
+        w = None if weights is None else weights.detach().to(torch.float64).contiguous()
         F = torch.empty((B, 3, 3), dtype=torch.float64, device=dev)
         inl = torch.empty((B, N), dtype=torch.uint8, device=dev)
         cnt = torch.empty((B,), dtype=torch.int64, device=dev)
@@ -142,15 +168,14 @@ def ransac_fundamental(p1: torch.Tensor, p2: torch.Tensor, weights: torch.Tensor
                                            float(threshold), float(confidence), int(max_iters), seeds.data_ptr(),
                                            F.data_ptr(), inl.data_ptr(), cnt.data_ptr(), its.data_ptr(), st.data_ptr(),
                                            torch.cuda.current_stream(dev).cuda_stream)
-        inl = inl.bool()
+        res = RansacResult(F, inl.bool(), cnt, its, st.to(torch.int64))
     else:
-        s = _seeds(seed, B, "cpu").numpy().astype(np.uint64)
-        out = _ext._core.ransac_fundamental_cpu(a.cpu().numpy(), b.cpu().numpy(), None if w is None else w.cpu().numpy(),
-                                                float(threshold), float(confidence), int(max_iters), s)
-        F, inl, cnt, its, st = (torch.from_numpy(x).to(dev) for x in out)
-    res = RansacResult(F, inl, cnt, its, st.to(torch.int64))
+        out = _ext._core.ransac_fundamental_cpu(_np(p1, torch.float64), _np(p2, torch.float64),
+                                                None if weights is None else _np(weights, torch.float64),
+                                                float(threshold), float(confidence), int(max_iters), _seed_arg(seed, B))
+        res = RansacResult(*_on(dev, out))  # status comes as int64
     if check_planar:
-        flag_planar(res, a, b, threshold)
+        flag_planar(res, p1.detach().to(torch.float64), p2.detach().to(torch.float64), threshold)
     return res
 
 
@@ -222,16 +247,17 @@ def pose_from_fundamental(F: torch.Tensor, K: torch.Tensor, p1: torch.Tensor, p2
         from .pose_torch import pose_from_fundamental_t
 
         return pose_from_fundamental_t(F, K, p1, p2, mask)
-    out = _ext._core.pose_from_fundamental_cpu(
-        F.detach().to(torch.float64).contiguous().numpy(), K.detach().to(torch.float64).contiguous().numpy(),
-        p1.detach().to(torch.float64).contiguous().numpy(), p2.detach().to(torch.float64).contiguous().numpy(),
-        None if mask is None else _u8(mask))
+    f64 = torch.float64
+    out = _ext._core.pose_from_fundamental_cpu(_np(F, f64), _np(K, f64), _np(p1, f64), _np(p2, f64),
+                                               None if mask is None else _u8(mask))
     return tuple(torch.from_numpy(x) for x in out)
 
 
 def _u8(mask: torch.Tensor) -> np.ndarray:
-    """A CPU mask as a contiguous uint8 array, converted in NumPy (no torch OpenMP wake-up)."""
-    return np.ascontiguousarray(mask.detach().cpu().numpy(), dtype=np.uint8)
+    """A CPU mask as uint8 for the bindings: a view of a bool mask, else converted in NumPy
+    (no torch OpenMP wake-up)."""
+    m = mask.detach().cpu().numpy()
+    return m.view(np.uint8) if m.dtype == np.bool_ else m.astype(np.uint8)
 
 
 def refine_pose(p1: torch.Tensor, p2: torch.Tensor, K: torch.Tensor, R: torch.Tensor, t: torch.Tensor,
@@ -242,8 +268,7 @@ def refine_pose(p1: torch.Tensor, p2: torch.Tensor, K: torch.Tensor, R: torch.Te
     Returns refined ``R [B,3,3]``, ``t [B,3]`` (unit) and the final rms residual ``[B]`` (pixels),
     on the input device.
     """
-    dev = R.device
-    np64 = lambda x: x.detach().to(torch.float64).cpu().contiguous().numpy()  # noqa: E731
-    out = _ext._core.refine_pose_cpu(np64(p1), np64(p2), None if mask is None else _u8(mask),
-                                     np64(K), np64(R), np64(t), float(huber), int(iters))
-    return tuple(torch.from_numpy(x).to(dev) for x in out)
+    f64 = torch.float64
+    out = _ext._core.refine_pose_cpu(_np(p1, f64), _np(p2, f64), None if mask is None else _u8(mask),
+                                     _np(K, f64), _np(R, f64), _np(t, f64), float(huber), int(iters))
+    return _on(R.device, out)
