@@ -22,11 +22,13 @@ namespace {
 // coordinate so the scoring and refit loops vectorise.
 struct Item {
   std::vector<int32_t> order;                // seeded visiting order of the input rows
+  std::vector<uint32_t> swaps;               // the shuffle's swap targets
   std::vector<double> t1x, t1y, t2x, t2y, tw;  // the input rows in input order
   std::vector<int32_t> valid;                // input row of each finite match
   std::vector<double> x1, y1, x2, y2;        // pixel coordinates
   std::vector<double> u1, v1, u2, v2;        // Hartley-normalised coordinates
   std::vector<double> w;                     // weights (1 if none)
+  mutable std::vector<double> wl;            // refit weights of the current refit pass
   std::vector<uint8_t> in;                   // final inlier flags
   std::vector<double> rest;                  // rest[j]: sum of w from match j * kCheckEvery on (early exit)
   size_t n = 0;                              // number of finite matches (arrays hold n + 8)
@@ -89,41 +91,57 @@ double score_F(const Item& it, const double F[9], double thr2, double best) {
 // is the Kronecker product (x2, y2, 1) (x) (x1, y1, 1), so its outer product needs only the
 // 6 x 6 sums S[pq] = sum w (a a^T)_p (b b^T)_q over the distinct entries of a a^T and
 // b b^T.  Eight independent partial sums per entry (match i goes to lane i % 8, lanes
-// added in order at the end), so the loop vectorises without reordering any one sum.
-int64_t accumulate_normal(const Item& it, const double F[9], double thr2, double ATA[81], size_t n) {
+// added in order at the end), so the loops vectorise without reordering any one sum.
+// The weights come first, then two sweeps of 3 x 6 sums each: all 36 sums in one sweep
+// need more vector registers than there are, and the spills made it about 3x slower.
+template <int P0>
+void accumulate_rows(const Item& it, size_t n, double S[6][6]) {
   constexpr int L = 8;
-  double acc[6][6][L] = {};
-  double cnt[L] = {};
-  const double *x1 = it.x1.data(), *y1 = it.y1.data(), *x2 = it.x2.data(), *y2 = it.y2.data(), *w = it.w.data();
-  const double *u1 = it.u1.data(), *v1 = it.v1.data(), *u2 = it.u2.data(), *v2 = it.v2.data();
-  // Whole blocks of 8: the arrays are padded with weight-0 rows, which add nothing (n is
-  // it.n, or a multiple of 8 below it).
+  double acc[3][6][L] = {};
+  const double *u1 = it.u1.data(), *v1 = it.v1.data(), *u2 = it.u2.data(), *v2 = it.v2.data(), *wl = it.wl.data();
   for (size_t base = 0; base < n; base += L) {
-    double wl[L], wa[6][L], bb[6][L];
-    for (int l = 0; l < L; ++l) wl[l] = refit_weight(F, x1[base + l], y1[base + l], x2[base + l], y2[base + l], thr2, w[base + l]);
-    for (int l = 0; l < L; ++l) cnt[l] += static_cast<double>(wl[l] > 0.0);
+    double wa[3][L], bb[6][L];
     for (int l = 0; l < L; ++l) {
-      const double a0 = u2[base + l], a1 = v2[base + l];  // a = (x2, y2, 1)
-      wa[0][l] = wl[l] * a0 * a0; wa[1][l] = wl[l] * a0 * a1; wa[2][l] = wl[l] * a0;
-      wa[3][l] = wl[l] * a1 * a1; wa[4][l] = wl[l] * a1; wa[5][l] = wl[l];
+      const double a0 = u2[base + l], a1 = v2[base + l], w = wl[base + l];  // a = (x2, y2, 1)
+      const double all[6] = {w * a0 * a0, w * a0 * a1, w * a0, w * a1 * a1, w * a1, w};
+      for (int p = 0; p < 3; ++p) wa[p][l] = all[P0 + p];
     }
     for (int l = 0; l < L; ++l) {
       const double b0 = u1[base + l], b1 = v1[base + l];  // b = (x1, y1, 1)
       bb[0][l] = b0 * b0; bb[1][l] = b0 * b1; bb[2][l] = b0;
       bb[3][l] = b1 * b1; bb[4][l] = b1; bb[5][l] = 1.0;
     }
-    for (int p = 0; p < 6; ++p)
+    for (int p = 0; p < 3; ++p)
       for (int q = 0; q < 6; ++q)
         for (int l = 0; l < L; ++l) acc[p][q][l] += wa[p][l] * bb[q][l];
   }
-  double S[6][6], total = 0.0;
-  for (int l = 0; l < L; ++l) total += cnt[l];
-  for (int p = 0; p < 6; ++p)
+  for (int p = 0; p < 3; ++p)
     for (int q = 0; q < 6; ++q) {
       double sum = 0.0;
       for (int l = 0; l < L; ++l) sum += acc[p][q][l];
-      S[p][q] = sum;
+      S[P0 + p][q] = sum;
     }
+}
+
+int64_t accumulate_normal(const Item& it, const double F[9], double thr2, double ATA[81], size_t n) {
+  constexpr int L = 8;
+  double cnt[L] = {};
+  const double *x1 = it.x1.data(), *y1 = it.y1.data(), *x2 = it.x2.data(), *y2 = it.y2.data(), *w = it.w.data();
+  double* wl = it.wl.data();
+  // Whole blocks of 8: the arrays are padded with weight-0 rows, which add nothing (n is
+  // it.n, or a multiple of 8 below it).
+  for (size_t base = 0; base < n; base += L) {
+    double wb[L];
+    for (int l = 0; l < L; ++l) wb[l] = refit_weight(F, x1[base + l], y1[base + l], x2[base + l], y2[base + l], thr2, w[base + l]);
+    for (int l = 0; l < L; ++l) {
+      cnt[l] += static_cast<double>(wb[l] > 0.0);
+      wl[base + l] = wb[l];
+    }
+  }
+  double S[6][6], total = 0.0;
+  accumulate_rows<0>(it, n, S);
+  accumulate_rows<3>(it, n, S);
+  for (int l = 0; l < L; ++l) total += cnt[l];
   static constexpr int kPair[3][3] = {{0, 1, 2}, {1, 3, 4}, {2, 4, 5}};  // entry (i, j) of a symmetric 3x3
   for (int r = 0; r < 9; ++r)
     for (int c = r; c < 9; ++c) ATA[r * 9 + c] = S[kPair[r / 3][c / 3]][kPair[r % 3][c % 3]];
@@ -156,32 +174,49 @@ bool hypothesis(const Item& it, const int32_t idx[8], double F[9]) {
 // Finite matches in the seeded order, their weights and normalised coordinates.
 // Returns the status to report, or -1 when the item can run.
 int prepare(Item& it, const double* p1, const double* p2, const double* wts, int64_t N, uint64_t seed) {
+  // Early checkpoints must see a random subset: shuffle_order of ransac_core.h, with the
+  // swap targets drawn first (a loop that vectorises), then the swaps.
   it.order.resize(N);
-  for (int64_t i = 0; i < N; ++i) it.order[i] = static_cast<int32_t>(i);
-  shuffle_order(it.order.data(), N, seed, 0);  // early checkpoints must see a random subset
+  it.swaps.resize(N);
+  int32_t* ord = it.order.data();
+  uint32_t* sw = it.swaps.data();
+  const uint64_t key = shuffle_key(seed, 0);
+  for (int64_t i = 0; i < N; ++i) ord[i] = static_cast<int32_t>(i);
+  for (int64_t i = 1; i < N; ++i) sw[i] = shuffle_swap(key, i);
+  for (int64_t i = N - 1; i > 0; --i) std::swap(ord[i], ord[sw[i]]);
   // Arrays padded by 8: the refit reads whole blocks of 8 past the last match (weight 0).
   it.valid.resize(N + 8);
-  for (auto* v : {&it.x1, &it.y1, &it.x2, &it.y2, &it.w, &it.u1, &it.v1, &it.u2, &it.v2}) v->resize(N + 8);
+  for (auto* v : {&it.x1, &it.y1, &it.x2, &it.y2, &it.w, &it.u1, &it.v1, &it.u2, &it.v2, &it.wl}) v->resize(N + 8);
   // The input rows in order first (a streaming read), then the seeded order from these
   // per-thread copies, which stay in cache: random reads of the caller's arrays would miss.
   for (auto* v : {&it.t1x, &it.t1y, &it.t2x, &it.t2y, &it.tw}) v->resize(N);
   double *t1x = it.t1x.data(), *t1y = it.t1y.data(), *t2x = it.t2x.data(), *t2y = it.t2y.data(), *tw = it.tw.data();
+  int64_t usable = 0;
   for (int64_t i = 0; i < N; ++i) {
-    t1x[i] = p1[2 * i]; t1y[i] = p1[2 * i + 1];
-    t2x[i] = p2[2 * i]; t2y[i] = p2[2 * i + 1];
-    tw[i] = wts ? wts[i] : 1.0;
+    const double a0 = p1[2 * i], a1 = p1[2 * i + 1], c0 = p2[2 * i], c1 = p2[2 * i + 1], wi = wts ? wts[i] : 1.0;
+    t1x[i] = a0; t1y[i] = a1; t2x[i] = c0; t2y[i] = c1; tw[i] = wi;
+    usable += finite(a0) & finite(a1) & finite(c0) & finite(c1) & finite(wi) & (wi > 0);
   }
   const int32_t* order = it.order.data();
   int32_t* valid = it.valid.data();
   double *qx1 = it.x1.data(), *qy1 = it.y1.data(), *qx2 = it.x2.data(), *qy2 = it.y2.data(), *qw = it.w.data();
   int64_t n = 0;
-  for (int64_t oi = 0; oi < N; ++oi) {
-    const int64_t i = order[oi];
-    const double a0 = t1x[i], a1 = t1y[i], c0 = t2x[i], c1 = t2y[i], wi = tw[i];
-    valid[n] = static_cast<int32_t>(i);  // written always, kept when finite (no branch)
-    qx1[n] = a0; qy1[n] = a1; qx2[n] = c0; qy2[n] = c1;
-    qw[n] = wi;
-    n += finite(a0) & finite(a1) & finite(c0) & finite(c1) & finite(wi) & (wi > 0);
+  if (usable == N) {  // the usual case: a plain permuted copy (vector gathers)
+    for (int64_t oi = 0; oi < N; ++oi) {
+      const int32_t i = order[oi];
+      valid[oi] = i;
+      qx1[oi] = t1x[i]; qy1[oi] = t1y[i]; qx2[oi] = t2x[i]; qy2[oi] = t2y[i]; qw[oi] = tw[i];
+    }
+    n = N;
+  } else {
+    for (int64_t oi = 0; oi < N; ++oi) {
+      const int64_t i = order[oi];
+      const double a0 = t1x[i], a1 = t1y[i], c0 = t2x[i], c1 = t2y[i], wi = tw[i];
+      valid[n] = static_cast<int32_t>(i);  // written always, kept when usable (no branch)
+      qx1[n] = a0; qy1[n] = a1; qx2[n] = c0; qy2[n] = c1;
+      qw[n] = wi;
+      n += finite(a0) & finite(a1) & finite(c0) & finite(c1) & finite(wi) & (wi > 0);
+    }
   }
   it.n = static_cast<size_t>(n);
   if (n < 8) return kTooFewPoints;
@@ -265,9 +300,14 @@ void run_item(const double* p1, const double* p2, const double* wts, int64_t b, 
   if (best_h < 0) { *st_out = kDegenerate; return; }
 
   refine(it, thr2, bestF, best_score, kRefitPasses);
-  it.in.resize(n);
+  it.in.resize(n + kLanes);
   const double *x1 = it.x1.data(), *y1 = it.y1.data(), *x2 = it.x2.data(), *y2 = it.y2.data();
-  for (size_t i = 0; i < n; ++i) it.in[i] = sampson_inlier(bestF, x1[i], y1[i], x2[i], y2[i], thr2);  // as CUDA
+  uint8_t* in = it.in.data();
+  for (size_t base = 0; base < n; base += kLanes) {  // whole blocks: the arrays are padded by 8
+    int64_t flag[kLanes];  // not stored to uint8 directly: a uint8 store may alias the inputs
+    for (int l = 0; l < kLanes; ++l) flag[l] = sampson_inlier(bestF, x1[base + l], y1[base + l], x2[base + l], y2[base + l], thr2);
+    for (int l = 0; l < kLanes; ++l) in[base + l] = static_cast<uint8_t>(flag[l]);  // as CUDA
+  }
   int64_t count = 0;
   for (size_t i = 0; i < n; ++i) {
     inl_out[it.valid[i]] = it.in[i];

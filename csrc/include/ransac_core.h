@@ -84,11 +84,19 @@ VO_HD int64_t round_length(int64_t h0, int64_t round_size, double needed, int64_
   return r < max_iters - h0 ? r : max_iters - h0;
 }
 
-// Seeded Fisher-Yates permutation of order[0..n).
+// Seeded Fisher-Yates permutation of order[0..n): step i (from n - 1 down to 1) swaps
+// order[i] with order[shuffle_swap(key, i)], key = shuffle_key(seed, b).  The swap targets
+// depend on (key, i) only, so the CPU draws them all first in a loop that vectorises.
+VO_HD uint64_t shuffle_key(uint64_t seed, int64_t b) {
+  return stream_key(seed ^ static_cast<uint64_t>(b), 0x5851F42D4C957F2Dull);
+}
+VO_HD uint32_t shuffle_swap(uint64_t key, int64_t i) {
+  return rand_below(keyed_rand(key, static_cast<uint64_t>(i)), static_cast<uint32_t>(i + 1));
+}
 VO_HD void shuffle_order(int32_t* order, int64_t n, uint64_t seed, int64_t b) {
-  const uint64_t key = stream_key(seed ^ static_cast<uint64_t>(b), 0x5851F42D4C957F2Dull);
+  const uint64_t key = shuffle_key(seed, b);
   for (int64_t i = n - 1; i > 0; --i) {
-    const int64_t j = rand_below(keyed_rand(key, static_cast<uint64_t>(i)), static_cast<uint32_t>(i + 1));
+    const int64_t j = shuffle_swap(key, i);
     const int32_t t = order[i];
     order[i] = order[j];
     order[j] = t;
