@@ -38,8 +38,8 @@ def _cuda_ok() -> bool:
 
 
 # The CPU paths below make as few torch and NumPy calls as they can: between two kernel
-# calls on a busy 2-core machine, each such call was measured at 20-150 us (its code has
-# left the caches), which added up to ~0.05 ms per pair at batch 16.
+# calls each such call costs tens of microseconds here (its code has left the caches;
+# `benchmarks/core_kernels.py` measures it).
 
 def _np(x: torch.Tensor, dtype: torch.dtype) -> np.ndarray:
     """NumPy view of a CPU tensor that already has ``dtype`` (the bindings take any strides
@@ -68,12 +68,10 @@ def _on(dev: torch.device, arrays) -> tuple:
 
 
 def _seeds(seed, B: int, device) -> torch.Tensor:
-    s = torch.as_tensor(seed, dtype=torch.int64).reshape(-1)
-    if s.numel() == 1:
-        s = s.expand(B)
-    if s.numel() != B:
-        raise ValueError(f"seed must be an int or hold B={B} values, got {s.numel()}")
-    return s.to(device).contiguous()
+    """``[B]`` seeds as an int64 tensor on ``device`` (the CUDA kernels read them as uint64)."""
+    s = _seed_arg(seed, B)
+    s = np.full(B, s, np.uint64) if isinstance(s, int) else s.astype(np.uint64)
+    return torch.from_numpy(s.view(np.int64)).to(device)
 
 
 @dataclass
@@ -100,27 +98,26 @@ def sample_matches(flow: torch.Tensor, score: torch.Tensor, n: int = 6000, ratio
         raise ValueError(f"expected flow [B,2,H,W] and score [B,H,W], got {tuple(flow.shape)} and {tuple(score.shape)}")
     B, _, H, W = flow.shape
     dev = score.device
-    if dev.type == "cuda" and _cuda_ok():
-        score_c = score.detach().to(torch.float32).contiguous()  # no copy when already float32 and contiguous
-        idx = torch.empty((B, n), dtype=torch.int64, device=dev)
-        count = torch.empty((B,), dtype=torch.int64, device=dev)
-        seeds = _seeds(seed, B, dev)
-        _ext._core.sample_topk_random_cuda(score_c.data_ptr(), B, H * W, n, float(ratio), seeds.data_ptr(),
-                                           idx.data_ptr(), count.data_ptr(), torch.cuda.current_stream(dev).cuda_stream)
-        mask = idx >= 0
-        safe = idx.clamp(min=0)
-        ys, xs = safe // W, safe % W
-        p1 = torch.stack([xs, ys], -1).to(torch.float64)
-        p2 = p1 + flow.detach()[torch.arange(B, device=dev)[:, None], :, ys, xs].to(torch.float64)
-        nan = torch.full_like(p1, float("nan"))
-        p1 = torch.where(mask[..., None], p1, nan)
-        p2 = torch.where(mask[..., None], p2, nan)
-    else:
-        # No torch op on the outputs either: on this many elements one would wake torch's
-        # OpenMP pool, whose spinning threads then compete with the C++ kernels for the cores.
+    if not (dev.type == "cuda" and _cuda_ok()):
+        # No torch op on the outputs: on this many elements one would wake torch's OpenMP
+        # pool, whose spinning threads then compete with the C++ kernels for the cores.
         _, count, p1, p2, mask = _ext._core.sample_matches_cpu(_np(score, torch.float32), _np(flow, torch.float32), n,
                                                                float(ratio), _seed_arg(seed, B))
         return Matches(*_on(dev, (p1, p2, count, count >= n, mask)))
+    score_c = score.detach().to(torch.float32).contiguous()  # no copy when already float32 and contiguous
+    idx = torch.empty((B, n), dtype=torch.int64, device=dev)
+    count = torch.empty((B,), dtype=torch.int64, device=dev)
+    seeds = _seeds(seed, B, dev)
+    _ext._core.sample_topk_random_cuda(score_c.data_ptr(), B, H * W, n, float(ratio), seeds.data_ptr(),
+                                       idx.data_ptr(), count.data_ptr(), torch.cuda.current_stream(dev).cuda_stream)
+    mask = idx >= 0
+    safe = idx.clamp(min=0)
+    ys, xs = safe // W, safe % W
+    p1 = torch.stack([xs, ys], -1).to(torch.float64)
+    p2 = p1 + flow.detach()[torch.arange(B, device=dev)[:, None], :, ys, xs].to(torch.float64)
+    nan = torch.full_like(p1, float("nan"))
+    p1 = torch.where(mask[..., None], p1, nan)
+    p2 = torch.where(mask[..., None], p2, nan)
     return Matches(p1, p2, count, count >= n, mask)
 
 
