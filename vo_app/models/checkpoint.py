@@ -1,10 +1,12 @@
-"""Versioned checkpoint files of the flow network: save, load, check, fetch from a URL.
+"""Versioned checkpoint files of the networks (flow, depth): save, load, check, fetch from a URL.
 
 A checkpoint is one ``torch.save`` of a plain dict (loaded with ``weights_only=True``)::
 
     format_version  int, FORMAT_VERSION
-    kind            "vo_app.flow.pwc"
-    arch            PWCArch.to_dict(): the architecture hyper-parameters
+    kind            "vo_app.flow.pwc" (flow) or "vo_app.depth.resnet_dispnet" (depth)
+    arch            PWCArch / DepthArch .to_dict(): the architecture hyper-parameters
+    storage         (optional) "fp16": floating-point weights stored in half precision, read back
+                    as float32 (weights-only exports stay small; training state is never halved)
     image_size      [W, H]: the working size the network was trained at
     training        {"data": ..., "steps": ..., "config": ..., "seconds": ..., "device": ...}
     metrics         {"val_epe": ..., ...} at save time
@@ -29,6 +31,22 @@ from ..errors import UserError
 
 FORMAT_VERSION = 1
 KIND = "vo_app.flow.pwc"
+DEPTH_KIND = "vo_app.depth.resnet_dispnet"
+#: what each kind holds, for messages.
+KIND_NAMES = {KIND: "a PWC flow network", DEPTH_KIND: "a depth network"}
+#: the ``vo-train`` stage that writes each kind, for messages.
+_WRITER = {KIND: "vo-train flow", DEPTH_KIND: "vo-train depth"}
+
+
+def arch_class(kind: str):
+    """The architecture dataclass of a checkpoint kind."""
+    if kind == DEPTH_KIND:
+        from .depth.arch import DepthArch
+
+        return DepthArch
+    from .pwc.arch import PWCArch
+
+    return PWCArch
 REQUIRED = ("format_version", "kind", "arch", "image_size", "training", "metrics", "model")
 #: seconds to wait for a weights URL before giving up.
 DOWNLOAD_TIMEOUT = 30.0
@@ -68,9 +86,18 @@ def fetch(url: str, timeout: float = DOWNLOAD_TIMEOUT) -> Path:
     return dest
 
 
-def save_checkpoint(path: "str | os.PathLike[str]", ckpt: dict) -> Path:
-    """Write ``ckpt`` (see the module docstring) atomically; fills in ``format_version`` and ``kind``."""
-    ckpt = {"format_version": FORMAT_VERSION, "kind": KIND, **ckpt}
+def save_checkpoint(path: "str | os.PathLike[str]", ckpt: dict, *, kind: str = KIND, half: bool = False) -> Path:
+    """Write ``ckpt`` (see the module docstring) atomically; fills in ``format_version`` and ``kind``.
+
+    ``half``: store the floating-point weights of ``model`` as fp16 (``storage: fp16``); only
+    for weights-only exports (a resumable checkpoint keeps full precision).
+    """
+    ckpt = {"format_version": FORMAT_VERSION, "kind": kind, **ckpt}
+    if half:
+        if "optimizer" in ckpt:
+            raise ValueError("fp16 storage is for weights-only checkpoints")
+        ckpt["model"] = {k: v.half() if v.is_floating_point() else v for k, v in ckpt["model"].items()}
+        ckpt["storage"] = "fp16"
     missing = [k for k in REQUIRED if k not in ckpt]
     if missing:
         raise ValueError(f"checkpoint misses {missing}")
@@ -81,12 +108,12 @@ def save_checkpoint(path: "str | os.PathLike[str]", ckpt: dict) -> Path:
     return atomic_write_bytes(path, buf.getvalue())
 
 
-def load_checkpoint(source: "str | os.PathLike[str]", *, timeout: float = DOWNLOAD_TIMEOUT) -> dict:
-    """Read and check a checkpoint from a path or an http(s) URL (cached); UserError on any problem."""
+def load_checkpoint(source: "str | os.PathLike[str]", *, timeout: float = DOWNLOAD_TIMEOUT, kind: str = KIND) -> dict:
+    """Read and check a checkpoint of ``kind`` from a path or an http(s) URL (cached); UserError on any problem."""
     src = str(source)
     path = fetch(src, timeout) if is_url(src) else Path(src)
     if not path.exists():
-        raise UserError("checkpoint file not found", path=path, fix="pass --weights a .pt file written by vo-train")
+        raise UserError("checkpoint file not found", path=path, fix=f"pass a .pt file written by {_WRITER.get(kind, 'vo-train')}")
     if path.is_dir():
         cand = path / "model.pt"
         if not cand.is_file():
@@ -98,11 +125,11 @@ def load_checkpoint(source: "str | os.PathLike[str]", *, timeout: float = DOWNLO
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UserError(f"not a readable vo_app checkpoint ({msg[:120]})", path=path,
                         fix="pass a .pt file written by vo-train") from None
-    check_checkpoint(ckpt, path)
+    check_checkpoint(ckpt, path, kind=kind)
     return ckpt
 
 
-def check_checkpoint(ckpt, path="checkpoint") -> None:
+def check_checkpoint(ckpt, path="checkpoint", kind: str = KIND) -> None:
     """Format checks: a dict, a known version and kind, all required entries, a valid architecture."""
     if not isinstance(ckpt, dict) or "format_version" not in ckpt:
         raise UserError("not a vo_app checkpoint (no format_version)", path=path,
@@ -111,15 +138,14 @@ def check_checkpoint(ckpt, path="checkpoint") -> None:
     if not isinstance(ver, int) or ver > FORMAT_VERSION or ver < 1:
         raise UserError(f"checkpoint format version {ver!r} is not supported (this vo_app reads 1..{FORMAT_VERSION})",
                         path=path, fix="upgrade vo_app or re-export the checkpoint")
-    if ckpt.get("kind") != KIND:
-        raise UserError(f"checkpoint holds {ckpt.get('kind')!r}, not a PWC flow network ({KIND!r})", path=path,
-                        fix="pass the flow network's checkpoint")
+    if ckpt.get("kind") != kind:
+        held = KIND_NAMES.get(ckpt.get("kind"), repr(ckpt.get("kind")))
+        raise UserError(f"checkpoint holds {held}, not {KIND_NAMES.get(kind, kind)} ({kind!r})", path=path,
+                        fix=f"pass a checkpoint written by {_WRITER.get(kind, 'vo-train')}")
     missing = [k for k in REQUIRED if k not in ckpt]
     if missing:
         raise UserError(f"checkpoint misses {missing}", path=path, fix="re-save it with vo-train")
-    from .pwc.arch import PWCArch
-
-    PWCArch.from_dict(ckpt["arch"], where=f"{path}: arch")
+    arch_class(kind).from_dict(ckpt["arch"], where=f"{path}: arch")
     size = ckpt["image_size"]
     if not (isinstance(size, (list, tuple)) and len(size) == 2 and all(isinstance(v, int) and v > 0 for v in size)):
         raise UserError(f"checkpoint image_size {size!r} is not [W, H]", path=path, fix="re-save it with vo-train")
@@ -130,11 +156,9 @@ def check_compatible(ckpt: dict, *, arch=None, image_size=None, data=None, path=
 
     Raises a one-line UserError listing every difference.
     """
-    from .pwc.arch import PWCArch
-
     diffs = []
     if arch is not None:
-        diffs += [f"model.{d}" for d in PWCArch.from_dict(ckpt["arch"]).diff(arch)]
+        diffs += [f"model.{d}" for d in type(arch).from_dict(ckpt["arch"]).diff(arch)]
     if image_size is not None and list(ckpt["image_size"]) != list(image_size):
         diffs.append(f"image_size {list(ckpt['image_size'])} vs {list(image_size)}")
     if data is not None:
@@ -176,4 +200,16 @@ def load_weights(model: torch.nn.Module, state: dict, path="checkpoint") -> None
                          f"{tuple(own[k].shape)} for its arch)")
         raise UserError("checkpoint weights do not fit its architecture: " + ", ".join(parts), path=path,
                         fix="the file is damaged or was edited; use the checkpoint as written by vo-train")
-    model.load_state_dict(state)
+    own_dtypes = {k: v.dtype for k, v in own.items()}
+    model.load_state_dict({k: v.to(own_dtypes[k]) if v.is_floating_point() else v for k, v in state.items()})
+
+
+def load_depth_model(source, *, timeout: float = DOWNLOAD_TIMEOUT):
+    """``(DepthNet in eval mode on the CPU, checkpoint dict)`` from a ``vo-train depth`` file or URL."""
+    from .depth.arch import DepthArch
+    from .depth.net import DepthNet
+
+    ckpt = load_checkpoint(source, timeout=timeout, kind=DEPTH_KIND)
+    model = DepthNet(DepthArch.from_dict(ckpt["arch"]))
+    load_weights(model, ckpt["model"], path=source)
+    return model.eval(), ckpt

@@ -17,10 +17,6 @@ a second Ctrl-C aborts at once.
 """
 from __future__ import annotations
 
-import math
-import signal
-import sys
-import time
 from pathlib import Path
 
 import torch
@@ -30,88 +26,29 @@ from ..errors import UserError
 from ..models.checkpoint import check_compatible, load_checkpoint, load_weights, save_checkpoint
 from ..models.pwc.net import PWCNet
 from .config import TrainConfig
-from .curve import JsonlLog, plot_curve
+from .curve import JsonlLog
 from .data.folders import FolderPairs
 from .data.synthetic import SynthFlowDataset, to_tensors
+from .loop import StageTrainer, loader
 from .losses import epe_map, selfsup_loss, supervised_loss
-from .state import rng_state, set_rng_state
 
 
-class _Range(torch.utils.data.Sampler):
-    """Indices ``start, start + 1, ..., stop - 1`` in order."""
-
-    def __init__(self, start: int, stop: int):
-        self.start, self.stop = int(start), int(stop)
-
-    def __iter__(self):
-        return iter(range(self.start, self.stop))
-
-    def __len__(self) -> int:
-        return self.stop - self.start
-
-
-def _worker_init(_):
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is handled by the training process
-    torch.set_num_threads(1)
-
-
-def _loader(ds, first_step: int, last_step: int, batch: int, workers: int):
-    kw = dict(num_workers=workers, worker_init_fn=_worker_init, prefetch_factor=2) if workers else {}
-    # a private generator: creating a loader must not consume the global torch RNG (exact --resume)
-    gen = torch.Generator().manual_seed(first_step)
-    return iter(torch.utils.data.DataLoader(ds, batch_size=batch, sampler=_Range(first_step * batch, last_step * batch),
-                                            generator=gen, **kw))
-
-
-class _StopFlag:
-    """First SIGINT: ask the loop to stop after the current step; the second one raises at once."""
-
-    def __init__(self):
-        self.stop = False
-        self._old = None
-
-    def __enter__(self):
-        try:
-            self._old = signal.signal(signal.SIGINT, self._handle)
-        except ValueError:  # not in the main thread
-            self._old = None
-        return self
-
-    def _handle(self, signum, frame):
-        if self.stop:
-            raise KeyboardInterrupt
-        self.stop = True
-        print("\nvo-train: stopping after this step and saving a checkpoint (Ctrl-C again to abort)",
-              file=sys.stderr, flush=True)
-
-    def __exit__(self, *exc):
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
-        return False
-
-
-class FlowTrainer:
+class FlowTrainer(StageTrainer):
     """One training run in ``out_dir``; :meth:`run` trains up to ``cfg.optim.steps`` and returns a summary."""
+
+    stage = "flow"
+    val_key = "val_epe"
+    nonfinite = "skip"
 
     def __init__(self, cfg: TrainConfig, out_dir: "str | Path", *, device: str = "cpu", resume: bool = False,
                  progress: bool = True, init: "str | None" = None):
+        super().__init__(out_dir, device, progress)
         self.cfg = cfg
         self.init = init
-        self.out = Path(out_dir)
-        self.device = torch.device(device)
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise UserError("--device cuda but no CUDA GPU is visible to torch", fix="use --device cpu")
-        self.progress = progress
-        self.amp = self.device.type == "cuda"
         self.model = PWCNet(cfg.model)
         self.optim = None
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
-        self.step = 0
-        self.elapsed = 0.0  # training seconds over all sessions of the run
-        self.metrics: dict = {}
-        self.best = math.inf
-        self.interrupted = False
-        self.skipped = 0
         self._heldout = None
         self._init(resume)
 
@@ -133,15 +70,7 @@ class FlowTrainer:
             self.model.to(self.device)
             self.optim = self._make_optim()
             self.optim.load_state_dict(ckpt["optimizer"])
-            tr = ckpt["trainer"]
-            self.step = int(tr["step"])
-            self.elapsed = float(tr.get("elapsed", 0.0))
-            self.best = float(tr.get("best", math.inf))
-            self.metrics = dict(ckpt.get("metrics", {}))
-            if tr.get("scaler") and self.amp:
-                self.scaler.load_state_dict(tr["scaler"])
-            set_rng_state(tr["rng"])
-            self.log = JsonlLog(self.out / "log.jsonl", keep_until_step=self.step)
+            self.load_trainer_state(ckpt)
         else:
             if last.exists():
                 raise UserError("the run folder already holds a run (last.pt)", path=self.out,
@@ -252,122 +181,41 @@ class FlowTrainer:
               "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()}}
         if full:
             ck["optimizer"] = self.optim.state_dict()
-            ck["trainer"] = {"step": self.step, "elapsed": self.elapsed, "best": self.best, "rng": rng_state(),
-                             "data": {"synthetic_next": self.step * cfg.optim.batch_size},
-                             "scaler": self.scaler.state_dict() if self.amp else None}
+            ck["trainer"] = {**self.trainer_state(), "data": {"synthetic_next": self.step * cfg.optim.batch_size}}
         return ck
 
     def save(self) -> None:
         save_checkpoint(self.out / "last.pt", self.checkpoint_dict(full=True))
         save_checkpoint(self.out / "model.pt", self.checkpoint_dict(full=False))
 
-    def _after_step(self, stats: dict, total: int, bar) -> None:
-        """Bookkeeping after step ``self.step``: skipped steps, the log, validation, checkpoints."""
+    def save_best(self) -> None:
+        save_checkpoint(self.out / "best.pt", self.checkpoint_dict(full=False))
+
+    # ------------------------------------------------------------------ the batches of each step
+    def batches(self, total: int):
+        """Per step ``(supervised batch or None, self-supervised batch or None)``."""
         cfg = self.cfg
-        if "skipped" in stats:
-            self.skipped += 1
-            print(f"vo-train: non-finite loss at step {self.step}; step skipped", file=sys.stderr)
-            if self.skipped > 20:
-                raise RuntimeError("more than 20 steps with a non-finite loss: lower optim.lr")
-        else:
-            for k, v in stats.items():
-                self._acc[k] = self._acc.get(k, 0.0) + v
-            self._n_acc += 1
-        if self._n_acc and (self.step % cfg.log.every == 0 or self.step == total):
-            now = time.perf_counter()
-            row = {k: round(v / self._n_acc, 5) for k, v in self._acc.items()}
-            self.log.write(step=self.step, lr=round(self.optim.param_groups[0]["lr"], 8),
-                           sec_per_step=round((now - self._t_log) / self._n_acc, 4), **row)
-            self.metrics["train_loss"] = row["loss"]
-            if bar is not None:
-                val = {"val": f"{self.metrics['val_epe']:.2f}"} if "val_epe" in self.metrics else {}
-                bar.set_postfix(loss=f"{row['loss']:.3f}", **val)
-            self._acc, self._n_acc, self._t_log = {}, 0, now
-        if cfg.val.every and cfg.val.pairs and (self.step % cfg.val.every == 0 or self.step == total):
-            self._validate_and_log()
-        if cfg.checkpoint.every and self.step % cfg.checkpoint.every == 0:
-            self.save()
-        if bar is not None:
-            bar.update(1)
-
-    def _validate_and_log(self) -> None:
-        v = self.validate()
-        self.metrics.update(v, val_step=self.step)
-        self.log.write(step=self.step, **{k: round(x, 5) for k, x in v.items()})
-        if v["val_epe"] < self.best:
-            self.best = v["val_epe"]
-            save_checkpoint(self.out / "best.pt", self.checkpoint_dict(full=False))
-
-    # ------------------------------------------------------------------ the loop
-    def run(self, max_steps: int | None = None) -> dict:
-        """Train until ``cfg.optim.steps`` (or ``max_steps`` more steps, or the time limit, or Ctrl-C)."""
-        threads = torch.get_num_threads()
-        if self.cfg.runtime.threads:
-            torch.set_num_threads(self.cfg.runtime.threads)
-        try:
-            return self._run(max_steps)
-        finally:
-            torch.set_num_threads(threads)
-
-    def _run(self, max_steps: int | None) -> dict:
-        cfg = self.cfg
-        total = cfg.optim.steps if max_steps is None else min(cfg.optim.steps, self.step + max_steps)
         B = cfg.optim.batch_size
         ss_start = cfg.selfsup.start_step
         need_sup = ss_start is None or self.step < ss_start or cfg.selfsup.supervised_weight > 0
         sup_end = total if ss_start is None or cfg.selfsup.supervised_weight > 0 else min(total, ss_start)
-        sup_it = _loader(SynthFlowDataset(cfg.data, *cfg.image_size), self.step, max(sup_end, self.step), B,
-                         cfg.runtime.workers) if need_sup else None
+        sup_it = loader(SynthFlowDataset(cfg.data, *cfg.image_size), self.step, max(sup_end, self.step), B,
+                        cfg.runtime.workers) if need_sup else None
         ss_it = None
         if ss_start is not None and total > ss_start:
             ds = FolderPairs(list(cfg.selfsup.folders), *cfg.image_size, seed=cfg.data.seed, max_gap=cfg.selfsup.max_gap)
             first = max(self.step, ss_start) - ss_start
-            ss_it = _loader(ds, first, total - ss_start, B, cfg.runtime.workers)
-        if self.step == 0 and cfg.val.every and cfg.val.pairs:
-            self._validate_and_log()
-        bar = None
-        if self.progress:
-            from tqdm import tqdm
+            ss_it = loader(ds, first, total - ss_start, B, cfg.runtime.workers)
 
-            bar = tqdm(total=total, initial=self.step, unit="step", desc="vo-train flow", dynamic_ncols=True,
-                       file=sys.stderr)
-        t_start = time.perf_counter()
-        limit = cfg.runtime.max_minutes * 60.0
-        self._acc, self._n_acc, self._t_log = {}, 0, time.perf_counter()
-        try:
-            with _StopFlag() as flag:
-                while self.step < total:
-                    if flag.stop:
-                        self.interrupted = True
-                        break
-                    if limit and time.perf_counter() - t_start > limit:
-                        print(f"vo-train: time limit of {cfg.runtime.max_minutes:g} min reached at step {self.step}",
-                              file=sys.stderr)
-                        break
-                    t0 = time.perf_counter()
-                    in_ss = ss_start is not None and self.step >= ss_start
-                    sup = next(sup_it) if (not in_ss or cfg.selfsup.supervised_weight > 0) else None
-                    ss = next(ss_it) if in_ss else None
-                    stats = self.train_step(sup, ss)
-                    self.step += 1
-                    self.elapsed += time.perf_counter() - t0
-                    self._after_step(stats, total, bar)
-        except BaseException:
-            if bar is not None:
-                bar.close()
-            raise  # a hard abort (second Ctrl-C, crash) keeps the last periodic checkpoint
-        if bar is not None:
-            bar.close()
-        if cfg.val.every and cfg.val.pairs and self.metrics.get("val_step") != self.step:
-            self._validate_and_log()  # stopped off-schedule (time limit, Ctrl-C): metrics of the saved weights
-        self.save()
-        try:
-            plot_curve(self.out / "log.jsonl", self.out / "curve.png",
-                       title=f"vo-train flow: {Path(cfg.source).name or 'config'} ({self.device.type})")
-        except Exception as e:  # noqa: BLE001 - a plot must never lose a run
-            print(f"vo-train: could not plot the curve ({e})", file=sys.stderr)
-        return {"step": self.step, "metrics": dict(self.metrics), "interrupted": self.interrupted,
-                "seconds": self.elapsed, "out": str(self.out)}
+        def per_step(step: int):
+            while True:
+                in_ss = ss_start is not None and step >= ss_start
+                sup = next(sup_it) if (not in_ss or cfg.selfsup.supervised_weight > 0) else None
+                ss = next(ss_it) if in_ss else None
+                yield sup, ss
+                step += 1
+
+        return per_step(self.step)
 
 
 def load_batch(samples: list[dict]) -> dict:

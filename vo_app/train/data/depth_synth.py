@@ -1,0 +1,168 @@
+"""Synthetic frames with exact depth for the depth network: an index-addressable stream.
+
+Sample ``i`` is a pure function of ``(spec.seed, i)`` (as in :mod:`.synthetic`), so a resumed
+run sees the batches an uninterrupted run would have seen, with any number of workers.
+
+Cameras are the ones users have:
+- driving: the street renderer with a KITTI-like camera (focal ``0.58 W``, a few percent of
+  jitter) at ``camera_height`` (1.65 m, KITTI's) above the road, forward motion;
+- handheld: walking through the street with 6-DoF wobble, a wider range of focal lengths;
+- indoor: a handheld camera in a furnished room (7-Scenes-like focal ``~0.9 W``), when the
+  renderer has the ``indoor`` scene kind (``indoor_fraction``).
+
+``pair=True`` adds a second frame ``gap`` frames later with its depth and the exact relative
+motion ``T_21`` (points of camera 1 -> camera 2), for the self-supervised losses' tests.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from ...synth import default_intrinsics, make_scene, make_trajectory, render_frame
+from ...synth.scene import GROUND_Y, SCENE_KINDS
+
+_GRAY = np.array([[0.299], [0.587], [0.114]], np.float32)
+
+
+@dataclass(frozen=True)
+class SynthDepthSpec:
+    """What the stream contains (stored in checkpoints; a resumed run must use the same)."""
+
+    seed: int = 0
+    scene_base: int = 2000  # scenes are seeds scene_base .. scene_base + scenes - 1
+    scenes: int = 24
+    handheld_fraction: float = 0.2
+    indoor_fraction: float = 0.0
+    gray_fraction: float = 0.5
+    camera_height: float = 1.65
+    augment: bool = True
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+#: held-out frames (validation, ``vo-eval depth``): other seeds and scenes never trained on.
+HELDOUT_DEPTH = SynthDepthSpec(seed=20241123, scene_base=910000, scenes=6, augment=False, gray_fraction=0.0)
+
+#: (scene kind, trajectory kind, frames, scene length m, focal ratio range, fps)
+_CAMERAS = {
+    "driving": ("forward", "forward", 80, 90.0, (0.55, 0.61), 10.0),
+    "handheld": ("handheld", "handheld", 100, 40.0, (0.5, 0.9), 10.0),
+    "indoor": ("indoor", "indoor", 150, None, (0.8, 1.0), 30.0),
+}
+_CACHE: "OrderedDict[tuple, tuple]" = OrderedDict()
+_CACHE_SIZE = 24
+
+
+def _scene(seed: int, camera: str):
+    key = (seed, camera)
+    if key in _CACHE:
+        _CACHE.move_to_end(key)
+        return _CACHE[key]
+    skind, mkind, n, length, _, fps = _CAMERAS[camera]
+    scene = make_scene(seed, skind) if length is None else make_scene(seed, skind, length=length)
+    poses = make_trajectory(mkind, n, seed=seed, fps=fps)[0]
+    _CACHE[key] = (scene, poses)
+    while len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return scene, poses
+
+
+def _pick_camera(rng: np.random.Generator, spec: SynthDepthSpec) -> str:
+    u = rng.random()
+    if u < spec.indoor_fraction and "indoor" in SCENE_KINDS:
+        return "indoor"
+    if u < spec.indoor_fraction + spec.handheld_fraction:
+        return "handheld"
+    return "driving"
+
+
+def make_depth_sample(spec: SynthDepthSpec, index: int, width: int, height: int, *, pair: bool = False,
+                      gap: int = 1) -> dict:
+    """Sample ``index``: ``img1 [H,W,3]`` float32 in [0,1], ``depth1 [H,W]`` (metres, 0 = sky),
+    ``K [3,3]`` float64 at ``(width, height)``, ``fx_ratio`` (= fx / W), ``camera`` (its kind);
+    with ``pair``: also ``img2``, ``depth2`` and ``T_21 [4,4]`` (camera-1 points -> camera 2).
+    """
+    rng = np.random.default_rng([int(spec.seed) & 0xFFFFFFFF, 11, int(index)])
+    camera = _pick_camera(rng, spec)
+    seed = int(spec.scene_base + int(rng.integers(0, spec.scenes)))
+    scene, poses = _scene(seed, camera)
+    lo, hi = _CAMERAS[camera][4]
+    fr = float(rng.uniform(lo, hi))
+    intr = default_intrinsics(int(width), int(height), fr)
+    t = int(rng.integers(0, len(poses) - gap))
+    pose1 = poses[t].copy()
+    if camera == "driving":
+        # trajectories start GROUND_Y above the road (y down): move the camera to camera_height
+        pose1[1, 3] += GROUND_Y - spec.camera_height
+    img1, depth1 = render_frame(scene, intr, pose1)
+    out = {"img1": img1, "depth1": depth1, "K": intr.K.astype(np.float64), "fx_ratio": np.float32(fr),
+           "camera": camera}
+    if pair:
+        pose2 = poses[t + gap].copy()
+        if camera == "driving":
+            pose2[1, 3] += GROUND_Y - spec.camera_height
+        out["img2"], out["depth2"] = render_frame(scene, intr, pose2)
+        out["T_21"] = np.linalg.inv(pose2) @ pose1
+    flip = False
+    if spec.augment:
+        gray = rng.random() < spec.gray_fraction
+        contrast, bright = rng.uniform(0.75, 1.25), rng.uniform(-0.1, 0.1)
+        gamma = np.exp(rng.uniform(-0.3, 0.3))
+        gain = rng.uniform(0.9, 1.1, 3).astype(np.float32)
+        sigma = rng.uniform(0.0, 0.015)
+        for k in ("img1", "img2"):
+            if k not in out:
+                continue
+            x = np.clip((out[k] * gain - 0.5) * contrast + 0.5 + bright, 0, 1) ** gamma
+            x = x + rng.normal(0.0, sigma, x.shape)
+            if gray:
+                x = np.repeat(x @ _GRAY, 3, axis=2)
+            out[k] = np.clip(x, 0, 1).astype(np.float32)
+        flip = (not pair) and rng.random() < 0.5  # a mirrored pair would need a mirrored pose
+    elif rng.random() < spec.gray_fraction:
+        for k in ("img1", "img2"):
+            if k in out:
+                out[k] = np.repeat(out[k] @ _GRAY, 3, axis=2).astype(np.float32)
+    if flip:
+        for k in ("img1", "depth1"):
+            out[k] = np.ascontiguousarray(out[k][:, ::-1])
+        out["K"][0, 2] = (width - 1) - out["K"][0, 2]
+    return out
+
+
+def depth_tensors(s: dict) -> dict:
+    """NumPy sample -> tensors: images ``[3,H,W]``, depths ``[1,H,W]``, ``K [3,3]`` float32, ``fx_ratio []``."""
+    out = {}
+    for k, v in s.items():
+        if k == "camera":
+            continue
+        v = np.asarray(v)
+        if k.startswith("img"):
+            out[k] = torch.from_numpy(np.ascontiguousarray(v.transpose(2, 0, 1), np.float32))
+        elif k.startswith("depth"):
+            out[k] = torch.from_numpy(np.ascontiguousarray(v[None], np.float32))
+        else:
+            out[k] = torch.from_numpy(np.ascontiguousarray(v, np.float32))
+    return out
+
+
+class SynthDepthDataset(torch.utils.data.Dataset):
+    """``ds[i]``: sample ``i`` of the stream as tensors (see :func:`depth_tensors`)."""
+
+    def __init__(self, spec: SynthDepthSpec, width: int, height: int, pair: bool = False):
+        self.spec, self.width, self.height, self.pair = spec, int(width), int(height), bool(pair)
+
+    def __len__(self) -> int:
+        return 2 ** 40
+
+    def __getitem__(self, i: int) -> dict:
+        return depth_tensors(make_depth_sample(self.spec, int(i), self.width, self.height, pair=self.pair))
+
+
+def heldout_depth_set(n: int, width: int, height: int, spec: SynthDepthSpec = HELDOUT_DEPTH) -> list[dict]:
+    """The first ``n`` frames of the held-out stream (NumPy samples, see :func:`make_depth_sample`)."""
+    return [make_depth_sample(spec, i, width, height) for i in range(int(n))]
