@@ -1,14 +1,15 @@
-"""Deterministic synthetic sequences: textured street scenes with exact ground truth.
+"""Deterministic synthetic sequences: textured street and room scenes with exact ground truth.
 
 Public API::
 
-    make_scene(seed=0, kind="forward", *, length=None, texel=0.05) -> Scene
+    make_scene(seed=0, kind="forward", *, length=None, texel=None) -> Scene   (kind "indoor": a room)
     make_trajectory(kind, n_frames, seed=0, fps=10.0) -> (poses [N,4,4], timestamps [N])
     default_intrinsics(width, height, focal_ratio=0.58) -> Intrinsics
     render_frame(scene, intrinsics, pose, *, return_ids=False) -> (rgb [H,W,3], depth [H,W])
     compute_flow(depth_i, pose_i, pose_j, intrinsics, depth_j=None) -> (flow [H,W,2], valid [H,W])
     write_sequence(out_dir, *, layout="kitti", n_frames=100, width=416, height=128,
-                   motion="forward", seed=0, fps=10.0, write_flow=True, focal_ratio=0.58) -> Path
+                   motion="forward", seed=0, fps=None, write_flow=True, focal_ratio=None) -> Path
+                   (fps / focal_ratio None: 10 Hz / 0.58, or 30 Hz / 0.91 for motion "indoor")
     ensure_demo_sequence(cache_dir, **overrides) -> Path
     read_flo(path) -> flow [H,W,2]
 

@@ -35,6 +35,11 @@ TUM_DEPTH_SCALE = 5000.0
 TUM_TIME_OFFSET = 1.0
 DEMO_PARAMS = dict(layout="kitti", n_frames=100, width=416, height=128, motion="forward", seed=0, fps=10.0,
                    write_flow=True)
+#: ``(fps, focal_ratio)`` of each motion when the caller gives none: KITTI-like for the street
+#: motions, 7-Scenes-like (30 Hz, 585 px at 640 px wide) for the ``indoor`` room.
+MOTION_DEFAULTS = {"forward": (10.0, DEFAULT_FOCAL_RATIO), "handheld": (10.0, DEFAULT_FOCAL_RATIO),
+                   "rotation": (10.0, DEFAULT_FOCAL_RATIO), "static": (10.0, DEFAULT_FOCAL_RATIO),
+                   "indoor": (30.0, 0.91)}
 _OURS = {
     "kitti": {"image_2", "depth", "flow", "calib.txt", "times.txt", "poses.txt"},
     "tum": {"rgb", "depth", "flow", "rgb.txt", "depth.txt", "groundtruth.txt", "intrinsics.txt"},
@@ -145,10 +150,24 @@ def _prepare_dir(out: Path) -> None:
                 p.unlink()
 
 
+def motion_defaults(motion: str, fps: float | None = None, focal_ratio: float | None = None) -> tuple:
+    """``(fps, focal_ratio)``: the given values, or ``motion``'s defaults (:data:`MOTION_DEFAULTS`) for ``None``."""
+    d_fps, d_focal = MOTION_DEFAULTS.get(motion, (10.0, DEFAULT_FOCAL_RATIO))
+    return (d_fps if fps is None else fps), (d_focal if focal_ratio is None else focal_ratio)
+
+
 def scene_length(motion: str, poses: np.ndarray) -> float:
     """Street length that covers the trajectory with room to see ahead."""
     need = float(np.abs(poses[:, 2, 3]).max()) + 60.0
     return max(DEFAULT_LENGTH[motion], math.ceil(need / 10.0) * 10.0)
+
+
+def scene_for(motion: str, seed: int, poses: np.ndarray):
+    """The scene a sequence of ``motion`` is rendered in: the room of ``seed`` for ``indoor``,
+    else a street of the motion's kind long enough for ``poses`` (``[N, 4, 4]``)."""
+    if motion == "indoor":
+        return make_scene(seed, "indoor")
+    return make_scene(seed, motion, length=scene_length(motion, poses))
 
 
 def sequence_params(*, layout, n_frames, width, height, motion, seed, fps, write_flow, focal_ratio) -> dict:
@@ -158,22 +177,26 @@ def sequence_params(*, layout, n_frames, width, height, motion, seed, fps, write
 
 
 def write_sequence(out_dir, *, layout: str = "kitti", n_frames: int = 100, width: int = 416, height: int = 128,
-                   motion: str = "forward", seed: int = 0, fps: float = 10.0, write_flow: bool = True,
-                   focal_ratio: float = DEFAULT_FOCAL_RATIO) -> Path:
+                   motion: str = "forward", seed: int = 0, fps: float | None = None, write_flow: bool = True,
+                   focal_ratio: float | None = None) -> Path:
     """Render a synthetic sequence with exact ground truth into ``out_dir``.
 
     ``layout`` is ``kitti``, ``tum`` or ``both`` (``out_dir/kitti`` and
-    ``out_dir/tum``).  Returns ``out_dir`` as a :class:`~pathlib.Path`.
+    ``out_dir/tum``).  ``motion`` also picks the scene: a street, or a
+    furnished room for ``indoor``.  ``fps`` (Hz) and ``focal_ratio`` (fx / width)
+    default to the motion's (:data:`MOTION_DEFAULTS`: 10 Hz and 0.58, 30 Hz and
+    0.91 for ``indoor``).  Returns ``out_dir`` as a :class:`~pathlib.Path`.
     Raises :class:`~vo_app.errors.UserError` for bad parameters or an
     unusable folder.
     """
+    fps, focal_ratio = motion_defaults(motion, fps, focal_ratio)
     _check_params(layout, n_frames, width, height, motion, fps, focal_ratio)
     n_frames, width, height = int(n_frames), int(width), int(height)
     out = Path(out_dir)
     _prepare_dir(out)
     intr = default_intrinsics(width, height, focal_ratio)
     poses, times = make_trajectory(motion, n_frames, seed, fps)
-    scene = make_scene(seed, motion, length=scene_length(motion, poses))
+    scene = scene_for(motion, seed, poses)
     roots = {"kitti": [out], "tum": [out], "both": [out / "kitti", out / "tum"]}[layout]
     kinds = ["kitti", "tum"] if layout == "both" else [layout]
     try:
@@ -227,7 +250,8 @@ def ensure_demo_sequence(cache_dir, **overrides) -> Path:
 
     Defaults: forward motion, 100 frames, 416x128, seed 0, KITTI layout
     (see :data:`DEMO_PARAMS`; keyword arguments of :func:`write_sequence`
-    override them).  A complete folder with matching parameters is reused;
+    override them; ``fps`` and ``focal_ratio`` follow the motion, see
+    :func:`motion_defaults`, unless given).  A complete folder with matching parameters is reused;
     otherwise the sequence is rendered into a temporary folder that is then
     renamed into place, so a crash never leaves a half-written demo behind.
     """
@@ -235,7 +259,9 @@ def ensure_demo_sequence(cache_dir, **overrides) -> Path:
     unknown = set(overrides) - set(kw)
     if unknown:
         raise TypeError(f"unknown parameters: {sorted(unknown)}")
+    kw["fps"], kw["focal_ratio"] = motion_defaults(overrides.get("motion", kw["motion"]))
     kw.update(overrides)
+    kw["fps"], kw["focal_ratio"] = motion_defaults(kw["motion"], kw["fps"], kw["focal_ratio"])
     params = sequence_params(**kw)
     cache = Path(cache_dir)
     name = f"synth_{kw['motion']}_{kw['width']}x{kw['height']}_n{kw['n_frames']}_s{kw['seed']}_{kw['layout']}"

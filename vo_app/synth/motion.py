@@ -1,7 +1,8 @@
 """Camera motion profiles: smooth, seeded camera-to-world trajectories.
 
-All profiles start near the origin of the street scene, looking along +z,
-1.6 m above the ground.  Rotations are built as ``R = Ry(yaw) Rx(pitch)
+All profiles start near the origin looking along +z: the street profiles
+1.6 m above the street's ground, ``indoor`` 1.5 m above the floor of the room
+of the same seed (:mod:`.room`).  Rotations are built as ``R = Ry(yaw) Rx(pitch)
 Rz(roll)`` in the y-down camera convention (positive yaw turns towards +x,
 positive pitch looks up).
 """
@@ -9,10 +10,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from .room import room_layout
 from .texture import rng_for
 
-#: names accepted by :func:`make_trajectory`.
-MOTIONS = ("forward", "handheld", "rotation", "static")
+#: names accepted by :func:`make_trajectory`.  New kinds go at the end: a kind's random stream
+#: is ``rng_for(seed, 20, MOTIONS.index(kind))``.
+MOTIONS = ("forward", "handheld", "rotation", "static", "indoor")
+#: frames of Gaussian smoothing (sigma) of the ``indoor`` heading along the loop's corners.
+_INDOOR_HEADING_SIGMA = 12.0
 
 
 def euler_to_matrix(yaw, pitch, roll) -> np.ndarray:
@@ -49,16 +54,58 @@ def _poses(pos: np.ndarray, yaw, pitch, roll) -> np.ndarray:
     return poses
 
 
+def _indoor(rng: np.random.Generator, i: np.ndarray, seed: int):
+    """Yaw, pitch, roll ``[N]`` (radians) and positions ``[N, 3]`` (metres) of the ``indoor`` walk.
+
+    The camera follows the room's loop (:class:`.room.Loop`) at 0.014..0.026 m/frame (0.4..0.8
+    m/s at 30 Hz) with step sway and a slow drift sideways (together < 0.09 m off the loop,
+    < 0.1 m with the along-track jitter; :data:`.room.CLEARANCE` budgets for it), bobbing
+    up and down by < 0.1 m.  The yaw is the smoothed direction of travel plus a sweep of
+    up to +-40 deg over 3..7 s that is 0 at the first frame.
+    """
+    deg = np.pi / 180.0
+    loop = room_layout(seed).loop
+    speed = 0.02 * (1.0 + _wave(rng, i, 0.3, (60.0, 150.0)))
+    u = loop.start + np.concatenate([[0.0], np.cumsum(0.5 * (speed[1:] + speed[:-1]))])
+    xz, travel = loop.points(u)
+    # heading: the loop's, extended past both ends at the end speeds and smoothed over its corners
+    k = int(np.ceil(3 * _INDOOR_HEADING_SIGMA))
+    ext = np.arange(1, k + 1, dtype=np.float64)
+    u_ext = np.concatenate([u[0] - speed[0] * ext[::-1], u, u[-1] + speed[-1] * ext])
+    g = np.exp(-0.5 * (np.arange(-k, k + 1) / _INDOOR_HEADING_SIGMA) ** 2)
+    heading = np.convolve(loop.points(u_ext)[1], g / g.sum(), mode="valid")
+    step = rng.uniform(14.0, 18.0)  # frames per step (about 2 steps/s at 30 Hz)
+    side = _wave(rng, i, 0.025, (2 * step - 1.0, 2 * step + 1.0), 1) + _wave(rng, i, 0.06, (90.0, 240.0), 1)
+    along = _wave(rng, i, 0.01, (8.0, 20.0))
+    y = _wave(rng, i, 0.012, (step - 0.5, step + 0.5), 1) + _wave(rng, i, 0.08, (150.0, 400.0), 1)
+    # the loop's own direction (not the smoothed one) splits the wobble into along/sideways
+    d = np.stack([np.sin(travel), np.cos(travel)], axis=1)  # (x, z) of travel
+    right = np.stack([d[:, 1], -d[:, 0]], axis=1)  # (x, z) to the right of travel
+    xz = xz + along[:, None] * d + side[:, None] * right
+    pos = np.stack([xz[:, 0], y, xz[:, 1]], axis=1)
+    a1, p1 = rng.uniform(18.0, 28.0) * deg, rng.uniform(100.0, 200.0)
+    a2, p2 = rng.uniform(5.0, 10.0) * deg, rng.uniform(40.0, 80.0)
+    sweep = a1 * np.sin(2 * np.pi * i / p1) + a2 * np.sin(2 * np.pi * i / p2)
+    yaw = heading + sweep + _wave(rng, i, 1.0 * deg, (6.0, 14.0))
+    pitch = (-rng.uniform(0.0, 8.0) * deg + _wave(rng, i, 4.0 * deg, (80.0, 200.0), 1)
+             + _wave(rng, i, 0.8 * deg, (5.0, 12.0)))
+    roll = _wave(rng, i, 1.5 * deg, (40.0, 120.0), 1) + _wave(rng, i, 0.6 * deg, (6.0, 14.0))
+    return yaw, pitch, roll, pos
+
+
 def make_trajectory(kind: str, n_frames: int, seed: int = 0, fps: float = 10.0):
     """Ground-truth camera motion.
 
     Args:
         kind: ``forward`` (driving at ~1 m/frame along a gently curving lane),
             ``handheld`` (walking at ~0.15 m/frame with 6-DoF wobble),
-            ``rotation`` (pan and tilt about a fixed centre), ``static``.
+            ``rotation`` (pan and tilt about a fixed centre), ``static``,
+            ``indoor`` (a handheld camera walking at ~0.02 m/frame around the
+            loop of the room ``make_scene(seed, "indoor")``, yaw sweeping up to
+            +-40 deg about the direction of travel; tuned for 30 Hz).
         n_frames: number of poses (>= 1).
         seed: the random shape of the path; same seed, same bits.
-        fps: frame rate for the timestamps.
+        fps: frame rate for the timestamps (the motion per frame does not depend on it).
 
     Returns:
         ``(poses, timestamps)``: float64 ``[N, 4, 4]`` camera-to-world and
@@ -108,6 +155,8 @@ def make_trajectory(kind: str, n_frames: int, seed: int = 0, fps: float = 10.0):
         pitch = _wave(rng, i, 3.0 * deg, (25.0, 60.0))
         roll = np.zeros(n)
         pos = np.zeros((n, 3))
+    elif kind == "indoor":
+        yaw, pitch, roll, pos = _indoor(rng, i, seed)
     else:  # static
         yaw = pitch = roll = np.zeros(n)
         pos = np.zeros((n, 3))

@@ -4,7 +4,8 @@ World frame: x right, y down, z forward (the camera frame of an unrotated
 camera at the origin).  The ground is the plane ``y = +1.6`` (the camera
 starts 1.6 m above it).  A street runs along +z, lined on both sides by
 building blocks whose facades sit 5..8 m from the centre line; cars, crates
-and poles stand along the kerbs; walls close both ends of the street.
+and poles stand along the kerbs; walls close both ends of the street.  The
+``indoor`` kind is a furnished room instead (:mod:`.room`).
 
 Every surface is a quad ``p0 + a * e1 + b * e2`` with ``a, b`` in [0, 1];
 its normal ``e1 x e2`` points to the side it is seen from (quads are
@@ -21,9 +22,12 @@ from .texture import TextureAtlas, rng_for
 
 #: height of the camera start above the ground (the ground is ``y = GROUND_Y``).
 GROUND_Y = 1.6
-#: motion kinds a scene can be sized for (see :func:`make_scene`).
-SCENE_KINDS = ("forward", "handheld", "rotation", "static")
-DEFAULT_LENGTH = {"forward": 200.0, "handheld": 60.0, "rotation": 60.0, "static": 60.0}
+#: motion kinds a scene can be sized for (see :func:`make_scene`); ``indoor`` is a furnished room
+#: (:mod:`.room`), the others are streets.
+SCENE_KINDS = ("forward", "handheld", "rotation", "static", "indoor")
+#: metres of street ahead of the origin per kind; for ``indoor`` the upper bound of the room's
+#: length (the room's size follows its seed, see :func:`.room.room_layout`).
+DEFAULT_LENGTH = {"forward": 200.0, "handheld": 60.0, "rotation": 60.0, "static": 60.0, "indoor": 9.0}
 _STREET_BACK = 30.0  # the street starts this far behind the origin
 
 
@@ -37,7 +41,7 @@ class Scene:
         size: ``[Q, 2]`` edge lengths in metres.
         shade: ``[Q]`` constant Lambert factor of each quad (depends on its normal only).
         styles: texture style per quad.
-        z_range: (z_min, z_max) of the street.
+        z_range: (z_min, z_max) of the street (of the room for ``indoor``).
     """
 
     seed: int
@@ -148,15 +152,19 @@ def _kerb_objects(b: _Builder, seed: int, side: int, z0: float, z1: float) -> No
             z += rng.uniform(3.0, 10.0)
 
 
-def make_scene(seed: int = 0, kind: str = "forward", *, length: float | None = None, texel: float = 0.05) -> Scene:
+def make_scene(seed: int = 0, kind: str = "forward", *, length: float | None = None,
+               texel: float | None = None) -> Scene:
     """Build the street scene for ``seed``.
 
     Args:
         seed: everything (geometry, textures, sky) is a function of it.
         kind: the motion profile the scene is sized for (``forward`` gets a
-            200 m street, the others 60 m); see :data:`SCENE_KINDS`.
-        length: metres of street ahead of the origin (overrides ``kind``'s default).
-        texel: texture resolution in metres.
+            200 m street, ``handheld``/``rotation``/``static`` 60 m, ``indoor``
+            a furnished room, see :func:`.room.make_room_scene`); see :data:`SCENE_KINDS`.
+        length: metres of street ahead of the origin (overrides ``kind``'s
+            default); must be ``None`` for ``indoor`` (the room's size follows ``seed``).
+        texel: texture resolution in metres (default 0.05 for streets, 0.02 for
+            ``indoor``, whose surfaces are seen from closer).
 
     The street spans ``z`` from -30 m to ``length + 30`` m; objects are laid
     out from the start of the street onwards, so a longer street keeps the
@@ -164,6 +172,13 @@ def make_scene(seed: int = 0, kind: str = "forward", *, length: float | None = N
     """
     if kind not in SCENE_KINDS:
         raise ValueError(f"unknown scene kind {kind!r}; expected one of {SCENE_KINDS}")
+    if kind == "indoor":
+        if length is not None:
+            raise ValueError("the indoor room's size follows its seed: pass length=None")
+        from .room import make_room_scene  # room.py imports this module
+
+        return make_room_scene(seed, texel=0.02 if texel is None else texel)
+    texel = 0.05 if texel is None else texel
     length = float(DEFAULT_LENGTH[kind] if length is None else length)
     z0, z1 = -_STREET_BACK, length + _STREET_BACK
     b = _Builder()
@@ -183,16 +198,23 @@ def make_scene(seed: int = 0, kind: str = "forward", *, length: float | None = N
     wall_h = 30.0
     b.quad((14.0, GROUND_Y - wall_h, z1), (-28.0, 0.0, 0.0), (0.0, wall_h, 0.0), "facade")  # far end, faces -z
     b.quad((-14.0, GROUND_Y - wall_h, z0), (28.0, 0.0, 0.0), (0.0, wall_h, 0.0), "facade")  # near end, faces +z
+    return _finish(b, seed, kind, length, (z0, z1), texel, np.array([0.4, -0.8, 0.45]))
 
+
+def _finish(b: _Builder, seed: int, kind: str, length: float, z_range: tuple, texel: float,
+            light: np.ndarray) -> Scene:
+    """The :class:`Scene` of the quads in ``b``; ``light`` ``[3]`` is the (unnormalised) direction
+    towards the light that sets each quad's constant shade."""
     p0 = np.asarray(b.p0, np.float64)
     e1 = np.asarray(b.e1, np.float64)
     e2 = np.asarray(b.e2, np.float64)
     n = np.cross(e1, e2)
     n /= np.linalg.norm(n, axis=1, keepdims=True)
     size = np.stack([np.linalg.norm(e1, axis=1), np.linalg.norm(e2, axis=1)], axis=1)
-    sun = np.array([0.4, -0.8, 0.45])
+    sun = np.asarray(light, np.float64).copy()
     sun /= np.linalg.norm(sun)
     shade = (0.65 + 0.35 * np.clip(n @ sun, 0.0, 1.0)).astype(np.float32)
     atlas = TextureAtlas(size, b.styles, seed, texel, keys=np.asarray(b.keys, np.int64))
     return Scene(seed=int(seed), kind=kind, length=length, p0=p0, e1=e1, e2=e2, normal=n, size=size,
-                 shade=shade, styles=b.styles, z_range=(z0, z1), texel=float(texel), atlas=atlas, sky=Sky(seed))
+                 shade=shade, styles=b.styles, z_range=tuple(z_range), texel=float(texel), atlas=atlas,
+                 sky=Sky(seed))

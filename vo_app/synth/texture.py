@@ -111,6 +111,76 @@ def _draw_windows(img: np.ndarray, rng: np.random.Generator, texel: float) -> No
         y += floor_h
 
 
+#: styles of the indoor room (:mod:`.room`); the street styles are "ground", "facade" and "box".
+INDOOR_STYLES = ("plaster", "wood", "carpet")
+
+
+def _wood_colour(rng: np.random.Generator) -> np.ndarray:
+    """One RGB wood tone in [0, 1], float32 ``[3]`` (OpenCV hue 8..20 = 16..40 degrees)."""
+    hsv = np.array([[[rng.uniform(8, 20), rng.uniform(0.35, 0.75) * 255, rng.uniform(0.3, 0.8) * 255]]])
+    return cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB).reshape(3).astype(np.float32) / 255.0
+
+
+def _draw_planks(img: np.ndarray, rng: np.random.Generator, texel: float) -> None:
+    """Boards along the texture's width: faint seams every 0.12..0.3 m, staggered butt joints."""
+    h, w = img.shape[:2]
+    dark = (img.mean(axis=(0, 1)) * 0.7).tolist()
+    board = rng.uniform(0.12, 0.3) / texel
+    y = rng.uniform(0.0, board)
+    while y < h:
+        cv2.line(img, (0, int(y)), (w - 1, int(y)), dark, 1, cv2.LINE_AA)
+        x = rng.uniform(0.0, 2.5) / texel
+        y_next = y + board * rng.uniform(0.95, 1.05)
+        while x < w:
+            cv2.line(img, (int(x), int(y)), (int(x), int(y_next)), dark, 1, cv2.LINE_AA)
+            x += rng.uniform(1.2, 3.0) / texel
+        y = y_next
+
+
+def _indoor_texture(rng: np.random.Generator, style: str, w: int, h: int, texel: float) -> np.ndarray:
+    """Base level of an indoor style (see :func:`make_texture`): uint8 ``[h, w, 3]`` RGB.
+
+    ``plaster``: pale paint with soft shading, a few stains, marks and stickers;
+    ``wood``: a wood tone with grain stretched along the texture's width and board seams;
+    ``carpet``: a muted colour with strong fibre noise at 1..3 texels and a few pattern blobs.
+    Feature sizes are physical (metres), from 3 cm up, whatever ``texel`` is.
+    """
+    cells = [c / texel for c in (0.03, 0.075, 0.15, 0.3, 0.6, 1.2, 2.4)]
+    cells = [c for c in cells if c >= 1.0] or [1.0]
+    area = w * h
+    if style == "plaster":
+        base = random_colours(rng, 1, sat=(0.0, 0.25), val=(0.6, 0.9))[0]
+    elif style == "wood":
+        base = _wood_colour(rng)
+    else:
+        base = random_colours(rng, 1, sat=(0.15, 0.6), val=(0.3, 0.65))[0]
+    shading = fractal_noise(rng, h, w, [c for c in cells if c * texel >= 0.15] or cells, 1)
+    tint = fractal_noise(rng, h, w, [c for c in cells if c * texel >= 0.6] or cells, 3)
+    colour = base * (1.0 + 0.25 * shading) + 0.04 * tint
+    if style == "wood":
+        # grain: noise 8x longer along the width than across it
+        grain = value_noise(rng, h, max(2, w // 8), max(1.0, 0.01 / texel), 1)[..., 0]
+        grain = cv2.resize(grain, (w, h), interpolation=cv2.INTER_LINEAR)
+        colour *= (1.0 + 0.7 * grain)[..., None]
+        _draw_planks(colour, rng, texel)
+        _draw_blobs(colour, rng, int(area * texel ** 2 / 4.0) + 1, 1.5, max(2.0, min(0.3 / texel, 0.2 * min(w, h))))
+        lum_amp, fine = 0.25, 0.5
+    elif style == "plaster":
+        _draw_blobs(colour, rng, int(area * texel ** 2 / 6.0) + 1, 1.5, max(2.0, min(0.8 / texel, 0.3 * min(w, h))))
+        _draw_lines(colour, rng, int(area * texel ** 2 / 8.0) + 1, max(6.0, min(2.0 / texel, 0.5 * max(w, h))))
+        lum_amp, fine = 0.3, 0.5
+    else:
+        _draw_blobs(colour, rng, int(area * texel ** 2 / 3.0) + 1, 1.5, max(2.0, min(0.6 / texel, 0.3 * min(w, h))))
+        lum_amp, fine = 0.3, 1.5
+    lum = fractal_noise(rng, h, w, cells, 1)
+    lum += fine * value_noise(rng, h, w, 1.0, 1)
+    lum *= lum_amp * 255.0
+    lum += 0.85 * 255.0
+    colour *= lum
+    np.clip(colour, 0.0, 255.0, out=colour)
+    return (colour + 0.5).astype(np.uint8)
+
+
 def make_texture(seed: int, key, style: str, w: int, h: int, texel: float) -> np.ndarray:
     """Base-level texture for the integer tuple ``key``: uint8 ``[h, w, 3]`` RGB.
 
@@ -121,6 +191,8 @@ def make_texture(seed: int, key, style: str, w: int, h: int, texel: float) -> np
     rng = rng_for(seed, 1, *np.atleast_1d(key))
     cells = [c / (texel / 0.05) for c in (1.5, 3, 6, 12, 24, 48, 96)]
     cells = [c for c in cells if c >= 1.0] or [1.0]
+    if style in INDOOR_STYLES:
+        return _indoor_texture(rng, style, w, h, texel)
     if style == "ground":
         base = random_colours(rng, 1, sat=(0.0, 0.35), val=(0.35, 0.6))[0]
     else:
@@ -170,7 +242,7 @@ class TextureAtlas:
 
     Args:
         sizes: ``[Q, 2]`` quad extents in metres along its two edges.
-        styles: one style name per quad ("ground", "facade", "box").
+        styles: one style name per quad ("ground", "facade", "box", or one of :data:`INDOOR_STYLES`).
         seed: scene seed.
         texel: texel size in metres.
         keys: ``[Q, K]`` integers that seed each quad's texture (default: the quad index).
