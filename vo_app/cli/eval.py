@@ -1,4 +1,4 @@
-"""``vo-eval``: trajectory evaluation (``vo-eval traj``) and optical-flow evaluation (``vo-eval flow``)."""
+"""``vo-eval``: trajectory (``traj``), optical-flow (``flow``) and depth (``depth``) evaluation."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -28,7 +28,7 @@ def parse_segments(text: str) -> "str | tuple[float, ...]":
 
 @click.group(context_settings=_CTX)
 def cli():
-    """Evaluate trajectories against ground truth (traj) and optical flow (flow)."""
+    """Evaluate trajectories against ground truth (traj), optical flow (flow) and depth (depth)."""
 
 
 @cli.command(context_settings=_CTX)
@@ -78,6 +78,10 @@ def traj(gt_path, est_paths, fmt, align, delta_m, segments_text, segment_step, t
 from .eval_flow import flow_cmd  # noqa: E402  (vo-eval flow: EPE / Fl-all on Middlebury and synthetic pairs)
 
 cli.add_command(flow_cmd, "flow")
+
+from .eval_depth import depth_cmd  # noqa: E402  (vo-eval depth: AbsRel / RMSE / deltas on synthetic, TartanAir, KITTI)
+
+cli.add_command(depth_cmd, "depth")
 
 
 def main(args: list[str] | None = None) -> None:

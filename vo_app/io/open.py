@@ -7,20 +7,23 @@ from pathlib import Path
 from vo_app.errors import UserError
 from vo_app.io.folder import image_folder, open_folder
 from vo_app.io.kitti import is_kitti, open_kitti
+from vo_app.io.kitti_raw import is_kitti_raw, open_kitti_raw
 from vo_app.io.sequence import ReadOptions, Sequence
 from vo_app.io.tum import is_tum, open_tum
 from vo_app.io.types import Intrinsics
 
-LAYOUTS = ("auto", "kitti", "tum", "folder")
-_OPENERS = {"kitti": open_kitti, "tum": open_tum, "folder": open_folder}
+LAYOUTS = ("auto", "kitti", "tum", "folder", "kitti_raw")
+_OPENERS = {"kitti": open_kitti, "tum": open_tum, "folder": open_folder, "kitti_raw": open_kitti_raw}
 _NO_IMAGES_FIX = ("pass a folder of images (png/jpg/...), a KITTI sequence (image_0/ + calib.txt) "
                   "or a TUM folder (rgb.txt)")
 
 
 def detect_layout(root: "str | os.PathLike[str]") -> str:
-    """``"kitti"``, ``"tum"`` or ``"folder"`` for an existing directory; UserError otherwise.
+    """``"kitti"``, ``"tum"``, ``"kitti_raw"`` or ``"folder"`` for an existing directory; UserError otherwise.
 
     KITTI: ``calib.txt`` and ``image_0/`` (or ``image_2/``); TUM: ``rgb.txt``;
+    KITTI raw drive: ``image_02/data/`` (or ``image_00/data/``) and ``calib_cam_to_cam.txt``
+    (here or in the parent folder);
     folder: images directly inside or in a color/, rgb/, images/, image_left/ subfolder.
     A folder with ``depth.txt`` or ``groundtruth.txt`` but no ``rgb.txt`` and no
     images of its own is a TUM folder missing its image list, an error.
@@ -34,6 +37,8 @@ def detect_layout(root: "str | os.PathLike[str]") -> str:
         return "kitti"
     if is_tum(root):
         return "tum"
+    if is_kitti_raw(root):
+        return "kitti_raw"
     if any((root / f"image_{c}").is_dir() for c in range(4)) and not (root / "calib.txt").exists():
         raise UserError("KITTI-style folder (image_0/ or image_2/) without calib.txt", path=root,
                         fix="add calib.txt with a 'P0: <12 numbers>' line, or pass --layout kitti --intrinsics FILE")
@@ -55,15 +60,16 @@ def open_sequence(path: "str | os.PathLike[str]", *, layout: str = "auto",
     """Open an image sequence for streaming.
 
     Args:
-        path: a KITTI odometry sequence, a TUM RGB-D folder or a folder of images.
-        layout: "auto" (detect), "kitti", "tum" or "folder".
+        path: a KITTI odometry sequence, a TUM RGB-D folder, a KITTI raw drive or a folder of images.
+        layout: "auto" (detect), "kitti", "tum", "folder" or "kitti_raw".
         intrinsics: file with ``fx fy cx cy [k1 k2 p1 p2 [k3]]`` or a 3x3 ``K``
             (or an :class:`Intrinsics`), for the images' native size; overrides
             whatever the folder provides.
         size: working ``(W, H)``; None keeps the native size.
         stride, start, max_frames: read frames ``start, start + stride, ...``, at most ``max_frames``.
         color: False -> gray float32 ``[H, W]``; True -> RGB float32 ``[H, W, 3]``.
-        camera: KITTI camera (0 gray, 2 colour); default image_0 if present else image_2.
+        camera: KITTI camera (0 gray, 2 colour); default image_0 if present else image_2
+            (KITTI raw: image_02 if present else image_00).
         undistort: remove lens distortion (the returned intrinsics then have ``dist=None``).
         fps: frame rate for synthesised timestamps ``index / fps`` when the data have none.
 
