@@ -1,4 +1,4 @@
-"""``vo-train``: training of the networks (stage ``flow`` for now: the PWC flow network)."""
+"""``vo-train``: training of the networks: ``flow`` (stage 1), ``depth`` (stage 2), ``joint`` (stage 3)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,7 +12,7 @@ _CTX = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 @click.group(context_settings=_CTX)
 def cli():
-    """Train the networks of vo_app (stage 'flow': the PWC optical-flow network)."""
+    """Train the networks of vo_app: flow (stage 1), depth (stage 2, flow frozen), joint (stage 3)."""
 
 
 @cli.command("flow", context_settings=_CTX)
@@ -72,6 +72,106 @@ def flow(config_path, out_dir, resume, init, device, folders, steps, max_steps, 
                    err=True)
         return 130
     return 0
+
+
+def _depth_stage(joint: bool, config_path, out_dir, resume, init, flow_init, device, folders, steps, max_steps, quiet):
+    import dataclasses
+
+    import torch
+
+    from ..errors import UserError
+    from ..train.depth_config import load_depth_config
+    from ..train.depth_stage import train_depth
+    from .common import ensure_writable_dir
+
+    stage = "joint" if joint else "depth"
+    cfg = load_depth_config(config_path)
+    if folders:
+        for f in folders:
+            if not f.exists():
+                raise UserError("--data folder does not exist", path=f, fix="check the path")
+        cfg = dataclasses.replace(cfg, selfsup=dataclasses.replace(cfg.selfsup, folders=tuple(str(f) for f in folders)))
+    if steps is not None:
+        cfg = dataclasses.replace(cfg, optim=dataclasses.replace(cfg.optim, steps=steps))
+    ss_start = 0 if joint else cfg.selfsup.start_step
+    if ss_start is not None and ss_start < cfg.optim.steps and not cfg.selfsup.folders:
+        raise UserError(f"the {stage} stage trains on image folders from step {ss_start}", path=config_path,
+                        fix="pass --data FOLDER (repeatable)" + ("" if joint else ", or set selfsup.start_step: null"))
+    if init is not None and resume:
+        raise UserError("--init starts a new run and --resume continues one", fix="pass only one of them")
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    ensure_writable_dir(out_dir)
+    from ..train.data.depth_folders import check_depth_folder
+
+    for f in cfg.selfsup.folders:  # before any work: fewer than 3 frames, mixed sizes, no intrinsics
+        check_depth_folder(f)
+    res = train_depth(cfg, out_dir, device=device, resume=resume, progress=not quiet, init=init, joint=joint,
+                      flow_init=flow_init, max_steps=max_steps)
+    m = res["metrics"]
+    val = ""
+    if "val_absrel" in m:
+        val = f", held-out AbsRel {m['val_absrel']:.3f} (median-scaled) / {m['val_absrel_metric']:.3f} (metric)"
+    extra = f"; flow weights: {Path(out_dir) / 'flow.pt'}" if joint else ""
+    click.echo(f"vo-train {stage}: step {res['step']}{val}, {res['seconds'] / 60:.1f} min of training; "
+               f"weights: {Path(out_dir) / 'model.pt'}{extra}")
+    if res["nonfinite"]:
+        click.echo(f"vo-train: stopped on a non-finite loss; {Path(out_dir) / 'last.pt'} holds the last good state",
+                   err=True)
+        return 3
+    if res["interrupted"]:
+        click.echo(f"vo-train: interrupted; resume with: vo-train {stage} --config {config_path} --out {out_dir} "
+                   "--resume", err=True)
+        return 130
+    return 0
+
+
+def _depth_options(f):
+    opts = [
+        click.option("--config", "config_path", required=True, type=click.Path(path_type=Path),
+                     help="Training YAML, e.g. configs/train_depth_cpu.yaml."),
+        click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path),
+                     help="Run folder: last.pt, model.pt, best.pt, log.jsonl, curve.png."),
+        click.option("--resume", is_flag=True, help="Continue the run in --out from its last.pt, exactly."),
+        click.option("--init", "init", type=str, help="Start from these depth weights (path or URL; same architecture)."),
+        click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+                     help="auto: cuda when a GPU is visible (mixed precision there), else cpu."),
+        click.option("--data", "folders", multiple=True, type=click.Path(path_type=Path),
+                     help="Video folder for the self-supervised losses (repeatable; any vo-run layout with "
+                          "intrinsics, 3+ frames of one size)."),
+        click.option("--steps", type=click.IntRange(0), help="Override optim.steps of the config."),
+        click.option("--max-steps", type=click.IntRange(0), help="Stop after this many steps in this invocation "
+                     "(--resume continues)."),
+        click.option("--quiet", is_flag=True, help="No progress bar."),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+@cli.command("depth", context_settings=_CTX)
+@_depth_options
+@click.option("--flow-init", "flow_init", type=str, help="Frozen flow weights when the config's flow.backend is pwc "
+              "(overrides flow.weights).")
+def depth(config_path, out_dir, resume, init, device, folders, steps, max_steps, quiet, flow_init):
+    """Train the depth network: supervised warm start on synthetic depth, then TrianFlow's
+    self-supervised losses (triangulation, reprojection, smoothness) on --data folders, flow frozen.
+
+    Ctrl-C saves a checkpoint; --resume continues from it.
+    """
+    return _depth_stage(False, config_path, out_dir, resume, init, flow_init, device, folders, steps, max_steps, quiet)
+
+
+@cli.command("joint", context_settings=_CTX)
+@_depth_options
+@click.option("--flow-init", "flow_init", type=str, help="Flow weights to start from (a vo-train flow checkpoint, "
+              "e.g. weights/pwc_small_cpu.pt).")
+def joint(config_path, out_dir, resume, init, device, folders, steps, max_steps, quiet, flow_init):
+    """Train flow and depth together on --data folders with all the losses (stage 3).
+
+    Start from a depth checkpoint (--init) and a flow checkpoint (--flow-init).
+    """
+    return _depth_stage(True, config_path, out_dir, resume, init, flow_init, device, folders, steps, max_steps, quiet)
 
 
 def main(args: list[str] | None = None) -> None:

@@ -7,6 +7,11 @@ validation and the checkpoint contents.  The loop gives every stage the same beh
 - ``--resume`` is exact: sample ``k`` of each data stream is a pure function of the seed and
   ``k``, and step ``s`` uses samples ``s*B .. s*B+B-1`` (:func:`loader`), the learning rate is a
   function of the step, and the RNG states are saved (``state.py``);
+- data-parallel under ``torchrun --nproc_per_node W`` (``distributed.py``): rank ``r`` uses samples
+  ``(s*W + r)*B .. (s*W + r)*B + B - 1`` at step ``s`` (so ``W = 1`` is the stream above), the
+  gradients are averaged over the ranks (:meth:`StageTrainer.backward_and_step`), the decisions to
+  skip a step or to stop are taken together, and only rank 0 writes (log, checkpoints, plot, bar)
+  and validates;
 - a first SIGINT (Ctrl-C) finishes the current step, saves ``last.pt`` and stops; a second aborts;
 - ``runtime.max_minutes`` stops with a checkpoint; progress bar, ``log.jsonl``, ``curve.png``;
 - a non-finite loss either skips the step (``nonfinite = "skip"``, the flow stage) or stops the
@@ -15,6 +20,7 @@ validation and the checkpoint contents.  The loop gives every stage the same beh
 from __future__ import annotations
 
 import math
+import os
 import signal
 import sys
 import time
@@ -22,20 +28,28 @@ from pathlib import Path
 
 import torch
 
+from . import distributed as ddp
 from .curve import JsonlLog, plot_curve
 
 
-class _Range(torch.utils.data.Sampler):
-    """Indices ``start, start + 1, ..., stop - 1`` in order."""
+class _StepSamples(torch.utils.data.Sampler):
+    """The sample indices of steps ``first .. last - 1`` for rank ``rank`` of ``world``, in order.
 
-    def __init__(self, start: int, stop: int):
-        self.start, self.stop = int(start), int(stop)
+    Step ``s`` contributes ``(s*world + rank)*batch + j`` for ``j = 0 .. batch - 1``: the ranks of
+    one step share the ``world*batch`` consecutive samples ``s*world*batch ..``; with
+    ``world = 1`` the indices are just ``first*batch .. last*batch - 1``.
+    """
+
+    def __init__(self, first: int, last: int, batch: int, rank: int = 0, world: int = 1):
+        self.first, self.last, self.batch, self.rank, self.world = int(first), int(last), int(batch), int(rank), int(world)
 
     def __iter__(self):
-        return iter(range(self.start, self.stop))
+        for s in range(self.first, self.last):
+            start = (s * self.world + self.rank) * self.batch
+            yield from range(start, start + self.batch)
 
     def __len__(self) -> int:
-        return self.stop - self.start
+        return max(0, self.last - self.first) * self.batch
 
 
 def _worker_init(_):
@@ -43,22 +57,33 @@ def _worker_init(_):
     torch.set_num_threads(1)
 
 
-def loader(ds, first_step: int, last_step: int, batch: int, workers: int):
-    """Iterator over the batches of steps ``first_step .. last_step - 1`` of map-style ``ds``."""
+def loader(ds, first_step: int, last_step: int, batch: int, workers: int, *, rank: int = 0, world: int = 1):
+    """Iterator over the batches of steps ``first_step .. last_step - 1`` of map-style ``ds``.
+
+    Each batch holds ``batch`` samples: those of rank ``rank`` of ``world`` processes
+    (:class:`_StepSamples`; the defaults give samples ``s*batch .. s*batch + batch - 1`` at step ``s``).
+    """
     kw = dict(num_workers=workers, worker_init_fn=_worker_init, prefetch_factor=2) if workers else {}
     # a private generator: creating a loader must not consume the global torch RNG (exact --resume)
     gen = torch.Generator().manual_seed(first_step)
-    return iter(torch.utils.data.DataLoader(ds, batch_size=batch, sampler=_Range(first_step * batch, last_step * batch),
+    return iter(torch.utils.data.DataLoader(ds, batch_size=batch,
+                                            sampler=_StepSamples(first_step, last_step, batch, rank, world),
                                             generator=gen, **kw))
 
 
 class StopFlag:
-    """First SIGINT: ask the loop to stop after the current step; the second one raises at once."""
+    """First SIGINT: ask the loop to stop after the current step; the second one raises at once.
 
-    def __init__(self, prog: str = "vo-train"):
+    ``grace`` seconds: a second SIGINT that close to the first counts as the same request.  Under
+    ``torchrun`` a Ctrl-C reaches each worker twice, from the terminal and relayed by the launcher.
+    """
+
+    def __init__(self, prog: str = "vo-train", grace: float = 0.0):
         self.stop = False
         self._old = None
         self.prog = prog
+        self.grace = grace
+        self._t_first = 0.0
 
     def __enter__(self):
         try:
@@ -69,8 +94,11 @@ class StopFlag:
 
     def _handle(self, signum, frame):
         if self.stop:
+            if time.monotonic() - self._t_first < self.grace:
+                return
             raise KeyboardInterrupt
         self.stop = True
+        self._t_first = time.monotonic()
         print(f"\n{self.prog}: stopping after this step and saving a checkpoint (Ctrl-C again to abort)",
               file=sys.stderr, flush=True)
 
@@ -78,6 +106,13 @@ class StopFlag:
         if self._old is not None:
             signal.signal(signal.SIGINT, self._old)
         return False
+
+
+class _NoLog:
+    """The log of ranks other than 0: rows are dropped (rank 0 writes ``log.jsonl``)."""
+
+    def write(self, **row) -> None:
+        pass
 
 
 class NonFiniteLoss(RuntimeError):
@@ -90,7 +125,12 @@ class StageTrainer:
     Subclasses set ``stage`` (name), ``val_key`` (the validation number to minimise for
     ``best.pt``), ``nonfinite``, and implement :meth:`batches`, :meth:`train_step`,
     :meth:`validate`, :meth:`save` and :meth:`save_best`.  They set ``self.cfg`` (with
-    ``optim``, ``val``, ``checkpoint``, ``log``, ``runtime``), ``self.optim`` and ``self.log``.
+    ``optim``, ``val``, ``checkpoint``, ``log``, ``runtime``), ``self.optim`` and ``self.log``
+    (made by :meth:`open_log`), and end :meth:`train_step` with :meth:`backward_and_step`.
+
+    Under ``torchrun`` (``WORLD_SIZE > 1``) the constructor joins the process group (``self.rank``
+    of ``self.world``; 0 of 1 otherwise; ``self.device`` is ``cuda:LOCAL_RANK`` for CUDA) and
+    :meth:`run` leaves it at the end.  Subclasses write files only where ``self.is_main``.
     """
 
     stage = "train"
@@ -99,8 +139,9 @@ class StageTrainer:
 
     def __init__(self, out_dir, device: str, progress: bool):
         self.out = Path(out_dir)
-        self.device = torch.device(device)
-        self.progress = progress
+        self.rank, self.world, self.device, self._own_group = ddp.setup(torch.device(device))
+        self.is_main = self.rank == 0
+        self.progress = progress and self.is_main
         self.amp = self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         self.step = 0
@@ -112,6 +153,10 @@ class StageTrainer:
         self.skipped = 0
 
     # -------------------------------------------------------------- hooks
+    def networks(self) -> list:
+        """The trained modules (their parameters and buffers are kept identical over the ranks)."""
+        return [self.model]
+
     def batches(self, total: int):
         """Iterator yielding, per step, the argument tuple of :meth:`train_step`."""
         raise NotImplementedError
@@ -129,11 +174,15 @@ class StageTrainer:
         raise NotImplementedError
 
     def trainer_state(self) -> dict:
-        """The loop's part of a resumable checkpoint."""
+        """The loop's part of a resumable checkpoint (``world``: processes of the run, for the data stream)."""
         from .state import rng_state
 
         return {"step": self.step, "elapsed": self.elapsed, "best": self.best, "rng": rng_state(),
-                "scaler": self.scaler.state_dict() if self.amp else None}
+                "scaler": self.scaler.state_dict() if self.amp else None, "world": self.world}
+
+    def open_log(self, keep_until_step: int | None = None):
+        """``log.jsonl`` (see :class:`~vo_app.train.curve.JsonlLog`) on rank 0; a log that drops its rows elsewhere."""
+        return JsonlLog(self.out / "log.jsonl", keep_until_step=keep_until_step) if self.is_main else _NoLog()
 
     def load_trainer_state(self, ckpt: dict) -> None:
         from .state import set_rng_state
@@ -146,15 +195,57 @@ class StageTrainer:
         if tr.get("scaler") and self.amp:
             self.scaler.load_state_dict(tr["scaler"])
         set_rng_state(tr["rng"])
-        self.log = JsonlLog(self.out / "log.jsonl", keep_until_step=self.step)
+        was = int(tr.get("world", 1))
+        if was != self.world and self.is_main:
+            print(f"vo-train: the run was trained by {was} process(es) and goes on with {self.world}: from here the "
+                  "batches differ from those of an uninterrupted run", file=sys.stderr)
+        self.log = self.open_log(keep_until_step=self.step)
+
+    # -------------------------------------------------------------- one optimizer step
+    def optimized_params(self) -> list:
+        """The parameters of the optimizer, in its order."""
+        return [p for g in self.optim.param_groups for p in g["params"]]
+
+    def backward_and_step(self, loss: torch.Tensor) -> bool:
+        """The end of every ``train_step``: backward, (all-reduce), clip, optimizer step.
+
+        ``loss``: this rank's scalar loss of the step.  Returns False, without touching the weights,
+        when the loss is not finite on this rank or on any other one (the step is then skipped or
+        stops the run on every rank, see ``nonfinite``).  With ``world > 1`` the gradients are
+        averaged over the ranks before clipping, and BatchNorm buffers are copied from rank 0 after
+        the step, so every rank ends the step with the same weights.
+        """
+        bad = not bool(torch.isfinite(loss.detach()))
+        if self.world > 1:
+            bad = ddp.any_rank(bad, self.device)
+        if bad:
+            return False
+        self.scaler.scale(loss).backward()
+        params = self.optimized_params()
+        if self.world > 1:
+            ddp.average_gradients(params, self.world)
+        if self.cfg.optim.grad_clip > 0:
+            self.scaler.unscale_(self.optim)
+            torch.nn.utils.clip_grad_norm_(params, self.cfg.optim.grad_clip)
+        self.scaler.step(self.optim)
+        self.scaler.update()
+        if self.world > 1:
+            ddp.broadcast_from_rank0([b for m in self.networks() for b in m.buffers()])
+        return True
+
+    def _sync_start(self) -> None:
+        """Start every rank from rank 0's weights (as ``DistributedDataParallel`` does)."""
+        if self.world > 1:
+            ddp.broadcast_from_rank0([t for m in self.networks() for t in (*m.parameters(), *m.buffers())])
 
     # -------------------------------------------------------------- loop
     def _after_step(self, stats: dict, total: int, bar) -> None:
         """Bookkeeping after step ``self.step``: skipped steps, the log, validation, checkpoints."""
         cfg = self.cfg
         if "skipped" in stats:
-            self.skipped += 1
-            print(f"vo-train: non-finite loss at step {self.step}; step skipped", file=sys.stderr)
+            self.skipped += 1  # the same on every rank: skipping is decided together (backward_and_step)
+            if self.is_main:
+                print(f"vo-train: non-finite loss at step {self.step}; step skipped", file=sys.stderr)
             if self.skipped > 20:
                 raise RuntimeError("more than 20 steps with a non-finite loss: lower optim.lr")
         else:
@@ -173,12 +264,15 @@ class StageTrainer:
             self._acc, self._n_acc, self._t_log = {}, 0, now
         if cfg.val.every and cfg.val.pairs and (self.step % cfg.val.every == 0 or self.step == total):
             self._validate_and_log()
-        if cfg.checkpoint.every and self.step % cfg.checkpoint.every == 0:
+        if cfg.checkpoint.every and self.step % cfg.checkpoint.every == 0 and self.is_main:
             self.save()
         if bar is not None:
             bar.update(1)
 
     def _validate_and_log(self) -> None:
+        """Validate, log and keep ``best.pt``: rank 0 only (validation holds no collective)."""
+        if not self.is_main:
+            return
         v = self.validate()
         if not v:
             return
@@ -193,10 +287,25 @@ class StageTrainer:
         threads = torch.get_num_threads()
         if self.cfg.runtime.threads:
             torch.set_num_threads(self.cfg.runtime.threads)
+        done = False
         try:
-            return self._run(max_steps)
+            self._sync_start()
+            res = self._run(max_steps)
+            if os.environ.get("VO_TRAIN_DUMP_WEIGHTS") == "1":
+                self.dump_weights()
+            done = True
+            return res
         finally:
             torch.set_num_threads(threads)
+            ddp.teardown(self._own_group, barrier=done)
+
+    def dump_weights(self) -> Path:
+        """``weights_rank{rank}.pt`` in the run folder: ``{"<i>.<name>": tensor}`` of the state dicts of
+        :meth:`networks` (``VO_TRAIN_DUMP_WEIGHTS=1``; the tests compare the ranks' weights)."""
+        path = self.out / f"weights_rank{self.rank}.pt"
+        torch.save({f"{i}.{k}": v.detach().cpu() for i, m in enumerate(self.networks())
+                    for k, v in m.state_dict().items()}, path)
+        return path
 
     def _run(self, max_steps: int | None) -> dict:
         cfg = self.cfg
@@ -205,7 +314,7 @@ class StageTrainer:
         if self.step == 0 and cfg.val.every and cfg.val.pairs:
             self._validate_and_log()
         bar = None
-        if self.progress:
+        if self.progress:  # rank 0 only (__init__)
             from tqdm import tqdm
 
             bar = tqdm(total=total, initial=self.step, unit="step", desc=f"vo-train {self.stage}", dynamic_ncols=True,
@@ -214,23 +323,30 @@ class StageTrainer:
         limit = cfg.runtime.max_minutes * 60.0
         self._acc, self._n_acc, self._t_log = {}, 0, time.perf_counter()
         try:
-            with StopFlag() as flag:
+            with StopFlag(grace=2.0 if self.world > 1 else 0.0) as flag:
                 while self.step < total:
-                    if flag.stop:
+                    stop, timeout = flag.stop, bool(limit and time.perf_counter() - t_start > limit)
+                    if self.world > 1:  # one rank's Ctrl-C or clock stops them all, at the same step
+                        stop, timeout = ddp.any_rank_flags([stop, timeout], self.device)
+                    if stop:
                         self.interrupted = True
                         break
-                    if limit and time.perf_counter() - t_start > limit:
-                        print(f"vo-train: time limit of {cfg.runtime.max_minutes:g} min reached at step {self.step}",
-                              file=sys.stderr)
+                    if timeout:
+                        if self.is_main:
+                            print(f"vo-train: time limit of {cfg.runtime.max_minutes:g} min reached at step "
+                                  f"{self.step}", file=sys.stderr)
                         break
                     t0 = time.perf_counter()
                     stats = self.train_step(*next(it))
-                    if "skipped" in stats and self.nonfinite == "stop":
+                    if "skipped" in stats and self.nonfinite == "stop":  # decided on every rank together
                         self.stopped_nonfinite = True
-                        print(f"vo-train: non-finite loss at step {self.step + 1} ({stats.get('loss')}); stopping. "
-                              f"The last good checkpoint is kept: {self.out / 'last.pt'} (step "
-                              f"{self._saved_step()})", file=sys.stderr)
+                        if self.is_main:
+                            print(f"vo-train: non-finite loss at step {self.step + 1} ({stats.get('loss')}); "
+                                  f"stopping. The last good checkpoint is kept: {self.out / 'last.pt'} (step "
+                                  f"{self._saved_step()})", file=sys.stderr)
                         break
+                    if self.world > 1 and "skipped" not in stats:  # log the mean over the whole batch
+                        stats = ddp.mean_over_ranks(stats, self.world, self.device)
                     self.step += 1
                     self.elapsed += time.perf_counter() - t0
                     self._after_step(stats, total, bar)
@@ -242,8 +358,10 @@ class StageTrainer:
             bar.close()
         if self.stopped_nonfinite:
             return self.summary()
-        if cfg.val.every and cfg.val.pairs and self.metrics.get("val_step") != self.step:
+        if cfg.val.every and cfg.val.pairs and self.metrics.get("val_step") != self.step and self.is_main:
             self._validate_and_log()  # stopped off-schedule (time limit, Ctrl-C): metrics of the saved weights
+        if not self.is_main:
+            return self.summary()
         self.save()
         try:
             plot_curve(self.out / "log.jsonl", self.out / "curve.png",
@@ -263,4 +381,5 @@ class StageTrainer:
 
     def summary(self) -> dict:
         return {"step": self.step, "metrics": dict(self.metrics), "interrupted": self.interrupted,
-                "nonfinite": self.stopped_nonfinite, "seconds": self.elapsed, "out": str(self.out)}
+                "nonfinite": self.stopped_nonfinite, "seconds": self.elapsed, "out": str(self.out),
+                "rank": self.rank, "world": self.world}

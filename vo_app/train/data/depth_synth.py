@@ -54,7 +54,7 @@ _CAMERAS = {
     "indoor": ("indoor", "indoor", 150, None, (0.8, 1.0), 30.0),
 }
 _CACHE: "OrderedDict[tuple, tuple]" = OrderedDict()
-_CACHE_SIZE = 24
+_CACHE_SIZE = 64  # every (scene, camera) of a 24-scene stream stays cached (~2-4 GB per process)
 
 
 def _scene(seed: int, camera: str):

@@ -11,7 +11,8 @@ class FolderPairs(torch.utils.data.Dataset):
     """Pairs ``(t, t + gap)`` of consecutive frames from sequences opened with :func:`vo_app.io.open_sequence`.
 
     ``ds[i]`` (a pure function of ``(seed, i)``) -> ``{"img1", "img2"}`` ``[3,H,W]`` float32 in
-    [0,1] at the working size ``(width, height)``; gray frames are replicated to 3 channels.
+    [0,1] at the working size ``(width, height)`` (gray frames are replicated to 3 channels),
+    ``K [3,3]`` float32 (the working-size intrinsics, mirrored with the images) and ``fx_ratio``.
     A random left-right mirror and frame order reversal are the only augmentation (the
     photometric loss needs the true appearance of both frames).
     """
@@ -46,6 +47,11 @@ class FolderPairs(torch.utils.data.Dataset):
             im = np.asarray(im, np.float32)
             im = np.repeat(im[..., None], 3, axis=2) if im.ndim == 2 else im
             imgs.append(im)
+        K = np.array(seq.intrinsics.K, np.float32)
         if rng.random() < 0.5:
             imgs = [im[:, ::-1] for im in imgs]
-        return {f"img{j + 1}": torch.from_numpy(np.ascontiguousarray(im.transpose(2, 0, 1))) for j, im in enumerate(imgs)}
+            K[0, 2] = (imgs[0].shape[1] - 1) - K[0, 2]
+        out = {f"img{j + 1}": torch.from_numpy(np.ascontiguousarray(im.transpose(2, 0, 1))) for j, im in enumerate(imgs)}
+        out["K"] = torch.from_numpy(K)
+        out["fx_ratio"] = torch.tensor(K[0, 0] / imgs[0].shape[1], dtype=torch.float32)
+        return out
