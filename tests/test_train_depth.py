@@ -379,3 +379,15 @@ def test_depth_cli_errors(tmp_path, run_cli):
     line = one_line_error(run_cli(["depth", "--config", cfg, "--out", tmp_path / "r2", "--quiet"], main=main),
                           "vo-train")
     assert "corner" in line and "bad.yaml" in line
+
+
+def test_frozen_pwc_flow_at_a_size_that_is_not_a_multiple_of_64(tmp_path, video):
+    from vo_app.train.depth_config import FlowSourceConfig
+    from vo_app.train.depth_stage import train_depth
+
+    cfg = _cfg(video, image_size=(160, 64),
+               flow=FlowSourceConfig(backend="pwc", weights=str(REPO / "weights" / "pwc_small_cpu.pt")))
+    res = train_depth(cfg, tmp_path / "run", progress=False, max_steps=5)
+    assert res["step"] == 5 and not res["nonfinite"]
+    log = (tmp_path / "run" / "log.jsonl").read_text()
+    assert '"L_d"' in log

@@ -35,19 +35,19 @@ def run_command(cmd: click.Command, prog: str, args: list[str] | None = None) ->
     sys.exit(rv if isinstance(rv, int) else 0)
 
 
-def ensure_writable_dir(path: Path) -> Path:
-    """Create ``path`` if needed and check that files can be created in it."""
+def ensure_writable_dir(path: Path, flag: str = "--out") -> Path:
+    """Create ``path`` if needed and check that files can be created in it (``flag``: the option to name)."""
     path = Path(path)
     if path.exists() and not path.is_dir():
-        raise UserError("the output path exists and is not a directory", path=path, fix="pass --out a directory")
+        raise UserError("the output path exists and is not a directory", path=path, fix=f"pass {flag} a directory")
     try:
         path.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=path)
         os.close(fd)
         os.unlink(probe)
     except OSError as e:
-        raise UserError(f"cannot write to the output directory ({e.strerror})", path=path,
-                        fix="choose a writable --out directory") from None
+        raise UserError(f"cannot write to the output directory ({e.strerror or e})", path=path,
+                        fix=f"choose a writable {flag} directory") from None
     return path
 
 

@@ -1,13 +1,12 @@
 """``vo-eval depth``: AbsRel, RMSE, deltas of a depth checkpoint and baselines on synthetic, TartanAir, KITTI."""
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import click
 
 from ..errors import UserError
+from .common import ensure_writable_dir
 
 _CTX = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 _DATA_CHOICES = ("synthetic", "tartanair", "kitti", "all")
@@ -29,22 +28,7 @@ def check_output_file(path: Path, flag: str) -> None:
     path = Path(path)
     if path.is_dir():
         raise UserError("is a directory", path=path, fix=f"pass {flag} a file name")
-    check_output_dir(path.parent if str(path.parent) else Path("."), flag)
-
-
-def check_output_dir(path: Path, flag: str) -> None:
-    """Create ``path`` if needed and probe that files can be created in it (UserError otherwise)."""
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise UserError("exists and is not a directory", path=path, fix=f"pass {flag} a writable location")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=path)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as e:
-        raise UserError(f"cannot write here ({e.strerror or e})", path=path,
-                        fix=f"pass {flag} a writable location") from None
+    ensure_writable_dir(path.parent if str(path.parent) else Path("."), flag)
 
 
 def _device(device: str) -> str:
@@ -108,7 +92,7 @@ def depth_cmd(weights, data, shared, synthetic_pairs, json_path, pictures_dir, d
     if json_path is not None:
         check_output_file(json_path, "--json")
     if pictures_dir is not None:
-        check_output_dir(pictures_dir, "--pictures")
+        ensure_writable_dir(pictures_dir, "--pictures")
     shared = shared if shared is not None else default_shared_root()
     datasets, notices = standard_depth_datasets(names, shared, synthetic_pairs, tuple(ckpt["image_size"]))
     for line in notices:

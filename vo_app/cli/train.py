@@ -10,6 +10,22 @@ from .common import run_command
 _CTX = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
+def _with_overrides(cfg, folders, steps):
+    """The config with ``--data`` folders (which must exist) and ``--steps`` applied."""
+    import dataclasses
+
+    from ..errors import UserError
+
+    if folders:
+        for f in folders:
+            if not f.exists():
+                raise UserError("--data folder does not exist", path=f, fix="check the path")
+        cfg = dataclasses.replace(cfg, selfsup=dataclasses.replace(cfg.selfsup, folders=tuple(str(f) for f in folders)))
+    if steps is not None:
+        cfg = dataclasses.replace(cfg, optim=dataclasses.replace(cfg.optim, steps=steps))
+    return cfg
+
+
 @click.group(context_settings=_CTX)
 def cli():
     """Train the networks of vo_app: flow (stage 1), depth (stage 2, flow frozen), joint (stage 3)."""
@@ -36,8 +52,6 @@ def flow(config_path, out_dir, resume, init, device, folders, steps, max_steps, 
 
     Ctrl-C saves a checkpoint; --resume continues from it.
     """
-    import dataclasses
-
     import torch
 
     from ..errors import UserError
@@ -45,14 +59,7 @@ def flow(config_path, out_dir, resume, init, device, folders, steps, max_steps, 
     from ..train.flow_stage import train_flow
     from .common import ensure_writable_dir
 
-    cfg = load_train_config(config_path)
-    if folders:
-        for f in folders:
-            if not f.exists():
-                raise UserError("--data folder does not exist", path=f, fix="check the path")
-        cfg = dataclasses.replace(cfg, selfsup=dataclasses.replace(cfg.selfsup, folders=tuple(str(f) for f in folders)))
-    if steps is not None:
-        cfg = dataclasses.replace(cfg, optim=dataclasses.replace(cfg.optim, steps=steps))
+    cfg = _with_overrides(load_train_config(config_path), folders, steps)
     if cfg.selfsup.start_step is not None and cfg.selfsup.start_step < cfg.optim.steps and not cfg.selfsup.folders:
         raise UserError(f"the config fine-tunes on image folders from step {cfg.selfsup.start_step}", path=config_path,
                         fix="pass --data FOLDER (repeatable), or set selfsup.start_step: null")
@@ -63,6 +70,8 @@ def flow(config_path, out_dir, resume, init, device, folders, steps, max_steps, 
     ensure_writable_dir(out_dir)
     res = train_flow(cfg, out_dir, device=device, resume=resume, progress=not quiet, init=init,
                      max_steps=max_steps)
+    if res.get("rank", 0) != 0:  # torchrun: rank 0 reports for every process
+        return 130 if res["interrupted"] else 0
     m = res["metrics"]
     val = f", held-out EPE {m['val_epe']:.3f} px" if "val_epe" in m else ""
     click.echo(f"vo-train flow: step {res['step']}{val}, {res['seconds'] / 60:.1f} min of training; "
@@ -75,8 +84,6 @@ def flow(config_path, out_dir, resume, init, device, folders, steps, max_steps, 
 
 
 def _depth_stage(joint: bool, config_path, out_dir, resume, init, flow_init, device, folders, steps, max_steps, quiet):
-    import dataclasses
-
     import torch
 
     from ..errors import UserError
@@ -85,14 +92,7 @@ def _depth_stage(joint: bool, config_path, out_dir, resume, init, flow_init, dev
     from .common import ensure_writable_dir
 
     stage = "joint" if joint else "depth"
-    cfg = load_depth_config(config_path)
-    if folders:
-        for f in folders:
-            if not f.exists():
-                raise UserError("--data folder does not exist", path=f, fix="check the path")
-        cfg = dataclasses.replace(cfg, selfsup=dataclasses.replace(cfg.selfsup, folders=tuple(str(f) for f in folders)))
-    if steps is not None:
-        cfg = dataclasses.replace(cfg, optim=dataclasses.replace(cfg.optim, steps=steps))
+    cfg = _with_overrides(load_depth_config(config_path), folders, steps)
     ss_start = 0 if joint else cfg.selfsup.start_step
     if ss_start is not None and ss_start < cfg.optim.steps and not cfg.selfsup.folders:
         raise UserError(f"the {stage} stage trains on image folders from step {ss_start}", path=config_path,
@@ -108,6 +108,8 @@ def _depth_stage(joint: bool, config_path, out_dir, resume, init, flow_init, dev
         check_depth_folder(f)
     res = train_depth(cfg, out_dir, device=device, resume=resume, progress=not quiet, init=init, joint=joint,
                       flow_init=flow_init, max_steps=max_steps)
+    if res.get("rank", 0) != 0:  # torchrun: rank 0 reports for every process
+        return 3 if res["nonfinite"] else 130 if res["interrupted"] else 0
     m = res["metrics"]
     val = ""
     if "val_absrel" in m:

@@ -47,15 +47,21 @@ def _make(values, dist, width: int, height: int, path: Path, fix: str) -> Intrin
     return Intrinsics(fx, fy, cx, cy, int(width), int(height), dist)
 
 
+def read_text(path: "str | os.PathLike[str]", fix: str, what: str = "file") -> str:
+    """The text of a small file; a missing or unreadable file is a one-line UserError naming ``what``."""
+    path = Path(path)
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        raise UserError(f"{what} not found", path=path, fix=fix) from None
+    except OSError as exc:
+        raise UserError(f"cannot read {what} ({exc.strerror or exc})", path=path, fix=fix) from None
+
+
 def read_number_rows(path: "str | os.PathLike[str]", fix: str) -> list[list[float]]:
     """Rows of numbers from a small text file (``#`` comments, blank lines skipped; commas allowed)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        raise UserError("file not found", path=path, fix=fix) from None
-    except OSError as exc:
-        raise UserError(f"cannot read file ({exc.strerror or exc})", path=path, fix=fix) from None
+    text = read_text(path, fix)
     rows = []
     for lineno, line in enumerate(text.splitlines(), start=1):
         line = line.split("#", 1)[0].replace(",", " ").strip()

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from vo_app.errors import UserError
-from vo_app.io.calib import resolve_intrinsics
+from vo_app.io.calib import read_text, resolve_intrinsics
 from vo_app.io.images import ImageReadError, image_size, list_images
 from vo_app.io.sequence import ReadOptions, Sequence, probe_size, rows_for_frames, select_indices
 from vo_app.io.types import Intrinsics
@@ -77,12 +77,7 @@ def find_calib(root: Path, name: str) -> Path | None:
 def read_calib_file(path: "str | Path") -> dict[str, np.ndarray]:
     """``KEY: numbers`` lines -> ``{KEY: float64 [n]}``; lines with text values (calib_time) are skipped."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        raise UserError("calibration file not found", path=path, fix=_CALIB_FIX) from None
-    except OSError as exc:
-        raise UserError(f"cannot read calibration file ({exc.strerror or exc})", path=path, fix=_CALIB_FIX) from None
+    text = read_text(path, _CALIB_FIX, "calibration file")
     out = {}
     for line in text.splitlines():
         key, sep, rest = line.partition(":")

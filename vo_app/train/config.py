@@ -94,8 +94,22 @@ class RuntimeConfig:
     max_minutes: float = 0.0  # stop with a checkpoint after this wall time (0: no limit)
 
 
+class StageConfig:
+    """What every stage's config dataclass shares (fields ``model``, ``data``, ``selfsup``, ``image_size``)."""
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["model"] = self.model.to_dict()
+        return _plain(d)
+
+    def data_identity(self) -> dict:
+        """What a resumed run must share with the checkpoint's run: the synthetic stream and folders."""
+        return {**self.data.to_dict(), "image_size": list(self.image_size),
+                "selfsup_folders": [str(f) for f in self.selfsup.folders]}
+
+
 @dataclass
-class TrainConfig:
+class TrainConfig(StageConfig):
     seed: int = 0
     image_size: tuple = (256, 192)
     model: PWCArch = SMALL
@@ -109,15 +123,7 @@ class TrainConfig:
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     source: str = ""  # the YAML file it came from
 
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["model"] = self.model.to_dict()
-        return _plain(d)
 
-    def data_identity(self) -> dict:
-        """What a resumed run must share with the checkpoint's run: the synthetic stream and folders."""
-        return {**self.data.to_dict(), "image_size": list(self.image_size),
-                "selfsup_folders": [str(f) for f in self.selfsup.folders]}
 
 
 def _plain(x):
@@ -187,45 +193,59 @@ def load_train_config(path: "str | Path") -> TrainConfig:
         raise UserError(str(e), path=path) from None
 
 
-def config_from_dict(data: dict, source: str = "") -> TrainConfig:
-    """Build a :class:`TrainConfig` from a nested dict (the YAML content) and check the values."""
-    sections = {"data": SynthSpec, "optim": OptimConfig, "loss": LossConfig, "selfsup": SelfSupConfig,
-                "val": ValConfig, "checkpoint": CkptConfig, "log": LogConfig, "runtime": RuntimeConfig}
+def build_config(cls, data: dict, sections: dict, model_from_dict, default_size: tuple, source: str = ""):
+    """A stage's config dataclass ``cls`` from a nested dict (the YAML content): every section of
+    ``sections`` (name -> dataclass), plus ``seed``, ``image_size`` and ``model`` (built by
+    ``model_from_dict``; the dataclass default when absent).  Unknown names are a one-line error."""
     known = set(sections) | {"seed", "image_size", "model"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise UserError(f"unknown section(s) {unknown}", fix=f"valid sections: {sorted(known)}")
-    kw = {name: _section(cls, data.get(name), name) for name, cls in sections.items()}
-    model = PWCArch.from_dict(data["model"], where="model") if "model" in data else SMALL
+    kw = {name: _section(c, data.get(name), name) for name, c in sections.items()}
+    if "model" in data:
+        kw["model"] = model_from_dict(data["model"], where="model")
     seed = _coerce(data.get("seed", 0), 0, "seed")
-    size = _coerce(data.get("image_size", (256, 192)), (256, 192), "image_size")
-    cfg = TrainConfig(seed=seed, image_size=tuple(int(v) for v in size), model=model, source=source, **kw)
-    _check(cfg)
-    return cfg
+    size = _coerce(data.get("image_size", default_size), default_size, "image_size")
+    return cls(seed=seed, image_size=tuple(int(v) for v in size), source=source, **kw)
 
 
-def _check(cfg: TrainConfig) -> None:
+def common_problems(cfg, multiple: int) -> list[str]:
+    """The checks every stage's config shares (size, optimiser, intervals, runtime)."""
     bad = []
     w, h = cfg.image_size if len(cfg.image_size) == 2 else (0, 0)
-    if len(cfg.image_size) != 2 or w % 64 or h % 64 or w < 64 or h < 64:
-        bad.append(f"image_size {list(cfg.image_size)} must be [W, H], multiples of 64")
+    if len(cfg.image_size) != 2 or w % multiple or h % multiple or w < 64 or h < 64:
+        bad.append(f"image_size {list(cfg.image_size)} must be [W, H], multiples of {multiple}, at least 64")
     if not (cfg.optim.lr > 0 and cfg.optim.final_lr > 0 and cfg.selfsup.lr > 0):
         bad.append("learning rates must be > 0")
     if cfg.optim.schedule not in ("constant", "cosine"):
         bad.append("optim.schedule must be constant or cosine")
     if cfg.optim.batch_size < 1 or cfg.optim.steps < 0:
         bad.append("optim.batch_size must be >= 1 and optim.steps >= 0")
-    if len(cfg.loss.level_weights) != len(cfg.model.levels):
-        bad.append(f"loss.level_weights needs {len(cfg.model.levels)} values (levels {cfg.model.levels})")
-    if not 1 <= cfg.loss.photo_scales <= len(cfg.model.levels):
-        bad.append("loss.photo_scales out of range")
-    if not 0 <= cfg.data.street_fraction <= 1 or not 0 <= cfg.data.gray_fraction <= 1:
-        bad.append("data fractions must be in [0, 1]")
     if cfg.data.scenes < 1:
         bad.append("data.scenes must be >= 1")
     if cfg.val.every < 0 or cfg.val.pairs < 0 or cfg.checkpoint.every < 0 or cfg.log.every < 1:
         bad.append("val/checkpoint/log intervals must be >= 0 (log.every >= 1)")
     if cfg.runtime.workers < 0 or cfg.runtime.threads < 0:
         bad.append("runtime.workers and runtime.threads must be >= 0")
+    return bad
+
+
+def config_from_dict(data: dict, source: str = "") -> TrainConfig:
+    """Build a :class:`TrainConfig` from a nested dict (the YAML content) and check the values."""
+    sections = {"data": SynthSpec, "optim": OptimConfig, "loss": LossConfig, "selfsup": SelfSupConfig,
+                "val": ValConfig, "checkpoint": CkptConfig, "log": LogConfig, "runtime": RuntimeConfig}
+    cfg = build_config(TrainConfig, data, sections, PWCArch.from_dict, (256, 192), source)
+    _check(cfg)
+    return cfg
+
+
+def _check(cfg: TrainConfig) -> None:
+    bad = common_problems(cfg, 64)
+    if len(cfg.loss.level_weights) != len(cfg.model.levels):
+        bad.append(f"loss.level_weights needs {len(cfg.model.levels)} values (levels {cfg.model.levels})")
+    if not 1 <= cfg.loss.photo_scales <= len(cfg.model.levels):
+        bad.append("loss.photo_scales out of range")
+    if not 0 <= cfg.data.street_fraction <= 1 or not 0 <= cfg.data.gray_fraction <= 1:
+        bad.append("data fractions must be in [0, 1]")
     if bad:
         raise UserError("invalid training config: " + "; ".join(bad), fix="fix these options")

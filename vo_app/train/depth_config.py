@@ -23,14 +23,14 @@ consistency 0.01 and the epipolar term 0.002.
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import UserError
 from ..io.yaml_file import read_yaml_mapping
 from ..models.depth.arch import SMALL, DepthArch
-from .config import CkptConfig, LogConfig, OptimConfig, RuntimeConfig, SelfSupConfig, ValConfig, _coerce, _plain, _section
+from .config import (CkptConfig, LogConfig, OptimConfig, RuntimeConfig, SelfSupConfig, StageConfig, ValConfig,
+                     build_config, common_problems)
 from .data.depth_synth import SynthDepthSpec
 
 MASKS = ("edge", "overlap", "blank")
@@ -64,7 +64,7 @@ class DepthCkptConfig(CkptConfig):
 
 
 @dataclass
-class DepthTrainConfig:
+class DepthTrainConfig(StageConfig):
     seed: int = 0
     image_size: tuple = (416, 128)
     model: DepthArch = SMALL
@@ -78,15 +78,6 @@ class DepthTrainConfig:
     log: LogConfig = field(default_factory=LogConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     source: str = ""
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["model"] = self.model.to_dict()
-        return _plain(d)
-
-    def data_identity(self) -> dict:
-        return {**self.data.to_dict(), "image_size": list(self.image_size),
-                "selfsup_folders": [str(f) for f in self.selfsup.folders]}
 
 
 def load_depth_config(path: "str | Path") -> DepthTrainConfig:
@@ -105,30 +96,13 @@ def depth_config_from_dict(data: dict, source: str = "") -> DepthTrainConfig:
     sections = {"data": SynthDepthSpec, "optim": OptimConfig, "loss": DepthLossConfig, "selfsup": SelfSupConfig,
                 "flow": FlowSourceConfig, "val": ValConfig, "checkpoint": DepthCkptConfig, "log": LogConfig,
                 "runtime": RuntimeConfig}
-    known = set(sections) | {"seed", "image_size", "model"}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise UserError(f"unknown section(s) {unknown}", fix=f"valid sections: {sorted(known)}")
-    kw = {name: _section(cls, data.get(name), name) for name, cls in sections.items()}
-    model = DepthArch.from_dict(data["model"], where="model") if "model" in data else SMALL
-    seed = _coerce(data.get("seed", 0), 0, "seed")
-    size = _coerce(data.get("image_size", (416, 128)), (416, 128), "image_size")
-    cfg = DepthTrainConfig(seed=seed, image_size=tuple(int(v) for v in size), model=model, source=source, **kw)
+    cfg = build_config(DepthTrainConfig, data, sections, DepthArch.from_dict, (416, 128), source)
     _check(cfg)
     return cfg
 
 
 def _check(cfg: DepthTrainConfig) -> None:
-    bad = []
-    w, h = cfg.image_size if len(cfg.image_size) == 2 else (0, 0)
-    if len(cfg.image_size) != 2 or w % 32 or h % 32 or w < 64 or h < 64:
-        bad.append(f"image_size {list(cfg.image_size)} must be [W, H], multiples of 32, at least 64")
-    if not (cfg.optim.lr > 0 and cfg.optim.final_lr > 0 and cfg.selfsup.lr > 0):
-        bad.append("learning rates must be > 0")
-    if cfg.optim.schedule not in ("constant", "cosine"):
-        bad.append("optim.schedule must be constant or cosine")
-    if cfg.optim.batch_size < 1 or cfg.optim.steps < 0:
-        bad.append("optim.batch_size must be >= 1 and optim.steps >= 0")
+    bad = common_problems(cfg, 32)
     unknown = sorted(set(cfg.loss.masks) - set(MASKS))
     if unknown:
         bad.append(f"loss.masks {unknown} unknown (valid: {list(MASKS)})")
@@ -139,11 +113,5 @@ def _check(cfg: DepthTrainConfig) -> None:
     fr = (cfg.data.handheld_fraction, cfg.data.indoor_fraction, cfg.data.gray_fraction)
     if min(fr) < 0 or max(fr) > 1 or cfg.data.handheld_fraction + cfg.data.indoor_fraction > 1:
         bad.append("data fractions must be in [0, 1] (handheld + indoor <= 1)")
-    if cfg.data.scenes < 1:
-        bad.append("data.scenes must be >= 1")
-    if cfg.val.every < 0 or cfg.val.pairs < 0 or cfg.checkpoint.every < 0 or cfg.log.every < 1:
-        bad.append("val/checkpoint/log intervals must be >= 0 (log.every >= 1)")
-    if cfg.runtime.workers < 0 or cfg.runtime.threads < 0:
-        bad.append("runtime.workers and runtime.threads must be >= 0")
     if bad:
         raise UserError("invalid training config: " + "; ".join(bad), fix="fix these options")

@@ -14,13 +14,11 @@ loss L_f plus the flow-to-rigid-flow and epipolar terms; all depth losses as in 
 
 Run folder (``--out``): ``config.yaml``, ``log.jsonl``, ``curve.png``, ``last.pt`` (resumable),
 ``model.pt`` (depth weights), ``best.pt`` (depth weights with the best held-out AbsRel) and, for
-``joint``, ``flow.pt`` (flow weights).  The loop (resume, Ctrl-C, time limit) is ``loop.py``'s.
-A non-finite loss stops the run; the last good ``last.pt`` is kept.
+``joint``, ``flow.pt`` (flow weights).  The loop (resume, Ctrl-C, time limit, data-parallel
+``torchrun``) is ``loop.py``'s.  A non-finite loss stops the run; the last good ``last.pt`` is kept.
 """
 from __future__ import annotations
 
-import math
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -33,7 +31,6 @@ from ..geometry.warp import pixel_grid_t
 from ..models.checkpoint import (DEPTH_KIND, KIND, check_compatible, load_checkpoint, load_weights,
                                  save_checkpoint)
 from ..models.depth.net import DepthNet, depth_target_for_network
-from .curve import JsonlLog
 from .data.depth_folders import DepthFolderPairs
 from .data.depth_synth import SynthDepthDataset, heldout_depth_set
 from .depth_config import DepthTrainConfig
@@ -72,6 +69,10 @@ class DepthTrainer(StageTrainer):
         self._heldout = None
         self.depth_stats = [0.0, 0]  # sum and count of the supervised ground-truth depths seen (metres)
         self._init(resume)
+
+    def networks(self) -> list:
+        """The trained modules: the depth network, and the flow network in the joint stage."""
+        return [self.model] + ([self.flow_net] if self.joint else [])
 
     # ------------------------------------------------------------------ setup
     def _flow_source(self, resume_ckpt: dict | None):
@@ -119,6 +120,10 @@ class DepthTrainer(StageTrainer):
             src = load_checkpoint(self.init, kind=DEPTH_KIND)
             check_compatible(src, arch=cfg.model, path=self.init)
             load_weights(self.model, src["model"], path=self.init)
+        if self.joint and (cfg.image_size[0] % 64 or cfg.image_size[1] % 64):
+            raise UserError(f"the joint stage trains the flow network, whose input must be a multiple of 64; "
+                            f"image_size is {list(cfg.image_size)}", path=cfg.source or None,
+                            fix="set image_size to multiples of 64, e.g. [448, 128]")
         if self.joint or cfg.flow.backend == "pwc":
             self.flow_net = self._flow_source(ckpt)
             self.flow_net.to(self.device).train(self.joint)
@@ -133,8 +138,9 @@ class DepthTrainer(StageTrainer):
             self.depth_stats = list(ckpt["trainer"].get("depth_stats", [0.0, 0]))
         else:
             self.out.mkdir(parents=True, exist_ok=True)
-            self.log = JsonlLog(self.out / "log.jsonl")
-        (self.out / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+            self.log = self.open_log()
+        if self.is_main:
+            (self.out / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
     # ------------------------------------------------------------------ batches
     def _ss_start(self) -> int | None:
@@ -148,14 +154,15 @@ class DepthTrainer(StageTrainer):
         sw = cfg.selfsup.supervised_weight
         need_sup = ss_start is None or self.step < ss_start or sw > 0
         sup_end = total if ss_start is None or sw > 0 else min(total, ss_start)
+        part = dict(rank=self.rank, world=self.world)  # this process's samples of each step
         sup_it = loader(SynthDepthDataset(cfg.data, *cfg.image_size), self.step, max(sup_end, self.step), B,
-                        cfg.runtime.workers) if need_sup else None
+                        cfg.runtime.workers, **part) if need_sup else None
         ss_it = None
         if ss_start is not None and total > ss_start:
             dis = cfg.flow.dis_preset if (cfg.flow.backend == "dis" and not self.joint) else None
             ds = DepthFolderPairs(list(cfg.selfsup.folders), *cfg.image_size, seed=cfg.data.seed,
                                   max_gap=cfg.selfsup.max_gap, dis_preset=dis)
-            ss_it = loader(ds, max(self.step, ss_start) - ss_start, total - ss_start, B, cfg.runtime.workers)
+            ss_it = loader(ds, max(self.step, ss_start) - ss_start, total - ss_start, B, cfg.runtime.workers, **part)
 
         def per_step(step: int):
             while True:
@@ -181,12 +188,15 @@ class DepthTrainer(StageTrainer):
         if "flow_fwd" in batch:
             return batch["flow_fwd"], batch["flow_bwd"], None
         n = a.shape[0]
-        lc = self.cfg.loss
-        with torch.set_grad_enabled(self.joint):
-            out = self.flow_net(torch.cat([a, b]), torch.cat([b, a]))
+        if not self.joint:  # frozen: any working size (padded to the network's multiple of 64, then cropped)
+            from ..models.pwc.backend import pad_to_multiple
+
+            with torch.no_grad():
+                x, (h, w) = pad_to_multiple(torch.cat([a, b]))
+                flow = self.flow_net(x, torch.cat([x[n:], x[:n]]))["flow"][:, :, :h, :w]
+            return flow[:n], flow[n:], None
+        out = self.flow_net(torch.cat([a, b]), torch.cat([b, a]))
         ff, fb = out["flow"][:n], out["flow"][n:]
-        if not self.joint:
-            return ff.detach(), fb.detach(), None
         fwd = [f[:n] for f in out["flows"]]
         bwd = [f[n:] for f in out["flows"]]
         r = selfsup_loss(a, b, fwd, bwd, n_scales=3)
@@ -197,7 +207,8 @@ class DepthTrainer(StageTrainer):
         a, b, K = batch["img1"], batch["img2"], batch["K"].to(torch.float64)
         n = a.shape[0]
         ff, fb, l_flow = self._flows(a, b, batch)
-        seeds = np.arange(step * n, step * n + n, dtype=np.int64) + 1000003 * cfg.seed
+        first = (step * self.world + self.rank) * n  # the global index of the first sample (loop.loader)
+        seeds = np.arange(first, first + n, dtype=np.int64) + 1000003 * cfg.seed
         tv = two_view_t(ff.detach().float(), fb.detach().float(), K, n=lc.matches, seed=seeds)
         tri = triangulate_matches(tv.p1, tv.p2, K, tv.R, tv.t, tv.drawn, lc.cos_threshold)
         tri["valid"] = tri["valid"] & tv.ok[:, None]
@@ -255,15 +266,8 @@ class DepthTrainer(StageTrainer):
                 stats.update(s)
                 w = 1.0 if ss_batch is None else self.cfg.selfsup.supervised_weight
                 loss = w * l_sup if loss is None else loss + w * l_sup
-        if not torch.isfinite(loss):
+        if not self.backward_and_step(loss):
             return {**stats, "loss": float(loss.detach()), "skipped": 1.0}
-        self.scaler.scale(loss).backward()
-        if self.cfg.optim.grad_clip > 0:
-            self.scaler.unscale_(self.optim)
-            torch.nn.utils.clip_grad_norm_([p for g in self.optim.param_groups for p in g["params"]],
-                                           self.cfg.optim.grad_clip)
-        self.scaler.step(self.optim)
-        self.scaler.update()
         stats["loss"] = float(loss.detach())
         return stats
 
@@ -296,7 +300,8 @@ class DepthTrainer(StageTrainer):
     def checkpoint_dict(self, full: bool = True) -> dict:
         cfg = self.cfg
         ck = {"arch": cfg.model.to_dict(), "image_size": list(cfg.image_size),
-              "training": {"data": cfg.data_identity(), "steps": self.step, "samples": self.step * cfg.optim.batch_size,
+              "training": {"data": cfg.data_identity(), "steps": self.step,
+                           "samples": self.step * cfg.optim.batch_size * self.world,
                            "config": cfg.to_dict(), "seconds": round(self.elapsed, 1), "device": str(self.device),
                            "torch": str(torch.__version__), "stage": self.stage,
                            "init": None if self.init is None else str(self.init),

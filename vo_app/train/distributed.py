@@ -47,7 +47,7 @@ def setup(device: torch.device) -> tuple[int, int, torch.device, bool]:
         torch.cuda.set_device(device)
     created = False
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        dist.init_process_group("nccl" if device.type == "cuda" and torch.cuda.is_available() else "gloo")
         created = True
     return dist.get_rank(), dist.get_world_size(), device, created
 
@@ -133,10 +133,12 @@ def broadcast_from_rank0(tensors: list[torch.Tensor]) -> None:
 
 
 def mean_over_ranks(values: dict[str, float], world: int, device: torch.device) -> dict[str, float]:
-    """The mean over the ranks of each number of ``values`` (every rank passes the same keys)."""
+    """The mean over the ranks of each number of ``values`` (every rank passes the same keys), in
+    the order of ``values``."""
     import torch.distributed as dist
 
-    keys = sorted(values)
+    keys = sorted(values)  # the same order on every rank, whatever the insertion order
     t = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64, device=device)
     dist.all_reduce(t)
-    return {k: v / world for k, v in zip(keys, t.tolist())}
+    mean = {k: v / world for k, v in zip(keys, t.tolist())}
+    return {k: mean[k] for k in values}

@@ -13,7 +13,8 @@ Run folder (``--out``)::
 Sample ``k`` of the data streams is a pure function of the seed and ``k``; step ``s`` uses
 samples ``s*B .. s*B+B-1``, so a resumed run sees exactly the batches an uninterrupted run
 would have seen.  SIGINT (Ctrl-C) finishes the current step, saves ``last.pt`` and stops;
-a second Ctrl-C aborts at once.
+a second Ctrl-C aborts at once.  Under ``torchrun`` each of the ``W`` processes trains on its own
+``B`` samples of the step (``loop.py``), so a step sees ``W*B`` samples.
 """
 from __future__ import annotations
 
@@ -26,7 +27,6 @@ from ..errors import UserError
 from ..models.checkpoint import check_compatible, load_checkpoint, load_weights, save_checkpoint
 from ..models.pwc.net import PWCNet
 from .config import TrainConfig
-from .curve import JsonlLog
 from .data.folders import FolderPairs
 from .data.synthetic import SynthFlowDataset, to_tensors
 from .loop import StageTrainer, loader
@@ -84,8 +84,9 @@ class FlowTrainer(StageTrainer):
                 load_weights(self.model, src["model"], path=self.init)
             self.model.to(self.device)
             self.optim = self._make_optim()
-            self.log = JsonlLog(self.out / "log.jsonl")
-        (self.out / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+            self.log = self.open_log()
+        if self.is_main:
+            (self.out / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
     def _make_optim(self):
         o = self.cfg.optim
@@ -131,14 +132,8 @@ class FlowTrainer(StageTrainer):
                 stats.update(s)
                 w = 1.0 if ss_batch is None else self.cfg.selfsup.supervised_weight
                 loss = w * l_sup if loss is None else loss + w * l_sup
-        if not torch.isfinite(loss):  # skip a poisoned batch instead of corrupting the weights
+        if not self.backward_and_step(loss):  # skip a poisoned batch instead of corrupting the weights
             return {**stats, "loss": float(loss.detach()), "skipped": 1.0}
-        self.scaler.scale(loss).backward()
-        if self.cfg.optim.grad_clip > 0:
-            self.scaler.unscale_(self.optim)
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip)
-        self.scaler.step(self.optim)
-        self.scaler.update()
         stats["loss"] = float(loss.detach())
         return stats
 
@@ -173,7 +168,7 @@ class FlowTrainer(StageTrainer):
         cfg = self.cfg
         ck = {"arch": cfg.model.to_dict(), "image_size": list(cfg.image_size),
               "training": {"data": cfg.data_identity(), "steps": self.step,
-                           "samples": self.step * cfg.optim.batch_size, "config": cfg.to_dict(),
+                           "samples": self.step * cfg.optim.batch_size * self.world, "config": cfg.to_dict(),
                            "seconds": round(self.elapsed, 1), "device": str(self.device),
                            "torch": str(torch.__version__), "stage": "flow",
                            "init": None if self.init is None else str(self.init)},
@@ -181,7 +176,8 @@ class FlowTrainer(StageTrainer):
               "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()}}
         if full:
             ck["optimizer"] = self.optim.state_dict()
-            ck["trainer"] = {**self.trainer_state(), "data": {"synthetic_next": self.step * cfg.optim.batch_size}}
+            ck["trainer"] = {**self.trainer_state(),
+                             "data": {"synthetic_next": self.step * cfg.optim.batch_size * self.world}}
         return ck
 
     def save(self) -> None:
@@ -199,13 +195,14 @@ class FlowTrainer(StageTrainer):
         ss_start = cfg.selfsup.start_step
         need_sup = ss_start is None or self.step < ss_start or cfg.selfsup.supervised_weight > 0
         sup_end = total if ss_start is None or cfg.selfsup.supervised_weight > 0 else min(total, ss_start)
+        part = dict(rank=self.rank, world=self.world)  # this process's samples of each step
         sup_it = loader(SynthFlowDataset(cfg.data, *cfg.image_size), self.step, max(sup_end, self.step), B,
-                        cfg.runtime.workers) if need_sup else None
+                        cfg.runtime.workers, **part) if need_sup else None
         ss_it = None
         if ss_start is not None and total > ss_start:
             ds = FolderPairs(list(cfg.selfsup.folders), *cfg.image_size, seed=cfg.data.seed, max_gap=cfg.selfsup.max_gap)
             first = max(self.step, ss_start) - ss_start
-            ss_it = loader(ds, first, total - ss_start, B, cfg.runtime.workers)
+            ss_it = loader(ds, first, total - ss_start, B, cfg.runtime.workers, **part)
 
         def per_step(step: int):
             while True:

@@ -41,7 +41,8 @@ class _StepSamples(torch.utils.data.Sampler):
     """
 
     def __init__(self, first: int, last: int, batch: int, rank: int = 0, world: int = 1):
-        self.first, self.last, self.batch, self.rank, self.world = int(first), int(last), int(batch), int(rank), int(world)
+        self.first, self.last, self.batch = int(first), int(last), int(batch)
+        self.rank, self.world = int(rank), int(world)
 
     def __iter__(self):
         for s in range(self.first, self.last):
@@ -78,10 +79,11 @@ class StopFlag:
     ``torchrun`` a Ctrl-C reaches each worker twice, from the terminal and relayed by the launcher.
     """
 
-    def __init__(self, prog: str = "vo-train", grace: float = 0.0):
+    def __init__(self, prog: str = "vo-train", grace: float = 0.0, announce: bool = True):
         self.stop = False
         self._old = None
         self.prog = prog
+        self.announce = announce
         self.grace = grace
         self._t_first = 0.0
 
@@ -99,8 +101,9 @@ class StopFlag:
             raise KeyboardInterrupt
         self.stop = True
         self._t_first = time.monotonic()
-        print(f"\n{self.prog}: stopping after this step and saving a checkpoint (Ctrl-C again to abort)",
-              file=sys.stderr, flush=True)
+        if self.announce:  # once per run, not once per torchrun process
+            print(f"\n{self.prog}: stopping after this step and saving a checkpoint (Ctrl-C again to abort)",
+                  file=sys.stderr, flush=True)
 
     def __exit__(self, *exc):
         if self._old is not None:
@@ -212,13 +215,15 @@ class StageTrainer:
         ``loss``: this rank's scalar loss of the step.  Returns False, without touching the weights,
         when the loss is not finite on this rank or on any other one (the step is then skipped or
         stops the run on every rank, see ``nonfinite``).  With ``world > 1`` the gradients are
-        averaged over the ranks before clipping, and BatchNorm buffers are copied from rank 0 after
-        the step, so every rank ends the step with the same weights.
+        averaged over the ranks before clipping, and BatchNorm buffers (updated by this step's forward
+        pass, skipped step or not) are copied from rank 0, so every rank ends the step with the same
+        weights.
         """
         bad = not bool(torch.isfinite(loss.detach()))
         if self.world > 1:
             bad = ddp.any_rank(bad, self.device)
         if bad:
+            self._sync_buffers()
             return False
         self.scaler.scale(loss).backward()
         params = self.optimized_params()
@@ -229,9 +234,12 @@ class StageTrainer:
             torch.nn.utils.clip_grad_norm_(params, self.cfg.optim.grad_clip)
         self.scaler.step(self.optim)
         self.scaler.update()
+        self._sync_buffers()
+        return True
+
+    def _sync_buffers(self) -> None:
         if self.world > 1:
             ddp.broadcast_from_rank0([b for m in self.networks() for b in m.buffers()])
-        return True
 
     def _sync_start(self) -> None:
         """Start every rank from rank 0's weights (as ``DistributedDataParallel`` does)."""
@@ -245,7 +253,8 @@ class StageTrainer:
         if "skipped" in stats:
             self.skipped += 1  # the same on every rank: skipping is decided together (backward_and_step)
             if self.is_main:
-                print(f"vo-train: non-finite loss at step {self.step}; step skipped", file=sys.stderr)
+                where = "" if self.world == 1 else " (on at least one rank)"
+                print(f"vo-train: non-finite loss at step {self.step}{where}; step skipped", file=sys.stderr)
             if self.skipped > 20:
                 raise RuntimeError("more than 20 steps with a non-finite loss: lower optim.lr")
         else:
@@ -323,7 +332,7 @@ class StageTrainer:
         limit = cfg.runtime.max_minutes * 60.0
         self._acc, self._n_acc, self._t_log = {}, 0, time.perf_counter()
         try:
-            with StopFlag(grace=2.0 if self.world > 1 else 0.0) as flag:
+            with StopFlag(grace=2.0 if self.world > 1 else 0.0, announce=self.is_main) as flag:
                 while self.step < total:
                     stop, timeout = flag.stop, bool(limit and time.perf_counter() - t_start > limit)
                     if self.world > 1:  # one rank's Ctrl-C or clock stops them all, at the same step
@@ -341,7 +350,8 @@ class StageTrainer:
                     if "skipped" in stats and self.nonfinite == "stop":  # decided on every rank together
                         self.stopped_nonfinite = True
                         if self.is_main:
-                            print(f"vo-train: non-finite loss at step {self.step + 1} ({stats.get('loss')}); "
+                            where = f"({stats.get('loss')})" if self.world == 1 else "(on at least one rank)"
+                            print(f"vo-train: non-finite loss at step {self.step + 1} {where}; "
                                   f"stopping. The last good checkpoint is kept: {self.out / 'last.pt'} (step "
                                   f"{self._saved_step()})", file=sys.stderr)
                         break

@@ -11,10 +11,10 @@ disparity ``d`` in (0, 1) mapped to a bounded depth ``D = 1 / (a d + b)`` with
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 from ...errors import UserError
+from ..arch_io import arch_diff, arch_from_dict, arch_to_dict
 
 #: the focal length (in units of the image width) that depths are normalised to; see
 #: :meth:`DepthArch.depth_gain`.
@@ -72,37 +72,16 @@ class DepthArch:
         return 1.0 / self.max_depth
 
     def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+        return arch_to_dict(self)
 
     @classmethod
     def from_dict(cls, data: dict, where: str = "architecture") -> "DepthArch":
         """Build from a dict (YAML or checkpoint); unknown keys or bad values -> one-line UserError."""
-        if not isinstance(data, dict):
-            raise UserError(f"{where}: expected a mapping of hyper-parameters, got {type(data).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise UserError(f"{where}: unknown hyper-parameter(s) {unknown}", fix=f"valid keys: {sorted(known)}")
-        kw = {}
-        k = v = None
-        try:
-            for k, v in data.items():
-                if k in ("widths", "blocks", "decoder"):
-                    kw[k] = tuple(int(x) for x in v)
-                elif k in ("min_depth", "max_depth"):
-                    kw[k] = float(v)
-                elif k == "focal_norm":
-                    kw[k] = bool(v)
-                else:
-                    kw[k] = int(v)
-        except (TypeError, ValueError):
-            raise UserError(f"{where}: hyper-parameter {k!r} has the wrong type ({v!r})") from None
-        return cls(**kw)
+        return arch_from_dict(cls, data, where)
 
     def diff(self, other: "DepthArch") -> list[str]:
-        a, b = self.to_dict(), other.to_dict()
-        return [f"{k} {a[k]} vs {b[k]}" for k in a if a[k] != b[k]]
+        """``["pyramid: (...) vs (...)", ...]`` for every field that differs."""
+        return arch_diff(self, other)
 
 
 #: the supplementary's network: ResNet-18 encoder, Godard et al.'s decoder widths.

@@ -1,10 +1,10 @@
 """Architecture hyper-parameters of the PWC-Net-style flow network (stored in every checkpoint)."""
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 from ...errors import UserError
+from ..arch_io import arch_diff, arch_from_dict, arch_to_dict
 
 #: pyramid levels; level l has 1/2**l of the input resolution.  Inputs are padded to a multiple of 2**6.
 N_LEVELS = 6
@@ -66,37 +66,16 @@ class PWCArch:
         return list(range(N_LEVELS, self.out_level - 1, -1))
 
     def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+        return arch_to_dict(self)
 
     @classmethod
     def from_dict(cls, data: dict, where: str = "architecture") -> "PWCArch":
         """Build from a dict (YAML or checkpoint); unknown keys or bad values -> one-line UserError."""
-        if not isinstance(data, dict):
-            raise UserError(f"{where}: expected a mapping of hyper-parameters, got {type(data).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise UserError(f"{where}: unknown hyper-parameter(s) {unknown}", fix=f"valid keys: {sorted(known)}")
-        kw = {}
-        try:
-            for k, v in data.items():
-                if k in ("pyramid", "estimator", "context"):
-                    kw[k] = tuple(int(x) for x in v)
-                elif k in ("dense", "corr_normalize"):
-                    kw[k] = bool(v)
-                elif k == "flow_gain":
-                    kw[k] = float(v)
-                else:
-                    kw[k] = int(v)
-        except (TypeError, ValueError):
-            raise UserError(f"{where}: hyper-parameter {k!r} has the wrong type ({v!r})") from None
-        return cls(**kw)
+        return arch_from_dict(cls, data, where)
 
     def diff(self, other: "PWCArch") -> list[str]:
         """``["pyramid: (...) vs (...)", ...]`` for every field that differs."""
-        a, b = self.to_dict(), other.to_dict()
-        return [f"{k} {a[k]} vs {b[k]}" for k in a if a[k] != b[k]]
+        return arch_diff(self, other)
 
 
 #: a width preset small enough to train on a CPU in half an hour.
