@@ -13,6 +13,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from vo_app.pipeline.config import resolve_preset
+
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 BASELINE = {"kitti06_0000-0050": (0.080, 0.80, 0.053), "kitti01_0000-0050": (0.057, 2.20, 0.532)}
 
@@ -34,7 +36,7 @@ def main() -> None:
             preset = args.preset
             if args.dis:
                 cfg = Path(tmp) / "cfg.yaml"
-                src = Path(__file__).resolve().parents[1] / "configs" / f"{args.preset}.yaml"
+                src = resolve_preset(args.preset)  # a preset name (vo_app/configs/) or a YAML path
                 cfg.write_text(src.read_text() + f"\ndis_preset: {args.dis}\n")
                 preset = str(cfg)
             out = Path(tmp) / "out"

@@ -17,7 +17,7 @@ def demo_cache_dir() -> Path:
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.argument("sequence", required=False, type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Output folder [default: runs/<sequence name>].")
-@click.option("--config", "preset", help="YAML preset from configs/ (kitti, tum, indoor, demo) or a YAML path.")
+@click.option("--config", "preset", help="Preset name (kitti, tum, indoor, demo; shipped in vo_app/configs/) or a YAML path.")
 @click.option("--flow", type=click.Choice(["dis", "pwc"]), help="Flow backend [default: dis].")
 @click.option("--weights", type=click.Path(path_type=Path), help="Flow network checkpoint (for --flow pwc).")
 @click.option("--scale", type=click.Choice(["triangulation", "rgbd", "depth"]), help="Where translation norms come from [default: triangulation].")

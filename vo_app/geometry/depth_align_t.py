@@ -5,7 +5,7 @@ learnt one.  TrianFlow aligns the prediction to the triangulation before compari
 median ratio (no gradient) brings them close, then the closed-form scale ``a`` minimising
 ``sum (1 - a p / d)^2`` (``p`` prediction, ``d`` triangulated depth) finishes the fit.  The
 result ``s`` maps the prediction into triangulation units: ``aligned = s * pred``.  Used by
-the depth losses (``vo_app/train/depth_losses.py``) and by the runtime's depth scale.
+the depth losses (``vo_app/train/depth_losses.py``); ``vo-run`` has no depth scale yet.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Depth reprojection and map sampling, differentiable torch (training losses and runtime).
+"""Depth reprojection and map sampling, differentiable torch (the depth training stage and its losses).
 
 Conventions: depth maps ``[B,1,H,W]`` z-depth; ``K [B,3,3]``; the motion maps camera-1 points
 into camera 2, ``X_2 = R X_1 + t``; pixel (0, 0) is the centre of the top-left pixel.

@@ -4,8 +4,8 @@
 top-20%-then-random match sampling and the normalized 8-point RANSAC of the C++/CUDA core
 (``batched.py``), E -> [R|t] with the cheirality vote, the inlier score map M_r, and the
 re-sampling of matches from M_r * M_s * M_o for triangulation.  Nothing here is differentiable
-(the pose comes from F, as in the paper); the training losses and the runtime both call it.
-See ``docs/architecture.md`` for where it sits in the runtime path.
+(the pose comes from F, as in the paper).  The depth training stage calls it; ``vo-run`` does not:
+its per-pair driver is ``vo_app/pipeline/pair.py`` (``docs/architecture.md``).
 """
 from __future__ import annotations
 

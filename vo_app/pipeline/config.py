@@ -1,14 +1,15 @@
-"""Run configuration: defaults, YAML presets in ``configs/``, and command-line overrides."""
+"""Run configuration: defaults, YAML presets in ``vo_app/configs/`` (package data), and command-line overrides."""
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..configs import PRESET_DIR
 from ..errors import UserError
 from ..io.yaml_file import read_yaml_mapping
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+CONFIG_DIR = PRESET_DIR  # the run presets ship inside the package (vo_app/configs/)
 
 
 @dataclass
@@ -109,7 +110,7 @@ def load_config(preset: str | None = None, **overrides) -> VOConfig:
     values: dict = {}
     path = resolve_preset(preset) if preset else None
     if path is not None:
-        data = read_yaml_mapping(path, "configs/kitti.yaml")
+        data = read_yaml_mapping(path, str(CONFIG_DIR / "kitti.yaml"))
         unknown = set(data) - VOConfig.field_names()
         if unknown:
             raise UserError(f"unknown option(s) {sorted(unknown)}", path=path, fix=f"valid options: {sorted(VOConfig.field_names())}")

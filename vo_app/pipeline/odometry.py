@@ -1,4 +1,4 @@
-"""The streaming VO loop: flow -> pair geometry -> scale -> chaining (ARCHITECTURE.md steps 1-10)."""
+"""The streaming VO loop: flow -> pair geometry -> scale -> chaining (docs/architecture.md, steps 1-10)."""
 from __future__ import annotations
 
 import platform

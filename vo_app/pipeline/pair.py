@@ -1,4 +1,4 @@
-"""Relative pose of one frame pair from dense forward/backward flow (ARCHITECTURE.md steps 3-7)."""
+"""Relative pose of one frame pair from dense forward/backward flow (docs/architecture.md, steps 3-7)."""
 from __future__ import annotations
 
 import time
