@@ -140,7 +140,7 @@ def test_several_estimates_side_by_side_with_plots(files, tmp_path, run_cli):
     assert set(doc["results"]) == {"est", "est2"}
     assert doc["results"]["est"]["kitti"]["lengths"] == [5.0, 10.0, 20.0]
     pngs = sorted(p.name for p in plots.iterdir())
-    assert pngs == ["est2_errors.png", "est2_top.png", "est_errors.png", "est_top.png"]
+    assert pngs == ["est2_errors.png", "est2_top.png", "est_errors.png", "est_top.png", "scale_drift.png"]
     for p in plots.iterdir():
         data = p.read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) < 300_000
@@ -210,7 +210,8 @@ def synth_run(tmp_path_factory):
 def test_vo_run_eval_prints_the_table_and_saves_plots(synth_run, tmp_path, run_cli):
     seq, out, proc = synth_run
     assert "ATE rmse [m]" in proc.stdout and "KITTI t_err [%]" in proc.stdout
-    for name in ("eval.json", "trajectory_top.png", "trajectory_errors.png"):
+    assert "scale drift at end" in proc.stdout and "scale drift worst [r-1]" in proc.stdout
+    for name in ("eval.json", "trajectory_top.png", "trajectory_errors.png", "scale_drift.png"):
         assert (out / name).is_file(), name
     ours = json.loads((out / "eval.json").read_text())["results"]
     run_numbers = next(iter(ours.values()))
@@ -218,6 +219,7 @@ def test_vo_run_eval_prints_the_table_and_saves_plots(synth_run, tmp_path, run_c
     standalone = doc["results"]["trajectory_kitti"]
     assert run_numbers["ate_m"]["rmse"] == pytest.approx(standalone["ate_m"]["rmse"], abs=1e-12)
     assert run_numbers["kitti"]["t_err_pct"] == pytest.approx(standalone["kitti"]["t_err_pct"], abs=1e-12)
+    assert run_numbers["drift"]["end"] == pytest.approx(standalone["drift"]["end"], abs=1e-12)
 
 
 def test_evo_tools_read_the_written_trajectories(synth_run):

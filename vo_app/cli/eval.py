@@ -50,12 +50,13 @@ def cli():
 @click.option("--t-max-diff", type=click.FloatRange(min=0), default=0.01, show_default=True,
               help="TUM files: largest timestamp difference (s) for associating poses.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write all numbers to this JSON file.")
-@click.option("--plots", "plots_dir", type=click.Path(path_type=Path), help="Write PNG plots into this folder.")
+@click.option("--plots", "plots_dir", type=click.Path(path_type=Path),
+              help="Write PNG plots into this folder (per estimate: top view, errors; scale_drift.png for all).")
 @click.option("--plane", type=click.Choice(["xz", "xy", "yz"]), default="xz", show_default=True,
               help="Top-view plane (xz for camera frames: x right, y down, z forward).")
 def traj(gt_path, est_paths, fmt, align, delta_m, segments_text, segment_step, t_max_diff, json_path, plots_dir,
          plane):
-    """ATE, RPE and the KITTI drift metric of one or more estimates against GT."""
+    """ATE, RPE, the KITTI drift metric and the scale drift of one or more estimates against GT."""
     from ..eval import format_table, load_pair
     from ..eval.report import evaluate_all, unique_labels, write_outputs
     from .common import ensure_writable_dir

@@ -10,7 +10,8 @@ from ..io.trajectory import read_kitti
 
 
 def evaluate_run(seq, out_dir: Path, prog: str = "vo-run") -> dict | None:
-    """Print the table; write ``eval.json``, ``trajectory_top.png``, ``trajectory_errors.png`` in ``out_dir``."""
+    """Print the table; write ``eval.json``, ``trajectory_top.png``, ``trajectory_errors.png`` and
+    ``scale_drift.png`` in ``out_dir``."""
     if seq.gt_poses is None:
         click.echo(f"{prog}: --eval: {seq.root} has no ground truth; nothing to evaluate", err=True)
         return None
@@ -27,5 +28,5 @@ def evaluate_run(seq, out_dir: Path, prog: str = "vo-run") -> dict | None:
             "align": "sim3", "delta_m": 10.0, "segments": "auto", "segment_step": 10}
     write_outputs(results, json_path=out_dir / "eval.json", plots_dir=out_dir, meta=meta,
                   plot_stems={label: "trajectory"})
-    click.echo(f"evaluation: {out_dir}/eval.json, trajectory_top.png, trajectory_errors.png")
+    click.echo(f"evaluation: {out_dir}/eval.json, trajectory_top.png, trajectory_errors.png, scale_drift.png")
     return results[label]

@@ -9,7 +9,7 @@ import click
 
 from vo_app.errors import UserError
 
-_MOTIONS = ("forward", "handheld", "rotation", "static", "indoor")  # vo_app.synth.motion.MOTIONS
+_MOTIONS = ("forward", "handheld", "rotation", "static", "indoor", "stopgo")  # vo_app.synth.motion.MOTIONS
 _LAYOUTS = ("kitti", "tum", "both")
 
 
@@ -50,7 +50,8 @@ def run(out_dir: str, frames: int, size: str, motion: str, seed: int, layout: st
 @click.option("--frames", type=int, default=100, show_default=True, help="Number of frames (>= 2).")
 @click.option("--size", default="416x128", show_default=True, help="Image size WIDTHxHEIGHT.")
 @click.option("--motion", type=click.Choice(_MOTIONS), default="forward", show_default=True,
-              help="Camera motion profile (indoor: handheld in a furnished room; the others: a street).")
+              help="Camera motion profile (indoor: handheld in a furnished room; the others: a street; stopgo: "
+                   "stop-and-go driving with standstills, a pan while stopped and a U-turn).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Scene and motion seed.")
 @click.option("--layout", type=click.Choice(_LAYOUTS), default="kitti", show_default=True,
               help="Folder layout: KITTI odometry, TUM RGB-D, or both (OUT_DIR/kitti and OUT_DIR/tum).")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from .association import PosePair, as_matrices
+from .drift import drift_series, scale_drift
 from .evo_metrics import align_path, ape, rpe
 from .kitti_metric import KITTI_LENGTHS, KITTI_STEP, auto_lengths, kitti_metric, trajectory_distances
 
@@ -25,10 +26,12 @@ def resolve_lengths(lengths, path_length: float) -> tuple[float, ...]:
 
 def evaluate_pair(pair: PosePair, align: str = "sim3", delta_m: float | None = None, lengths="kitti",
                   step: int = KITTI_STEP) -> dict:
-    """ATE, RPE (per frame and, with ``delta_m``, per distance) and KITTI drift of ``pair.est``.
+    """ATE, RPE (per frame and, with ``delta_m``, per distance), KITTI drift and scale drift of ``pair.est``.
 
     The estimate is aligned once (``align``: sim3, se3, scale, none) and every metric
-    uses the aligned estimate, as ``evo_ape``/``evo_rpe`` with the same flags do.
+    uses the aligned estimate, as ``evo_ape``/``evo_rpe`` with the same flags do (the
+    scale drift, :func:`.drift.scale_drift`, is normalised to the start, so the
+    alignment does not change it).
     """
     est, info = align_path(pair.ref, pair.est, align)
     gt_m, est_m = as_matrices(pair.ref), as_matrices(est)
@@ -51,11 +54,12 @@ def evaluate_pair(pair: PosePair, align: str = "sim3", delta_m: float | None = N
         rd_r, _, _ = rpe(pair.ref, est, float(delta_m), "meters", "rot")
         res["rpe_dist"] = {"delta": float(delta_m), "unit": "meters", "trans_m": rd_t, "rot_deg": rd_r}
     res["kitti"] = kitti_metric(gt_m, est_m, resolve_lengths(lengths, float(dist[-1])), step)
+    res["drift"] = scale_drift(gt_m[:, :3, 3], est_m[:, :3, 3])
     t = pair.timestamps
     res["series"] = {
         "gt_xyz": gt_m[:, :3, 3], "est_xyz": est_m[:, :3, 3], "ate": ate_err, "distance": dist,
         "time": None if t is None else np.asarray(t, np.float64) - float(t[0]),
-        "rpe_ids": rf_ids, "rpe_trans": rf_t_err, "rpe_rot": rf_r_err,
+        "rpe_ids": rf_ids, "rpe_trans": rf_t_err, "rpe_rot": rf_r_err, "drift": drift_series(res["drift"]),
     }
     return res
 

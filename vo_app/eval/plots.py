@@ -7,9 +7,11 @@
 * :func:`plot_errors`: ATE over the distance travelled, and the per-frame RPE
   (translation and rotation) over time (or frame index when there are no
   timestamps).
+* :func:`plot_scale_drift`: the scale-drift ratio (:mod:`vo_app.eval.drift`) of
+  one or more estimates over the frame index, with the +-5 % band.
 
-Both take the ``series`` of :func:`vo_app.eval.evaluate.evaluate_pair` and write
-atomically.
+The first two take the ``series`` of :func:`vo_app.eval.evaluate.evaluate_pair`, the
+last the results themselves; all write atomically.
 """
 from __future__ import annotations
 
@@ -79,6 +81,41 @@ def plot_errors(series: dict, path: "str | os.PathLike[str]", title: str = "") -
     ax3 = ax2.twinx()
     ax3.plot(x, series["rpe_rot"], color="tab:green", lw=1.0, label="RPE rotation [deg]")
     ax3.set_ylabel("RPE rot. [deg]", color="tab:green")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_scale_drift(results: dict, path: "str | os.PathLike[str]", title: str = "") -> Path:
+    """Smoothed (and, faint, raw) scale-drift ratio over the frame index of each ``{label: evaluate_pair result}``."""
+    from .drift import BAND
+
+    fig = Figure(figsize=(7.0, 4.0))
+    ax = fig.add_subplot(1, 1, 1)
+    ax.axhspan(1.0 - BAND, 1.0 + BAND, color="tab:green", alpha=0.12, lw=0, label=f"+-{BAND:.0%}")
+    ax.axhline(1.0, color="0.4", lw=0.8)
+    for c, (label, r) in enumerate(results.items()):
+        ser, d = r["series"]["drift"], r["drift"]
+        color = f"C{c % 10}"
+        if d["end"] is None:
+            ax.plot([], [], color=color, label=f"{label}: n/a (no moving steps)")
+            continue
+        ok = np.isfinite(ser["ratio"])
+        f, ratio, raw = ser["frame"][ok].astype(float), ser["ratio"][ok], ser["raw"][ok]
+        gap = np.flatnonzero(np.diff(f) > 3) + 1  # break the lines where the camera stood still, not at held poses
+        f, ratio, raw = (np.insert(a, gap, np.nan) for a in (f, ratio, raw))
+        ax.plot(f, raw, color=color, lw=0.6, alpha=0.3)
+        ax.plot(f, ratio, color=color, lw=1.6,
+                label=f"{label}: end {d['end']:.3f}, worst {d['worst']:+.3f} @ {d['worst_frame']}")
+        ax.plot(d["worst_frame"], 1.0 + d["worst"], "o", color=color, ms=4)
+    ratios = np.concatenate([r["series"]["drift"]["ratio"] for r in results.values()] + [np.ones(1)])
+    ratios = ratios[np.isfinite(ratios) & (ratios > 0)]
+    if ratios.max() / ratios.min() > 4.0:  # a scale jump: keep small deviations readable
+        ax.set_yscale("log")
+    ax.set_xlabel("frame")
+    ax.set_ylabel("|est step| / |GT step| (start = 1)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    ax.set_title(title or "scale drift (running median over 5 steps; raw faint)", fontsize=10)
     fig.tight_layout()
     return _save(fig, path)
 

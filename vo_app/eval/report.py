@@ -29,15 +29,19 @@ def evaluate_all(pairs: dict[str, PosePair], align: str = "sim3", delta_m: float
 
 def write_outputs(results: dict[str, dict], *, json_path=None, plots_dir=None, plane: str = "xz",
                   meta: dict | None = None, plot_stems: dict[str, str] | None = None) -> list[Path]:
-    """Write ``json_path`` (all numbers, no arrays) and the PNGs in ``plots_dir``; returns what was written."""
+    """Write ``json_path`` (all numbers, no arrays) and the PNGs in ``plots_dir``; returns what was written.
+
+    PNGs: ``<stem>_top.png`` and ``<stem>_errors.png`` per estimate, and one ``scale_drift.png`` with them all.
+    """
     written = []
     if json_path is not None:
         doc = dict(meta or {})
         doc["results"] = {label: json_ready(r) for label, r in results.items()}
         written.append(atomic_write_json(json_path, doc))
     if plots_dir is not None:
-        from .plots import write_plots
+        from .plots import plot_scale_drift, write_plots
 
         for label, r in results.items():
             written += write_plots(r["series"], plots_dir, label, plane, (plot_stems or {}).get(label))
+        written.append(plot_scale_drift(results, Path(plots_dir) / "scale_drift.png"))
     return written

@@ -37,6 +37,12 @@ def _rows(r: dict) -> list[tuple[str, str]]:
     rows.append((f"KITTI t_err [%] ({seg})", _num(k["t_err_pct"], 3)))
     rows.append((f"KITTI r_err [deg/100m] ({seg})", _num(k["r_err_deg_per_100m"], 3)))
     rows.append(("KITTI segments", str(k["n_segments"])))
+    d = r.get("drift")
+    if d is not None:
+        rows.append(("scale drift at end [ratio, start = 1]", _num(d["end"])))
+        worst = _num(d["worst"])
+        rows.append(("scale drift worst [r-1]", worst if d["worst_frame"] is None
+                     else f"{d['worst']:+.4f} (frame {d['worst_frame']})"))
     return rows
 
 

@@ -39,7 +39,10 @@ DEMO_PARAMS = dict(layout="kitti", n_frames=100, width=416, height=128, motion="
 #: motions, 7-Scenes-like (30 Hz, 585 px at 640 px wide) for the ``indoor`` room.
 MOTION_DEFAULTS = {"forward": (10.0, DEFAULT_FOCAL_RATIO), "handheld": (10.0, DEFAULT_FOCAL_RATIO),
                    "rotation": (10.0, DEFAULT_FOCAL_RATIO), "static": (10.0, DEFAULT_FOCAL_RATIO),
-                   "indoor": (30.0, 0.91)}
+                   "indoor": (30.0, 0.91), "stopgo": (10.0, DEFAULT_FOCAL_RATIO)}
+#: the scene kind (:data:`.scene.SCENE_KINDS`) of motions that have none of their own: ``stopgo``
+#: drives in the ``forward`` street (sized for its path by :func:`scene_length`).
+SCENE_OF_MOTION = {"stopgo": "forward"}
 _OURS = {
     "kitti": {"image_2", "depth", "flow", "calib.txt", "times.txt", "poses.txt"},
     "tum": {"rgb", "depth", "flow", "rgb.txt", "depth.txt", "groundtruth.txt", "intrinsics.txt"},
@@ -159,15 +162,15 @@ def motion_defaults(motion: str, fps: float | None = None, focal_ratio: float | 
 def scene_length(motion: str, poses: np.ndarray) -> float:
     """Street length that covers the trajectory with room to see ahead."""
     need = float(np.abs(poses[:, 2, 3]).max()) + 60.0
-    return max(DEFAULT_LENGTH[motion], math.ceil(need / 10.0) * 10.0)
+    return max(DEFAULT_LENGTH[SCENE_OF_MOTION.get(motion, motion)], math.ceil(need / 10.0) * 10.0)
 
 
 def scene_for(motion: str, seed: int, poses: np.ndarray):
     """The scene a sequence of ``motion`` is rendered in: the room of ``seed`` for ``indoor``,
-    else a street of the motion's kind long enough for ``poses`` (``[N, 4, 4]``)."""
+    else a street of the motion's kind (:data:`SCENE_OF_MOTION`) long enough for ``poses`` (``[N, 4, 4]``)."""
     if motion == "indoor":
         return make_scene(seed, "indoor")
-    return make_scene(seed, motion, length=scene_length(motion, poses))
+    return make_scene(seed, SCENE_OF_MOTION.get(motion, motion), length=scene_length(motion, poses))
 
 
 def sequence_params(*, layout, n_frames, width, height, motion, seed, fps, write_flow, focal_ratio) -> dict:

@@ -1,8 +1,9 @@
 """Camera motion profiles: smooth, seeded camera-to-world trajectories.
 
 All profiles start near the origin looking along +z: the street profiles
-1.6 m above the street's ground, ``indoor`` 1.5 m above the floor of the room
-of the same seed (:mod:`.room`).  Rotations are built as ``R = Ry(yaw) Rx(pitch)
+1.6 m above the street's ground (``stopgo`` in the right half of the street, at
+x = +0.75 m), ``indoor`` 1.5 m above the floor of the room of the same seed
+(:mod:`.room`).  Rotations are built as ``R = Ry(yaw) Rx(pitch)
 Rz(roll)`` in the y-down camera convention (positive yaw turns towards +x,
 positive pitch looks up).
 """
@@ -15,9 +16,14 @@ from .texture import rng_for
 
 #: names accepted by :func:`make_trajectory`.  New kinds go at the end: a kind's random stream
 #: is ``rng_for(seed, 20, MOTIONS.index(kind))``.
-MOTIONS = ("forward", "handheld", "rotation", "static", "indoor")
+MOTIONS = ("forward", "handheld", "rotation", "static", "indoor", "stopgo")
 #: frames of Gaussian smoothing (sigma) of the ``indoor`` heading along the loop's corners.
 _INDOOR_HEADING_SIGMA = 12.0
+#: ``stopgo``: the lanes' offset (metres) from the street's centre line (right-hand traffic), the
+#: camera's distance (metres) ahead of the point the vehicle pivots about, and the frames of a stop.
+_STOPGO_LANE = 0.75
+_STOPGO_ARM = 0.5
+_STOPGO_STOP = 20
 
 
 def euler_to_matrix(yaw, pitch, roll) -> np.ndarray:
@@ -93,6 +99,96 @@ def _indoor(rng: np.random.Generator, i: np.ndarray, seed: int):
     return yaw, pitch, roll, pos
 
 
+def _ease(m: int) -> np.ndarray:
+    """``[m]`` values rising smoothly (cosine) from near 0 to exactly 1: frames 1..m of an ``m``-step move."""
+    return 0.5 * (1.0 - np.cos(np.pi * np.arange(1, m + 1) / m))
+
+
+def _stopgo(rng: np.random.Generator, i: np.ndarray):
+    """Yaw, pitch, roll ``[N]`` (radians) and positions ``[N, 3]`` (metres) of the ``stopgo`` drive.
+
+    A vehicle waits 5 frames, accelerates (cosine ramp over 4.5..6 s) to 0.95..1.05 m/frame,
+    cruises, brakes (4..5 s) to a full stop that it holds for 20 frames (the pose does not
+    change at all), pans the camera 15..25 deg to one side and back while standing (pure
+    rotation about the camera centre, 2.4..3.2 s), then turns round in a three-part U-turn
+    at walking pace: it pivots 90 deg to the left in place (2.4..3.2 s, about a point
+    ``_STOPGO_ARM`` behind the camera, so the camera moves on a 0.5 m arc), creeps 1.5 m
+    across the street (peak ~0.2 m/frame), pivots another 90 deg and drives back in the
+    other lane.  The street (:mod:`.scene`) is straight and has no side road, so a turn at
+    speed would leave its free space; the pivots keep the camera within ``_STOPGO_LANE +
+    _STOPGO_ARM`` = 1.25 m of the centre line (kerb objects start at 2.2 m).  Legs
+    alternate between about z = 0 and z = 60..80 m, so the street stays short however
+    long the sequence.  Road bumps (height, pitch, roll, steering) scale with the speed,
+    and the nose dips when braking; all are exactly 0 while stopped.
+    """
+    deg = np.pi / 180.0
+    # the wobble's draws come first, in a fixed number, so a longer sequence starts with the same frames
+    bump_y = _wave(rng, i, 0.015, (5.0, 15.0))
+    bump_pitch = _wave(rng, i, 0.25 * deg, (6.0, 20.0), 3)
+    bump_roll = _wave(rng, i, 0.2 * deg, (8.0, 25.0), 3)
+    steer = _wave(rng, i, 0.3 * deg, (30.0, 60.0))
+    n = len(i)
+    cx, cz, head, pan = [_STOPGO_LANE], [-_STOPGO_ARM], [0.0], [0.0]
+
+    def extend(x, z, h, p):
+        cx.extend(np.broadcast_to(x, (len(p),)).tolist())
+        cz.extend(np.broadcast_to(z, (len(p),)).tolist())
+        head.extend(np.broadcast_to(h, (len(p),)).tolist())
+        pan.extend(np.asarray(p, np.float64).tolist())
+
+    def hold(m):
+        extend(cx[-1], cz[-1], head[-1], np.zeros(m))
+
+    def drive(ds):  # per-step distances along the current heading
+        s = np.cumsum(ds)
+        h = head[-1]
+        extend(cx[-1] + s * np.sin(h), cz[-1] + s * np.cos(h), h, np.zeros(len(ds)))
+
+    def pivot(dh, m):
+        extend(cx[-1], cz[-1], head[-1] + dh * _ease(m), np.zeros(m))
+
+    hold(5)
+    leg = 0
+    while len(cx) <= n:  # one frame more than needed: the speed at the last frame looks one step ahead
+        vmax = rng.uniform(0.95, 1.05)
+        m_acc, m_brake = int(rng.integers(45, 61)), int(rng.integers(40, 51))
+        target = rng.uniform(60.0, 80.0) if leg % 2 == 0 else rng.uniform(0.0, 5.0)
+        pan_amp = rng.choice([-1.0, 1.0]) * rng.uniform(15.0, 25.0) * deg
+        m_pan, m_turn1, m_turn2, m_cross = (int(v) for v in rng.integers((24, 24, 24, 18), (33, 33, 33, 25)))
+        k = np.arange(m_acc) + 0.5
+        drive(vmax * 0.5 * (1.0 - np.cos(np.pi * k / m_acc)))  # sums to vmax * m_acc / 2
+        cruise = abs(target - cz[-1]) - vmax * m_brake / 2.0
+        drive(np.full(max(5, int(round(cruise / vmax))), vmax))
+        k = np.arange(m_brake) + 0.5
+        drive(vmax * 0.5 * (1.0 + np.cos(np.pi * k / m_brake)))
+        hold(_STOPGO_STOP)
+        p = pan_amp * 0.5 * (1.0 - np.cos(2 * np.pi * np.arange(1, m_pan + 1) / m_pan))
+        p[-1] = 0.0
+        extend(cx[-1], cz[-1], head[-1], p)
+        hold(5)
+        pivot(-np.pi / 2, m_turn1)
+        hold(3)
+        k = np.arange(m_cross) + 0.5
+        drive(2 * _STOPGO_LANE / m_cross * (1.0 - np.cos(2 * np.pi * k / m_cross)))  # sums to 2 lanes
+        hold(3)
+        pivot(-np.pi / 2, m_turn2)
+        hold(5)
+        leg += 1
+    cx, cz, head, pan = (np.asarray(a, np.float64) for a in (cx, cz, head, pan))
+    step = np.hypot(np.diff(cx), np.diff(cz))  # [len - 1] distance of the pivot point per step
+    before, after = np.concatenate([[0.0], step])[:n], step[:n]  # it stood still before frame 0
+    speed = 0.5 * (before + after)  # m/frame at each frame
+    accel = after - before  # m/frame^2, > 0 speeding up
+    cx, cz, head, pan = cx[:n], cz[:n], head[:n], pan[:n]
+    x = cx + _STOPGO_ARM * np.sin(head)
+    z = cz + _STOPGO_ARM * np.cos(head)
+    y = bump_y * speed  # bumps in proportion to the speed (about 1 m/frame when cruising)
+    yaw = head + pan + steer * speed
+    pitch = 8.0 * deg * accel + bump_pitch * speed  # the nose dips when braking
+    roll = bump_roll * speed
+    return yaw, pitch, roll, np.stack([x, y, z], axis=1)
+
+
 def make_trajectory(kind: str, n_frames: int, seed: int = 0, fps: float = 10.0):
     """Ground-truth camera motion.
 
@@ -102,7 +198,11 @@ def make_trajectory(kind: str, n_frames: int, seed: int = 0, fps: float = 10.0):
             ``rotation`` (pan and tilt about a fixed centre), ``static``,
             ``indoor`` (a handheld camera walking at ~0.02 m/frame around the
             loop of the room ``make_scene(seed, "indoor")``, yaw sweeping up to
-            +-40 deg about the direction of travel; tuned for 30 Hz).
+            +-40 deg about the direction of travel; tuned for 30 Hz),
+            ``stopgo`` (stop-and-go driving in the street, KITTI-like at 10 Hz: from
+            standstill to ~1 m/frame, cruise, brake to a 20-frame stop, a 15..25 deg
+            pan and back while standing, a U-turn of two 90 deg pivots, back in the
+            other lane; repeats for long sequences, see :func:`_stopgo`).
         n_frames: number of poses (>= 1).
         seed: the random shape of the path; same seed, same bits.
         fps: frame rate for the timestamps (the motion per frame does not depend on it).
@@ -157,6 +257,8 @@ def make_trajectory(kind: str, n_frames: int, seed: int = 0, fps: float = 10.0):
         pos = np.zeros((n, 3))
     elif kind == "indoor":
         yaw, pitch, roll, pos = _indoor(rng, i, seed)
+    elif kind == "stopgo":
+        yaw, pitch, roll, pos = _stopgo(rng, i)
     else:  # static
         yaw = pitch = roll = np.zeros(n)
         pos = np.zeros((n, 3))
