@@ -35,9 +35,10 @@ def read_log(path: Path) -> list[dict]:
 
 
 def plot_curve(log_path: Path, png_path: Path, title: str = "flow training", refs: dict | None = None) -> Path:
-    """Training loss / batch EPE and held-out EPE against the step, log-scale y; written to ``png_path``.
+    """Training loss / batch EPE and the held-out metric (flow: EPE; depth: AbsRel, median-scaled
+    and metric) against the step, log-scale y; written to ``png_path``.
 
-    ``refs``: optional ``{label: EPE}`` drawn as horizontal dashed lines (baselines on the held-out set).
+    ``refs``: optional ``{label: value}`` drawn as horizontal dashed lines (baselines on the held-out set).
     """
     import matplotlib
 
@@ -47,6 +48,7 @@ def plot_curve(log_path: Path, png_path: Path, title: str = "flow training", ref
     rows = read_log(log_path)
     tr = [r for r in rows if "loss" in r]
     va = [r for r in rows if "val_epe" in r]
+    vd = [r for r in rows if "val_absrel" in r]
     fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
     if tr:
         ax.plot([r["step"] for r in tr], [r["loss"] for r in tr], lw=0.8, alpha=0.6, label="training loss")
@@ -55,8 +57,14 @@ def plot_curve(log_path: Path, png_path: Path, title: str = "flow training", ref
                     label="training batch EPE (px)")
     if va:
         ax.plot([r["step"] for r in va], [r["val_epe"] for r in va], "o-", lw=1.5, label="held-out synthetic EPE (px)")
+    if vd:
+        ax.plot([r["step"] for r in vd], [r["val_absrel"] for r in vd], "o-", lw=1.5,
+                label="held-out synthetic AbsRel (median-scaled)")
+        ax.plot([r["step"] for r in vd], [r["val_absrel_metric"] for r in vd], "s--", lw=1.0,
+                label="held-out synthetic AbsRel (metric)")
+    what = "AbsRel" if vd and not va else "EPE"
     for i, (label, value) in enumerate((refs or {}).items()):
-        ax.axhline(value, ls="--", lw=1, color=f"C{3 + i}", label=f"{label} (held-out EPE)")
+        ax.axhline(value, ls="--", lw=1, color=f"C{3 + i}", label=f"{label} (held-out {what})")
     ax.set_yscale("log")
     ax.set_xlabel("step")
     ax.grid(True, which="both", alpha=0.3)
@@ -78,7 +86,7 @@ def main(argv=None) -> None:
     ap.add_argument("log")
     ap.add_argument("png")
     ap.add_argument("--title", default="vo-train flow")
-    ap.add_argument("--ref", action="append", default=[], help="LABEL=EPE horizontal reference line")
+    ap.add_argument("--ref", action="append", default=[], help="LABEL=VALUE horizontal reference line")
     a = ap.parse_args(argv)
     refs = {r.rsplit("=", 1)[0]: float(r.rsplit("=", 1)[1]) for r in a.ref}
     print(plot_curve(Path(a.log), Path(a.png), a.title, refs))
