@@ -391,3 +391,22 @@ def test_frozen_pwc_flow_at_a_size_that_is_not_a_multiple_of_64(tmp_path, video)
     assert res["step"] == 5 and not res["nonfinite"]
     log = (tmp_path / "run" / "log.jsonl").read_text()
     assert '"L_d"' in log
+
+
+def test_shipped_cpu_checkpoint_loads_and_beats_the_untrained_network():
+    from vo_app.eval.depth import depth_metrics
+    from vo_app.train.data.depth_synth import heldout_depth_set
+
+    path = REPO / "weights" / "depth_small_cpu.pt"
+    assert path.stat().st_size <= 16 * 1024 * 1024
+    pred = DepthPredictor.from_checkpoint(path)
+    assert pred.arch == SMALL and pred.size == (416, 128)
+    torch.manual_seed(0)
+    untrained = DepthPredictor(DepthNet(SMALL), pred.size)
+    frames = heldout_depth_set(4, *pred.size)
+    fx = np.array([f["fx_ratio"] for f in frames])
+    ours = [depth_metrics(d, f["depth1"], 80.0, median_scale=True)["abs_rel"]
+            for d, f in zip(pred.predict([f["img1"] for f in frames], fx), frames)]
+    base = [depth_metrics(d, f["depth1"], 80.0, median_scale=True)["abs_rel"]
+            for d, f in zip(untrained.predict([f["img1"] for f in frames], fx), frames)]
+    assert np.mean(ours) < 0.2 < 0.4 < np.mean(base), (ours, base)
