@@ -3,6 +3,8 @@
 Usage: .venv/bin/python benchmarks/kitti_accuracy.py [--preset kitti] [--dis medium|fine] [--seed 0 ...]
 Prints a Markdown table: median per-pair rotation / translation-direction error and
 Sim(3)-aligned ATE (evo), next to the baseline of ../shared/data/README.md.
+
+``benchmarks/e2e_speed.py`` imports ``DATA``, ``BASELINE``, ``CLIPS`` and :func:`accuracy` from here.
 """
 from __future__ import annotations
 
@@ -13,10 +15,32 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
+from vo_app.cli.summary import trajectory_accuracy
 from vo_app.pipeline.config import resolve_preset
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+#: The baseline of ../shared/data/README.md: median rotation error (deg), median t-dir error (deg), ATE with
+#: constant translation norms (m).
 BASELINE = {"kitti06_0000-0050": (0.080, 0.80, 0.053), "kitti01_0000-0050": (0.057, 2.20, 0.532)}
+CLIPS = tuple(BASELINE)
+
+
+def accuracy(gt: np.ndarray, est: np.ndarray) -> dict:
+    """What ``vo-run`` writes as ``accuracy`` in report.json (the same function): Sim(3) ATE (m), median
+    per-pair rotation and translation-direction errors (deg), for any ``[N,4,4]`` estimate."""
+    return trajectory_accuracy(np.asarray(gt), np.asarray(est))
+
+
+def vo_run_report(seq: Path, preset: str = "kitti", seed: int = 0, extra: tuple[str, ...] = ()) -> dict:
+    """``vo-run SEQ --config PRESET --scale triangulation --seed SEED --quiet`` in a subprocess; its report.json."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "out"
+        cmd = [sys.executable, "-m", "vo_app.cli.run", str(seq), "--out", str(out), "--config", preset,
+               "--scale", "triangulation", "--seed", str(seed), "--quiet", *extra]
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        return json.loads((out / "report.json").read_text())
 
 
 def main() -> None:
@@ -39,11 +63,7 @@ def main() -> None:
                 src = resolve_preset(args.preset)  # a preset name (vo_app/configs/) or a YAML path
                 cfg.write_text(src.read_text() + f"\ndis_preset: {args.dis}\n")
                 preset = str(cfg)
-            out = Path(tmp) / "out"
-            cmd = [sys.executable, "-m", "vo_app.cli.run", str(seq), "--out", str(out), "--config", preset,
-                   "--scale", "triangulation", "--seed", str(seed), "--quiet"]
-            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-            rep = json.loads((out / "report.json").read_text())
+            rep = vo_run_report(seq, preset, seed)
         a = rep["accuracy"]
         rows.append((name if len(args.seed) == 1 else f"{name} seed {seed}", a["median_rot_err_deg"], b_rot, a["median_tdir_err_deg"], b_tdir, a["ate_rmse_m"], b_ate,
                      rep["totals"]["frames_per_s"]))

@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "arg_checks.h"
 #include "cpu/pose.h"
 #include "cpu/refine.h"
 #include "cpu/ransac.h"
@@ -39,9 +40,7 @@ static py::tuple ransac_cpu(f64 p1, f64 p2, py::object weights, double threshold
   if (p1.ndim() != 3 || p1.shape(2) != 2) throw std::invalid_argument("p1 must have shape [B,N,2]");
   if (p2.ndim() != 3 || p2.shape(0) != p1.shape(0) || p2.shape(1) != p1.shape(1) || p2.shape(2) != 2)
     throw std::invalid_argument("p2 must have the shape of p1 [B,N,2]");
-  if (!(threshold > 0)) throw std::invalid_argument("threshold must be positive");
-  if (!(confidence > 0 && confidence < 1)) throw std::invalid_argument("confidence must be in (0, 1)");
-  if (max_iters < 1) throw std::invalid_argument("max_iters must be >= 1");
+  vo::check_ransac_params(threshold, confidence, max_iters);
   const int64_t B = p1.shape(0), N = p1.shape(1);
   f64 w;
   const double* wp = nullptr;
@@ -85,8 +84,7 @@ static py::tuple epipolar_map_cpu(f32 flow, f64 F, double thr, int threads) {
 
 static void check_sample_args(const f32& score, int64_t n, double ratio) {
   if (score.ndim() != 3) throw std::invalid_argument("score must have shape [B,H,W]");
-  if (n <= 0) throw std::invalid_argument("n must be positive");
-  if (!(ratio > 0.0 && ratio <= 1.0)) throw std::invalid_argument("ratio must be in (0, 1]");
+  vo::check_sample_params(n, ratio);
 }
 
 static py::tuple sample_cpu(f32 score, int64_t n, double ratio, py::object seed, int threads) {
@@ -227,51 +225,72 @@ PYBIND11_MODULE(_core, m) {
         "Epipolar distance of every flow match, flow [B,H,W,2] float32, F [B,3,3]: returns (d_epi [B,H,W], "
         "score [B,H,W] = (d < threshold) / (1 + d)).");
 #ifdef VO_WITH_CUDA
+  // The CUDA entry points take raw device pointers as integers (0 for an absent optional
+  // input), a cudaStream_t handle (0 = the default stream) and `device`, the CUDA device
+  // index of the pointers (tensor.device.index; the default -1 takes the device of the
+  // first pointer, so callers of the interface before version 2 keep working).  They set
+  // the device for the call and restore it, refuse pointers that are not device memory on
+  // it (ValueError), check their arguments as the CPU functions do (ValueError) and raise
+  // RuntimeError naming the CUDA call or kernel that failed.
   m.attr("cuda_compiled") = true;
+  m.attr("cuda_api_version") = vo::kCudaApiVersion;
   m.def("cuda_device_count", &vo::cuda_device_count);
   m.def(
       "sample_topk_random_cuda",
       [](uintptr_t score, int64_t B, int64_t hw, int64_t n, double ratio, uintptr_t seeds, uintptr_t out_idx,
-         uintptr_t out_count, uintptr_t stream) {
+         uintptr_t out_count, uintptr_t stream, int device) {
         py::gil_scoped_release nogil;
-        vo::sample_topk_random_cuda(reinterpret_cast<const float*>(score), B, hw, n, ratio,
+        vo::sample_topk_random_cuda(device, reinterpret_cast<const float*>(score), B, hw, n, ratio,
                                     reinterpret_cast<const uint64_t*>(seeds),
                                     reinterpret_cast<int64_t*>(out_idx), reinterpret_cast<int64_t*>(out_count),
                                     reinterpret_cast<cudaStream_t>(stream));
       },
-      "Device-pointer version of sample_topk_random_cpu: score [B,hw] float32, out_idx [B,n] int64, out_count [B] "
-      "int64, all on the current device; stream is a cudaStream_t handle (0 = default stream).");
+      py::arg("score"), py::arg("B"), py::arg("hw"), py::arg("n"), py::arg("ratio"), py::arg("seeds"),
+      py::arg("out_idx"), py::arg("out_count"), py::arg("stream") = 0, py::arg("device") = -1,
+      "Device-pointer version of sample_topk_random_cpu: score [B,hw] float32, seeds [B] uint64, out_idx [B,n] "
+      "int64, out_count [B] int64, all on `device`. The same candidates, counts and draws as the CPU. "
+      "ValueError: n <= 0, n >= 2^31, ratio outside (0, 1], hw >= 2^31. B == 0: nothing; hw == 0: out_idx all "
+      "-1, out_count 0. Asynchronous on `stream` (no host sync).");
   m.def(
       "ransac_fundamental_cuda",
       [](uintptr_t p1, uintptr_t p2, uintptr_t weights, int64_t B, int64_t N, double threshold, double confidence,
          int64_t max_iters, uintptr_t seeds, uintptr_t F, uintptr_t inliers, uintptr_t n_inliers, uintptr_t iters,
-         uintptr_t status, uintptr_t stream) {
+         uintptr_t status, uintptr_t stream, int device) {
         vo::RansacParams prm;
         prm.threshold = threshold;
         prm.confidence = confidence;
         prm.max_iters = max_iters;
         prm.seeds = reinterpret_cast<const uint64_t*>(seeds);
         py::gil_scoped_release nogil;
-        vo::ransac_fundamental_cuda(reinterpret_cast<const double*>(p1), reinterpret_cast<const double*>(p2),
+        vo::ransac_fundamental_cuda(device, reinterpret_cast<const double*>(p1), reinterpret_cast<const double*>(p2),
                                     reinterpret_cast<const double*>(weights), B, N, prm, reinterpret_cast<double*>(F),
                                     reinterpret_cast<uint8_t*>(inliers), reinterpret_cast<int64_t*>(n_inliers),
                                     reinterpret_cast<int64_t*>(iters), reinterpret_cast<int32_t*>(status),
                                     reinterpret_cast<cudaStream_t>(stream));
       },
+      py::arg("p1"), py::arg("p2"), py::arg("weights"), py::arg("B"), py::arg("N"), py::arg("threshold"),
+      py::arg("confidence"), py::arg("max_iters"), py::arg("seeds"), py::arg("F"), py::arg("inliers"),
+      py::arg("n_inliers"), py::arg("iters"), py::arg("status"), py::arg("stream") = 0, py::arg("device") = -1,
       "Device-pointer version of ransac_fundamental_cpu: p1, p2 [B,N,2] float64, weights [B,N] float64 or 0, "
-      "outputs F [B,3,3] float64, inliers [B,N] uint8/bool, n_inliers [B] int64, iters [B] int64, status [B] int32.");
+      "seeds [B] uint64, outputs F [B,3,3] float64, inliers [B,N] uint8/bool, n_inliers [B] int64, iters [B] "
+      "int64, status [B] int32, all on `device`. ValueError as the CPU function (threshold, confidence, "
+      "max_iters); B == 0: nothing; fewer than 8 finite matches: status 1. Returns after the stream's work.");
   m.def(
       "epipolar_score_map_cuda",
       [](uintptr_t flow, uintptr_t F, int64_t B, int64_t H, int64_t W, double thr, uintptr_t d_epi, uintptr_t score,
-         uintptr_t stream) {
+         uintptr_t stream, int device) {
         py::gil_scoped_release nogil;
-        vo::epipolar_score_map_cuda(reinterpret_cast<const float*>(flow), reinterpret_cast<const double*>(F), B, H, W,
-                                    thr, reinterpret_cast<float*>(d_epi), reinterpret_cast<float*>(score),
+        vo::epipolar_score_map_cuda(device, reinterpret_cast<const float*>(flow), reinterpret_cast<const double*>(F),
+                                    B, H, W, thr, reinterpret_cast<float*>(d_epi), reinterpret_cast<float*>(score),
                                     reinterpret_cast<cudaStream_t>(stream));
       },
-      "Device-pointer version of epipolar_score_map_cpu (flow [B,H,W,2] float32, F [B,3,3] float64).");
+      py::arg("flow"), py::arg("F"), py::arg("B"), py::arg("H"), py::arg("W"), py::arg("threshold"),
+      py::arg("d_epi"), py::arg("score"), py::arg("stream") = 0, py::arg("device") = -1,
+      "Device-pointer version of epipolar_score_map_cpu (flow [B,H,W,2] float32, F [B,3,3] float64, outputs "
+      "d_epi, score [B,H,W] float32, all on `device`). B * H * W == 0: nothing. Asynchronous on `stream`.");
 #else
   m.attr("cuda_compiled") = false;
+  m.attr("cuda_api_version") = 0;
   m.def("cuda_device_count", []() { return 0; });
 #endif
 }

@@ -3,7 +3,6 @@ truth, checkpoints, exact resume, the NaN stop, bad input, and the joint stage e
 from __future__ import annotations
 
 import dataclasses
-import shutil
 from pathlib import Path
 
 import cv2

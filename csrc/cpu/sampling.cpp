@@ -13,6 +13,7 @@
 #include <immintrin.h>
 #endif
 
+#include "arg_checks.h"
 #include "parallel.h"
 #include "vo_common.h"
 
@@ -27,10 +28,7 @@ static inline uint32_t score_key(float s) {
 }
 constexpr uint32_t kBins = (0x7F800000u >> 16) + 2u;  // up to +inf
 
-// Candidate lists hold int32 pixel indices.
-static void check_pixel_count(int64_t hw) {
-  if (hw >= (int64_t{1} << 31)) throw std::invalid_argument("match sampling: more than 2^31 - 1 pixels per image");
-}
+// Candidate lists hold int32 pixel indices: check_pixel_count (arg_checks.h) on entry.
 
 // Per-thread buffers, reused across pairs and calls.
 struct SampleWork {
@@ -217,7 +215,7 @@ static void sample_one(const float* score, int64_t hw, int64_t n, double ratio, 
   std::vector<int32_t>& idx = ws.idx;
   const int64_t m = std::min(k, n);
   for (int64_t i = 0; i < m; ++i) {
-    const uint32_t j = static_cast<uint32_t>(i) + rand_below(counter_rand(seed, 0, i), static_cast<uint32_t>(k - i));
+    const uint32_t j = draw_swap_target(seed, i, k);
     std::swap(idx[i], idx[j]);
     out_idx[i] = idx[i];
     if (flow.data) {  // the gather that follows then finds this match's flow in cache

@@ -3,13 +3,20 @@
 // rejection, rounds and stopping rule, and the same least-squares refit.
 // One warp scores one hypothesis; all batch items advance together, round by round;
 // the LO and final refits run serially per item, in the same order as on the CPU.
+// Sums run in other orders than on the CPU (a warp reduction for the scores, serial loops
+// for the normalisation and the refits), so a weighted score or a refit can differ in the
+// last bits; the parity tests compare inliers within a tolerance and the pose within
+// 1e-6 deg, not bits or iteration counts.
 #include <cuda_runtime.h>
 
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "arg_checks.h"
 #include "cuda_api.h"
+#include "cuda_check.h"
 #include "ransac_core.h"
 
 namespace vo {
@@ -30,10 +37,6 @@ struct ItemState {
   int32_t round_m;
   double bestF[9];
 };
-
-void check(cudaError_t e, const char* what) {
-  if (e != cudaSuccess) throw std::runtime_error(std::string("vo_app CUDA error in ") + what + ": " + cudaGetErrorString(e));
-}
 
 // One thread per item: seeded order, compaction of finite matches, normalisation.
 __global__ void prepare(const double* p1, const double* p2, const double* w, int64_t B, int64_t N, const uint64_t* seeds,
@@ -237,80 +240,95 @@ __global__ void finish(const double* q, const int32_t* valid, int64_t N, const I
   }
 }
 
-template <class T>
-T* scratch(size_t n, cudaStream_t stream) {
-  T* p = nullptr;
-  check(cudaMallocAsync(&p, sizeof(T) * (n ? n : 1), stream), "cudaMallocAsync");
-  return p;
+// Blocks of `threads` for `work` threads in a kernel without a grid-stride loop.
+unsigned int blocks_for(int64_t work, int threads, const char* kernel) {
+  const int64_t blocks = (work + threads - 1) / threads;
+  if (blocks > std::numeric_limits<int32_t>::max())
+    throw std::invalid_argument(std::string("ransac_fundamental_cuda: batch too large for one launch of ") + kernel);
+  return static_cast<unsigned int>(blocks < 1 ? 1 : blocks);
 }
 
 }  // namespace
 
-void ransac_fundamental_cuda(const double* p1, const double* p2, const double* weights, int64_t B, int64_t N,
-                             const RansacParams& prm, double* F, uint8_t* inliers, int64_t* n_inliers, int64_t* iters,
-                             int32_t* status, cudaStream_t stream) {
-  require_cuda_device();
-  if (B <= 0) return;
-  auto* order = scratch<int32_t>(B * N, stream);
-  auto* valid = scratch<int32_t>(B * N, stream);
-  auto* q = scratch<double>(B * N * 4, stream);
-  auto* qn = scratch<double>(B * N * 4, stream);
-  auto* wv = scratch<double>(B * N, stream);
-  auto* suffix = scratch<double>(B * (N + 1), stream);
-  auto* st = scratch<ItemState>(B, stream);
-  auto* scores = scratch<double>(B * prm.round_size, stream);
-  auto* Fs = scratch<double>(B * prm.round_size * 9, stream);
-  auto* active = scratch<int32_t>(B, stream);
+void ransac_fundamental_cuda(int device, const double* p1, const double* p2, const double* weights, int64_t B,
+                             int64_t N, const RansacParams& prm, double* F, uint8_t* inliers, int64_t* n_inliers,
+                             int64_t* iters, int32_t* status, cudaStream_t stream) {
+  check_ransac_params(prm.threshold, prm.confidence, prm.max_iters);
+  if (B < 0 || N < 0) throw std::invalid_argument("ransac_fundamental_cuda: B and N must be >= 0");
+  // Match indices are int32 here (the seeded order, the valid rows), as on the CPU.
+  if (N > std::numeric_limits<int32_t>::max())
+    throw std::invalid_argument("ransac: more than 2^31 - 1 matches per item");
+  if (prm.round_size < 1) throw std::invalid_argument("ransac: round_size must be >= 1");
+  const DeviceGuard guard(device, {{"p1", p1}, {"p2", p2}, {"weights", weights}, {"seeds", prm.seeds}, {"F", F},
+                                   {"inliers", inliers}, {"n_inliers", n_inliers}, {"iters", iters},
+                                   {"status", status}});
+  if (B == 0) return;
+  require_pointers({{"seeds", prm.seeds}, {"F", F}, {"n_inliers", n_inliers}, {"iters", iters}, {"status", status}});
+  if (N > 0) require_pointers({{"p1", p1}, {"p2", p2}, {"inliers", inliers}});
   const int tpb = 128;
-  const int item_blocks = static_cast<int>((B + tpb - 1) / tpb);
-  prepare<<<item_blocks, tpb, 0, stream>>>(p1, p2, weights, B, N, prm.seeds, order, valid, q, qn, wv, suffix, st,
-                                            static_cast<double>(prm.max_iters));
+  const unsigned int item_blocks = blocks_for(B, tpb, "prepare");
+  const int threads = kWarp * kWarpsPerBlock;
+  const unsigned int hyp_blocks = blocks_for(B * prm.round_size * kWarp, threads, "hypotheses");
+  const unsigned int finish_blocks = blocks_for(B, 1, "finish");  // one block per item
+  // Scratch, freed on `stream` when this scope ends (also on an exception).
+  DeviceBuffer<int32_t> order(B * N, stream), valid(B * N, stream), active(B, stream);
+  DeviceBuffer<double> q(B * N * 4, stream), qn(B * N * 4, stream), wv(B * N, stream), suffix(B * (N + 1), stream);
+  DeviceBuffer<ItemState> st(B, stream);
+  DeviceBuffer<double> scores(B * prm.round_size, stream), Fs(B * prm.round_size * 9, stream);
+  prepare<<<item_blocks, tpb, 0, stream>>>(p1, p2, weights, B, N, prm.seeds, order.get(), valid.get(), q.get(),
+                                           qn.get(), wv.get(), suffix.get(), st.get(),
+                                           static_cast<double>(prm.max_iters));
+  VO_CUDA_CHECK_LAUNCH("prepare");
   const double thr2 = prm.threshold * prm.threshold;
   std::vector<int32_t> host_active(B);
-  // Round 0 sizes come from merge_round: run it once with no scores to initialise round_m.
-  check(cudaMemsetAsync(scores, 0xFF, sizeof(double) * B * prm.round_size, stream), "cudaMemsetAsync");
-  init_rounds<<<item_blocks, tpb, 0, stream>>>(st, B, prm.round_size, prm.max_iters, active);
-  for (int64_t guard = 0; guard <= prm.max_iters; ++guard) {
-    check(cudaMemcpyAsync(host_active.data(), active, sizeof(int32_t) * B, cudaMemcpyDeviceToHost, stream), "copy");
-    check(cudaStreamSynchronize(stream), "ransac round");
+  VO_CUDA_CHECK(cudaMemsetAsync(scores.get(), 0xFF, sizeof(double) * B * prm.round_size, stream));
+  // The size of round 0, and which items run at all.
+  init_rounds<<<item_blocks, tpb, 0, stream>>>(st.get(), B, prm.round_size, prm.max_iters, active.get());
+  VO_CUDA_CHECK_LAUNCH("init_rounds");
+  for (int64_t round = 0; round <= prm.max_iters; ++round) {
+    // The host decides whether another round runs: one synchronisation per round.
+    VO_CUDA_CHECK(cudaMemcpyAsync(host_active.data(), active.get(), sizeof(int32_t) * B, cudaMemcpyDeviceToHost,
+                                  stream));
+    VO_CUDA_CHECK(cudaStreamSynchronize(stream));
     bool any = false;
     for (int64_t b = 0; b < B; ++b) any |= host_active[b] != 0;
     if (!any) break;
-    const int64_t warps = B * prm.round_size;
-    const int threads = kWarp * kWarpsPerBlock;
-    const int blocks = static_cast<int>((warps * kWarp + threads - 1) / threads);
-    hypotheses<<<blocks, threads, 0, stream>>>(q, qn, wv, suffix, N, st, B, prm.round_size, prm.seeds, thr2, scores, Fs);
-    merge_round<<<item_blocks, tpb, 0, stream>>>(st, B, N, prm.round_size, prm.max_iters, prm.confidence, thr2, scores,
-                                                  Fs, q, qn, wv, active);
+    hypotheses<<<hyp_blocks, threads, 0, stream>>>(q.get(), qn.get(), wv.get(), suffix.get(), N, st.get(), B,
+                                                   prm.round_size, prm.seeds, thr2, scores.get(), Fs.get());
+    VO_CUDA_CHECK_LAUNCH("hypotheses");
+    merge_round<<<item_blocks, tpb, 0, stream>>>(st.get(), B, N, prm.round_size, prm.max_iters, prm.confidence, thr2,
+                                                 scores.get(), Fs.get(), q.get(), qn.get(), wv.get(), active.get());
+    VO_CUDA_CHECK_LAUNCH("merge_round");
   }
-  finish<<<static_cast<int>(B), 256, 0, stream>>>(q, valid, N, st, thr2, F, inliers, n_inliers, iters, status);
-  check(cudaGetLastError(), "ransac kernels");
-  for (void* p : {static_cast<void*>(order), static_cast<void*>(valid), static_cast<void*>(q), static_cast<void*>(qn),
-                  static_cast<void*>(wv), static_cast<void*>(suffix), static_cast<void*>(st), static_cast<void*>(scores),
-                  static_cast<void*>(Fs), static_cast<void*>(active)})
-    check(cudaFreeAsync(p, stream), "cudaFreeAsync");
-  check(cudaStreamSynchronize(stream), "ransac");
+  finish<<<finish_blocks, 256, 0, stream>>>(q.get(), valid.get(), N, st.get(), thr2, F, inliers, n_inliers, iters,
+                                            status);
+  VO_CUDA_CHECK_LAUNCH("finish");
+  VO_CUDA_CHECK(cudaStreamSynchronize(stream));  // errors of the last kernels surface here, named
 }
 
 __global__ void epipolar_map_kernel(const float* flow, const double* F, int64_t B, int64_t H, int64_t W, double thr,
                                     float* d_epi, float* score) {
-  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
-  if (i >= B * H * W) return;
-  const int64_t b = i / (H * W), y = (i / W) % H, x = i % W;
-  const double* f = F + 9 * b;
-  const double d = sqrt(epiline_sq(f, static_cast<double>(x), static_cast<double>(y), x + static_cast<double>(flow[2 * i]),
-                                   y + static_cast<double>(flow[2 * i + 1])));
-  d_epi[i] = static_cast<float>(d);
-  score[i] = d < thr ? static_cast<float>(1.0 / (1.0 + d)) : 0.0f;
+  const int64_t total = B * H * W;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t b = i / (H * W), y = (i / W) % H, x = i % W;
+    const double* f = F + 9 * b;
+    const double d = sqrt(epiline_sq(f, static_cast<double>(x), static_cast<double>(y),
+                                     x + static_cast<double>(flow[2 * i]), y + static_cast<double>(flow[2 * i + 1])));
+    d_epi[i] = static_cast<float>(d);
+    score[i] = d < thr ? static_cast<float>(1.0 / (1.0 + d)) : 0.0f;
+  }
 }
 
-void epipolar_score_map_cuda(const float* flow, const double* F, int64_t B, int64_t H, int64_t W, double thr,
-                             float* d_epi, float* score, cudaStream_t stream) {
-  require_cuda_device();
+void epipolar_score_map_cuda(int device, const float* flow, const double* F, int64_t B, int64_t H, int64_t W,
+                             double thr, float* d_epi, float* score, cudaStream_t stream) {
+  if (B < 0 || H < 0 || W < 0) throw std::invalid_argument("epipolar_score_map_cuda: B, H and W must be >= 0");
+  const DeviceGuard guard(device, {{"flow", flow}, {"F", F}, {"d_epi", d_epi}, {"score", score}});
   const int64_t n = B * H * W;
-  if (n == 0) return;
-  epipolar_map_kernel<<<static_cast<int>((n + 255) / 256), 256, 0, stream>>>(flow, F, B, H, W, thr, d_epi, score);
-  check(cudaGetLastError(), "epipolar map kernel");
+  if (n == 0) return;  // as the CPU: empty outputs
+  require_pointers({{"flow", flow}, {"F", F}, {"d_epi", d_epi}, {"score", score}});
+  epipolar_map_kernel<<<grid_for(n, 256), 256, 0, stream>>>(flow, F, B, H, W, thr, d_epi, score);
+  VO_CUDA_CHECK_LAUNCH("epipolar_map_kernel");
 }
 
 }  // namespace vo

@@ -32,6 +32,13 @@ VO_HD uint32_t rand_below(uint64_t r, uint32_t n) {
   return static_cast<uint32_t>(((r >> 32) * static_cast<uint64_t>(n)) >> 32);
 }
 
+// Swap target of step i (i < k) of the samplers' partial Fisher-Yates over k < 2^31
+// candidates: the CPU runs the swaps in order; the CUDA sampler traces them back in parallel.
+VO_HD uint32_t draw_swap_target(uint64_t seed, int64_t i, int64_t k) {
+  return static_cast<uint32_t>(i) +
+         rand_below(counter_rand(seed, 0, static_cast<uint64_t>(i)), static_cast<uint32_t>(k - i));
+}
+
 // Finite test that behaves the same on host and device (no fast-math here).
 VO_HD bool finite(double x) { return x == x && x - x == 0.0; }
 

@@ -30,6 +30,14 @@ def demo_cache_dir() -> Path:
 @click.option("--max-frames", type=click.IntRange(2), help="Process at most N frames.")
 @click.option("--seed", type=click.IntRange(0), help="Seed of the match sampling and RANSAC [default: 0].")
 @click.option("--backend", type=click.Choice(["auto", "cpp", "reference"]), help="Geometry backend [default: auto].")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]),
+              help="Where the batched pair geometry runs; auto: cuda when torch sees a GPU [default: auto]. "
+                   "The DIS flow always runs on the CPU.")
+@click.option("--batch", type=click.IntRange(1, 256),
+              help="Offline: estimate N pairs at once through the batched geometry, then chain them in order "
+                   "(same trajectory as streaming) [default: 1, streaming].")
+@click.option("--pipeline/--no-pipeline", default=None,
+              help="Read frames and compute the flow in a background thread while the loop works [default: on].")
 @click.option("--demo", is_flag=True, help="Run the built-in synthetic demo (the default without SEQUENCE).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--eval", "evaluate", is_flag=True,
@@ -40,7 +48,8 @@ def demo_cache_dir() -> Path:
               help="Save the viewer's final view to this PNG (docs, tests).")
 @click.option("--save-ply", is_flag=True, help="Save the triangulated point cloud as map.ply in --out.")
 def cli(sequence, out_dir, preset, flow, weights, scale, layout, intrinsics, camera, size_text, stride, start,
-        max_frames, seed, backend, demo, quiet, evaluate, viewer, viewer_close, viewer_snapshot, save_ply):
+        max_frames, seed, backend, device, batch, pipeline, demo, quiet, evaluate, viewer, viewer_close, viewer_snapshot,
+        save_ply):
     """Estimate the camera trajectory of SEQUENCE (KITTI odometry, TUM RGB-D, or a folder of images).
 
     Writes trajectory_kitti.txt, trajectory_tum.txt and report.json to --out
@@ -49,7 +58,7 @@ def cli(sequence, out_dir, preset, flow, weights, scale, layout, intrinsics, cam
     """
     from ..io import open_sequence
     from ..pipeline.config import load_config
-    from ..pipeline.odometry import run_odometry
+    from ..pipeline.odometry import resolve_device, run_odometry
     from .run_extras import RunExtras
 
     if sequence is None or demo:
@@ -62,7 +71,8 @@ def cli(sequence, out_dir, preset, flow, weights, scale, layout, intrinsics, cam
         preset = preset or "demo"
         out_dir = out_dir or Path("runs/demo")
     cfg = load_config(preset, flow=flow, weights=None if weights is None else str(weights), scale=scale, seed=seed,
-                      backend=backend)
+                      backend=backend, device=device, batch=batch, pipeline=pipeline)
+    resolve_device(cfg.device)  # --device cuda without a GPU: a one-line error before any work
     if size_text is not None:
         cfg.size = parse_size(size_text)
     if not Path(sequence).exists():

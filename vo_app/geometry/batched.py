@@ -37,6 +37,24 @@ def _cuda_ok() -> bool:
     return True
 
 
+def _cuda_device(**tensors: torch.Tensor | None) -> int:
+    """CUDA device index of the tensors of one call (``None`` entries skipped), for the
+    ``device`` argument of the CUDA entry points, which make it current for the call.
+
+    Raises ValueError naming the tensors when they are not all on one device, and
+    RuntimeError when the loaded extension predates the device-guarded entry points.
+    """
+    where = {name: t.device for name, t in tensors.items() if t is not None}
+    if len(set(where.values())) > 1:
+        raise ValueError("vo_app: the tensors of one call must be on the same device, got "
+                         + ", ".join(f"{name} on {dev}" for name, dev in where.items()))
+    if getattr(_ext._core, "cuda_api_version", 1) < 2:
+        raise RuntimeError("vo_app._core was built before the device-guarded CUDA entry points; rebuild it "
+                           "(pip install -e .)")
+    dev = next(iter(where.values()))
+    return dev.index if dev.index is not None else torch.cuda.current_device()
+
+
 # The CPU paths below make as few torch and NumPy calls as they can: between two kernel
 # calls each such call costs tens of microseconds here (its code has left the caches;
 # `benchmarks/core_kernels.py` measures it).
@@ -86,36 +104,47 @@ class Matches:
     mask: torch.Tensor
 
 
-def sample_matches(flow: torch.Tensor, score: torch.Tensor, n: int = 6000, ratio: float = 0.2, seed=0) -> Matches:
+def sample_matches(flow: torch.Tensor, score: torch.Tensor, n: int = 6000, ratio: float = 0.2, seed=0, *,
+                   backend: str = "auto") -> Matches:
     """Top-``ratio`` then ``n`` at random, per pair.
 
     Args:
         flow: ``[B,2,H,W]`` forward flow (dx, dy) in pixels.
         score: ``[B,H,W]`` sampling score (> 0 usable; NaN never drawn).
         seed: int for all pairs or ``[B]``; the same seed gives the same sample on the same device.
+        backend: ``auto`` (the compiled kernels when built), ``cpp`` or ``reference`` (the NumPy
+            code of ``sampling_ref.py``, pair by pair, on the CPU; outputs on the input device).
     """
     if flow.ndim != 4 or flow.shape[1] != 2 or score.shape != (flow.shape[0],) + flow.shape[2:]:
         raise ValueError(f"expected flow [B,2,H,W] and score [B,H,W], got {tuple(flow.shape)} and {tuple(score.shape)}")
     B, _, H, W = flow.shape
     dev = score.device
+    if not _ext.use_cpp(backend):
+        return Matches(*_on(dev, _sample_reference(flow, score, n, ratio, seed)))
     if not (dev.type == "cuda" and _cuda_ok()):
         # No torch op on the outputs: on this many elements one would wake torch's OpenMP
         # pool, whose spinning threads then compete with the C++ kernels for the cores.
         _, count, p1, p2, mask = _ext._core.sample_matches_cpu(_np(score, torch.float32), _np(flow, torch.float32), n,
                                                                float(ratio), _seed_arg(seed, B))
         return Matches(*_on(dev, (p1, p2, count, count >= n, mask)))
+    index = _cuda_device(score=score, flow=flow)
+    if n <= 0:  # as the CPU binding (ValueError), before torch.empty would fail on n < 0
+        raise ValueError("n must be positive")
     score_c = score.detach().to(torch.float32).contiguous()  # no copy when already float32 and contiguous
     idx = torch.empty((B, n), dtype=torch.int64, device=dev)
     count = torch.empty((B,), dtype=torch.int64, device=dev)
     seeds = _seeds(seed, B, dev)
     _ext._core.sample_topk_random_cuda(score_c.data_ptr(), B, H * W, n, float(ratio), seeds.data_ptr(),
-                                       idx.data_ptr(), count.data_ptr(), torch.cuda.current_stream(dev).cuda_stream)
+                                       idx.data_ptr(), count.data_ptr(), torch.cuda.current_stream(dev).cuda_stream,
+                                       device=index)
     mask = idx >= 0
+    nan = torch.full((B, n, 2), float("nan"), dtype=torch.float64, device=dev)
+    if H * W == 0:  # no pixel: nothing drawn (idx is all -1) and no flow to gather
+        return Matches(nan, nan.clone(), count, count >= n, mask)
     safe = idx.clamp(min=0)
     ys, xs = safe // W, safe % W
     p1 = torch.stack([xs, ys], -1).to(torch.float64)
     p2 = p1 + flow.detach()[torch.arange(B, device=dev)[:, None], :, ys, xs].to(torch.float64)
-    nan = torch.full_like(p1, float("nan"))
     p1 = torch.where(mask[..., None], p1, nan)
     p2 = torch.where(mask[..., None], p2, nan)
     return Matches(p1, p2, count, count >= n, mask)
@@ -139,11 +168,14 @@ class RansacResult:
 
 def ransac_fundamental(p1: torch.Tensor, p2: torch.Tensor, weights: torch.Tensor | None = None, *,
                        threshold: float = 0.1, confidence: float = 0.99, max_iters: int = 1000, seed=0,
-                       check_planar: bool = True) -> RansacResult:
+                       check_planar: bool = True, backend: str = "auto") -> RansacResult:
     """Batched normalized 8-point RANSAC (Sampson distance in pixels, adaptive iterations, refit).
 
     Args:
         p1, p2: ``[B,N,2]`` matches (non-finite rows are ignored); weights: optional ``[B,N]`` >= 0.
+        check_planar: flag pairs whose inliers one homography explains (status 3, :func:`flag_planar`).
+        backend: ``auto``, ``cpp`` or ``reference`` (``fundamental.py``, pair by pair, without
+            weights; ``iters`` is then 0 and ``status`` 0 or 1).
     """
     if p1.ndim != 3 or p1.shape[-1] != 2 or p2.shape != p1.shape:
         raise ValueError(f"expected p1, p2 [B,N,2], got {tuple(p1.shape)} and {tuple(p2.shape)}")
@@ -151,7 +183,13 @@ def ransac_fundamental(p1: torch.Tensor, p2: torch.Tensor, weights: torch.Tensor
         raise ValueError(f"expected weights [B,N], got {tuple(weights.shape)}")
     B, N, _ = p1.shape
     dev = p1.device
+    if not _ext.use_cpp(backend):
+        res = RansacResult(*_on(dev, _ransac_reference(p1, p2, threshold, confidence, max_iters, seed)))
+        if check_planar:
+            flag_planar(res, p1.detach().to(torch.float64), p2.detach().to(torch.float64), threshold)
+        return res
     if dev.type == "cuda" and _cuda_ok():
+        index = _cuda_device(p1=p1, p2=p2, weights=weights)
         a = p1.detach().to(torch.float64).contiguous()
         b = p2.detach().to(torch.float64).contiguous()
         w = None if weights is None else weights.detach().to(torch.float64).contiguous()
@@ -164,7 +202,7 @@ def ransac_fundamental(p1: torch.Tensor, p2: torch.Tensor, weights: torch.Tensor
         _ext._core.ransac_fundamental_cuda(a.data_ptr(), b.data_ptr(), 0 if w is None else w.data_ptr(), B, N,
                                            float(threshold), float(confidence), int(max_iters), seeds.data_ptr(),
                                            F.data_ptr(), inl.data_ptr(), cnt.data_ptr(), its.data_ptr(), st.data_ptr(),
-                                           torch.cuda.current_stream(dev).cuda_stream)
+                                           torch.cuda.current_stream(dev).cuda_stream, device=index)
         res = RansacResult(F, inl.bool(), cnt, its, st.to(torch.int64))
     else:
         out = _ext._core.ransac_fundamental_cpu(_np(p1, torch.float64), _np(p2, torch.float64),
@@ -180,8 +218,88 @@ def flag_planar(res: RansacResult, p1: torch.Tensor, p2: torch.Tensor, threshold
     """Mark pairs whose F-inliers a single homography explains (status 3): F is then not unique.
 
     The homography is a normalized DLT least-squares fit on the inliers; it "explains" a match
-    when its transfer error is below ``max(2 * threshold, 0.5)`` pixels.
+    when its transfer error is below ``max(2 * threshold, 0.5)`` pixels.  All pairs are fitted
+    at once (:func:`planar_pairs`); :func:`flag_planar_loop` is the pair-by-pair version it
+    replaced, kept as its test oracle.
     """
+    todo = np.flatnonzero(res.status.detach().cpu().numpy() == 0)
+    if todo.size == 0:
+        return
+    # NumPy indexing, not torch: no torch CPU op large enough to wake its OpenMP pool.
+    x1 = p1.detach().to("cpu", torch.float64).numpy()[todo]
+    x2 = p2.detach().to("cpu", torch.float64).numpy()[todo]
+    inl = res.inliers.detach().cpu().numpy()[todo].astype(bool)
+    planar = todo[planar_pairs(x1, x2, inl, max(2 * threshold, 0.5), share)]
+    if planar.size:
+        res.status[torch.from_numpy(planar).to(res.status.device)] = 3
+
+
+def planar_pairs(x1: np.ndarray, x2: np.ndarray, inliers: np.ndarray, tol: float, share: float = 0.95) -> np.ndarray:
+    """Which pairs one homography explains: ``x1, x2 [B,N,2]``, ``inliers [B,N]`` -> ``[B]`` bool.
+
+    A normalized DLT (Hartley: centroid at 0, mean distance sqrt 2) on each pair's inliers, for all
+    pairs at once.  The DLT rows of a match are ``[0, -a, y' a]`` and ``[a, 0, -x' a]`` (``a = [x, y,
+    1]`` in image 1, ``(x', y')`` in image 2), so the 9x9 normal matrix ``A^T A`` is made of four 3x3
+    sums, ``S_w = sum w a a^T`` for ``w = 1, x', y', x'^2 + y'^2``: ``[[S_1, 0, -S_x'], [0, S_1,
+    -S_y'], [-S_x', -S_y', S_r]]``; those come from one batched product of 4 weights by the 6
+    monomials of ``a a^T``.  Its smallest eigenvector (batched ``eigh``) is the smallest right
+    singular vector of ``A``.  A pair is planar when at least ``share`` of its inliers have a
+    transfer error below ``tol`` pixels.  Pairs with fewer than 4 inliers, or a non-finite
+    homography, are not planar.
+    """
+    B, N, _ = x1.shape
+    if B == 0:
+        return np.zeros(0, bool)
+    # (no NumPy reductions over the last axis of size 2 here: they are slow; columns instead)
+    m = inliers & np.isfinite(x1[..., 0]) & np.isfinite(x1[..., 1]) & np.isfinite(x2[..., 0]) & np.isfinite(x2[..., 1])
+    cnt = m.sum(1)
+    w = m.astype(np.float64)
+    n = np.maximum(cnt, 1).astype(np.float64)
+    x1 = np.where(m[..., None], x1, 0.0)
+    x2 = np.where(m[..., None], x2, 0.0)
+
+    def normalize(x):
+        c = np.einsum("bn,bnk->bk", w, x) / n[:, None]  # centroid of the inliers [B,2]
+        d = x - c[:, None]
+        s = np.sqrt(2) / np.maximum(np.einsum("bn,bn->b", np.sqrt(d[..., 0] ** 2 + d[..., 1] ** 2), w) / n, 1e-12)
+        T = np.zeros((B, 3, 3))
+        T[:, 0, 0] = T[:, 1, 1] = s
+        T[:, 0, 2], T[:, 1, 2], T[:, 2, 2] = -s * c[:, 0], -s * c[:, 1], 1.0
+        return d * s[:, None, None], T
+
+    a, T1 = normalize(x1)
+    b, T2 = normalize(x2)
+    ax, ay = a[..., 0], a[..., 1]
+    mono = np.stack([ax * ax, ax * ay, ax, ay * ay, ay, np.ones_like(ax)], -1)  # [B,N,6]
+    bx, by = b[..., 0], b[..., 1]
+    wts = np.stack([w, w * bx, w * by, w * (bx * bx + by * by)], 1)  # [B,4,N], 0 off the inliers
+    sums = wts @ mono  # [B,4,6]
+    idx = np.array([[0, 1, 2], [1, 3, 4], [2, 4, 5]])
+    S = sums[:, :, idx]  # [B,4,3,3]: S_1, S_x', S_y', S_r
+    ata = np.zeros((B, 9, 9))
+    ata[:, 0:3, 0:3] = ata[:, 3:6, 3:6] = S[:, 0]
+    ata[:, 0:3, 6:9] = ata[:, 6:9, 0:3] = -S[:, 1]
+    ata[:, 3:6, 6:9] = ata[:, 6:9, 3:6] = -S[:, 2]
+    ata[:, 6:9, 6:9] = S[:, 3]
+    ok = cnt >= 4
+    ata[~ok] = np.eye(9)  # keeps eigh finite; these pairs are not planar anyway
+    _, vec = np.linalg.eigh(ata)
+    h = vec[..., 0].reshape(B, 3, 3)
+    with np.errstate(all="ignore"):
+        H = np.linalg.inv(T2) @ h @ T1
+        ok &= np.isfinite(H).all((1, 2))
+        H = np.where(ok[:, None, None], H, np.eye(3))
+        u = H[:, None, 0, 0] * x1[..., 0] + H[:, None, 0, 1] * x1[..., 1] + H[:, None, 0, 2]
+        v = H[:, None, 1, 0] * x1[..., 0] + H[:, None, 1, 1] * x1[..., 1] + H[:, None, 1, 2]
+        z = H[:, None, 2, 0] * x1[..., 0] + H[:, None, 2, 1] * x1[..., 1] + H[:, None, 2, 2]
+        ex, ey = u / z - x2[..., 0], v / z - x2[..., 1]
+        good = (ex * ex + ey * ey < tol * tol) & m
+    return ok & (good.sum(1) / np.maximum(cnt, 1) >= share)  # as np.mean(err < tol) >= share
+
+
+def flag_planar_loop(res: RansacResult, p1: torch.Tensor, p2: torch.Tensor, threshold: float,
+                     share: float = 0.95) -> None:
+    """The pair-by-pair planar check (an SVD of each pair's DLT system): the oracle of :func:`flag_planar`."""
     for b in torch.nonzero(res.status == 0).flatten().tolist():
         m = res.inliers[b]
         x1, x2 = p1[b][m].cpu().numpy(), p2[b][m].cpu().numpy()
@@ -213,33 +331,45 @@ def _homography_dlt(x1: np.ndarray, x2: np.ndarray) -> np.ndarray | None:
     return H if np.isfinite(H).all() else None
 
 
-def epipolar_score_map(flow: torch.Tensor, F: torch.Tensor, threshold: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
+def epipolar_score_map(flow: torch.Tensor, F: torch.Tensor, threshold: float = 0.5, *,
+                       backend: str = "auto") -> tuple[torch.Tensor, torch.Tensor]:
     """``D_epi [B,H,W]`` (pixels) of every flow match and ``M_r = (D_epi < threshold) / (1 + D_epi)``.
 
-    Args: flow ``[B,2,H,W]``, F ``[B,3,3]``.
+    Args: flow ``[B,2,H,W]``, F ``[B,3,3]``; backend ``auto``, ``cpp`` or ``reference`` (``inlier_map.py``).
     """
     if flow.ndim != 4 or flow.shape[1] != 2 or F.shape != (flow.shape[0], 3, 3):
         raise ValueError(f"expected flow [B,2,H,W] and F [B,3,3], got {tuple(flow.shape)} and {tuple(F.shape)}")
     B, _, H, W = flow.shape
     fl = flow.detach().permute(0, 2, 3, 1).to(torch.float32).contiguous()
     Fd = F.detach().to(torch.float64).contiguous()
+    if not _ext.use_cpp(backend):
+        from .inlier_map import epipolar_distance_map, inlier_score_map
+
+        fn, Fn = fl.cpu().numpy(), Fd.cpu().numpy()
+        d = np.stack([epipolar_distance_map(Fn[b], fn[b]) for b in range(B)]) if B else np.zeros((0, H, W), np.float32)
+        return _on(flow.device, (d, inlier_score_map(d, threshold)))
     if flow.device.type == "cuda" and _cuda_ok():
+        index = _cuda_device(flow=flow, F=F)
         d = torch.empty((B, H, W), dtype=torch.float32, device=flow.device)
         s = torch.empty_like(d)
         _ext._core.epipolar_score_map_cuda(fl.data_ptr(), Fd.data_ptr(), B, H, W, float(threshold), d.data_ptr(),
-                                           s.data_ptr(), torch.cuda.current_stream(flow.device).cuda_stream)
+                                           s.data_ptr(), torch.cuda.current_stream(flow.device).cuda_stream,
+                                           device=index)
         return d, s
     d, s = _ext._core.epipolar_score_map_cpu(fl.cpu().numpy(), Fd.cpu().numpy(), float(threshold))
     return torch.from_numpy(d).to(flow.device), torch.from_numpy(s).to(flow.device)
 
 
 def pose_from_fundamental(F: torch.Tensor, K: torch.Tensor, p1: torch.Tensor, p2: torch.Tensor,
-                          mask: torch.Tensor | None = None):
+                          mask: torch.Tensor | None = None, *, backend: str = "auto"):
     """Best ``[R|t]`` per pair from ``F, K [B,3,3]``, matches ``p1, p2 [B,N,2]``, voters ``mask [B,N]``.
 
-    CPU tensors use the C++ kernel; CUDA tensors the vectorized torch version (same rule).
+    CPU tensors use the C++ kernel; CUDA tensors the vectorized torch version (same rule);
+    ``backend="reference"``: the NumPy code of ``essential.py``, pair by pair.
     Returns ``R [B,3,3]``, ``t [B,3]`` (unit), ``n_front [B]``, ``n_front_all [B,4]``.
     """
+    if backend == "reference":
+        return _on(F.device, _pose_reference(F, K, p1, p2, mask))
     if F.device.type == "cuda" or not _ext.has("pose_from_fundamental_cpu"):
         from .pose_torch import pose_from_fundamental_t
 
@@ -258,14 +388,94 @@ def _u8(mask: torch.Tensor) -> np.ndarray:
 
 
 def refine_pose(p1: torch.Tensor, p2: torch.Tensor, K: torch.Tensor, R: torch.Tensor, t: torch.Tensor,
-                mask: torch.Tensor | None = None, *, huber: float = 0.5, iters: int = 10):
+                mask: torch.Tensor | None = None, *, huber: float = 0.5, iters: int = 10, backend: str = "auto"):
     """Robust Gauss-Newton on signed Sampson residuals over (R, direction of t), batched on the CPU kernel.
 
-    Args: p1, p2 ``[B,N,2]``; K, R ``[B,3,3]``; t ``[B,3]``; mask ``[B,N]`` matches to use.
+    Args: p1, p2 ``[B,N,2]``; K, R ``[B,3,3]``; t ``[B,3]``; mask ``[B,N]`` matches to use (non-finite
+    rows are skipped); backend ``auto``, ``cpp`` or ``reference`` (``refine.py``, pair by pair).
     Returns refined ``R [B,3,3]``, ``t [B,3]`` (unit) and the final rms residual ``[B]`` (pixels),
     on the input device.
     """
     f64 = torch.float64
+    if not _ext.use_cpp(backend):
+        return _on(R.device, _refine_reference(p1, p2, K, R, t, mask, huber, iters))
     out = _ext._core.refine_pose_cpu(_np(p1, f64), _np(p2, f64), None if mask is None else _u8(mask),
                                      _np(K, f64), _np(R, f64), _np(t, f64), float(huber), int(iters))
     return _on(R.device, out)
+
+
+# ---------------------------------------------------------------------------------------------
+# backend="reference" (or no compiled extension): the NumPy reference code, pair by pair, so
+# that each pair's result does not depend on the others in the batch.  Inputs and outputs are
+# CPU NumPy arrays; the callers above move them to the input device.
+
+def _item_seeds(seed, B: int) -> list[int]:
+    s = _seed_arg(seed, B)
+    return [s] * B if isinstance(s, int) else [int(v) & _ext._U64 for v in np.asarray(s).tolist()]
+
+
+def _sample_reference(flow, score, n: int, ratio: float, seed):
+    from .sampling_ref import sample_matches_ref
+
+    if n <= 0:
+        raise ValueError("n must be positive")
+    fl = flow.detach().permute(0, 2, 3, 1).to("cpu", torch.float32).numpy()
+    sc = score.detach().to("cpu", torch.float32).numpy()
+    B = fl.shape[0]
+    p1 = np.full((B, n, 2), np.nan)
+    p2 = np.full((B, n, 2), np.nan)
+    count = np.zeros(B, np.int64)
+    mask = np.zeros((B, n), bool)
+    for b, s in enumerate(_item_seeds(seed, B)):
+        a, c, k = sample_matches_ref(fl[b], sc[b], n, ratio, np.random.default_rng(s))
+        p1[b, :len(a)], p2[b, :len(a)], count[b], mask[b, :len(a)] = a, c, k, True
+    return p1, p2, count, count >= n, mask
+
+
+def _ransac_reference(p1, p2, threshold, confidence, max_iters, seed):
+    from .fundamental import ransac_fundamental as ransac_ref
+
+    a = p1.detach().to("cpu", torch.float64).numpy()
+    c = p2.detach().to("cpu", torch.float64).numpy()
+    B, N, _ = a.shape
+    F = np.zeros((B, 3, 3))
+    inl = np.zeros((B, N), bool)
+    status = np.ones(B, np.int64)
+    for b, s in enumerate(_item_seeds(seed, B)):
+        Fb, ib, okb = ransac_ref(a[b:b + 1], c[b:b + 1], threshold=threshold, confidence=confidence,
+                                 max_iters=max_iters, rng=np.random.default_rng(s))
+        F[b], inl[b], status[b] = Fb[0], ib[0], 0 if okb[0] else 1
+    return F, inl, inl.sum(1).astype(np.int64), np.zeros(B, np.int64), status
+
+
+def _pose_reference(F, K, p1, p2, mask):
+    from .essential import pose_from_fundamental as pose_ref
+
+    f = lambda x: x.detach().to("cpu", torch.float64).numpy()  # noqa: E731
+    Fn, Kn, a, c = f(F), f(K), f(p1), f(p2)
+    m = None if mask is None else mask.detach().cpu().numpy().astype(bool)
+    B = Fn.shape[0]
+    out = [pose_ref(Fn[b:b + 1], Kn[b:b + 1], a[b:b + 1], c[b:b + 1], None if m is None else m[b:b + 1])
+           for b in range(B)]
+    if not out:
+        return np.zeros((0, 3, 3)), np.zeros((0, 3)), np.zeros(0, np.int64), np.zeros((0, 4), np.int64)
+    return (np.concatenate([o.R for o in out]), np.concatenate([o.t for o in out]),
+            np.concatenate([o.n_front for o in out]).astype(np.int64),
+            np.concatenate([o.n_front_all for o in out]).astype(np.int64))
+
+
+def _refine_reference(p1, p2, K, R, t, mask, huber, iters):
+    from .refine import refine_pose as refine_ref
+
+    f = lambda x: x.detach().to("cpu", torch.float64).numpy()  # noqa: E731
+    a, c, Kn = f(p1), f(p2), f(K)
+    Ro, to = f(R).copy(), f(t).copy()
+    B = a.shape[0]
+    rms = np.full(B, np.nan)
+    use = np.isfinite(a).all(-1) & np.isfinite(c).all(-1)
+    if mask is not None:
+        use &= mask.detach().cpu().numpy().astype(bool)
+    for b in range(B):
+        if use[b].sum() >= 8:
+            Ro[b], to[b], rms[b] = refine_ref(a[b][use[b]], c[b][use[b]], Kn[b], Ro[b], to[b], huber=huber, iters=iters)
+    return Ro, to, rms

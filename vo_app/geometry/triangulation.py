@@ -20,6 +20,8 @@ class Triangulated:
         depth2: ``[...,N]`` z of the point in camera 2.
         valid: ``[...,N]`` rays not nearly parallel and point in front of both cameras.
         cos_angle: ``[...,N]`` the cosine test value of the supplementary.
+        ray_cos: ``[...,N]`` cosine of the parallax angle between the two rays (what
+            :func:`ray_cosine` returns for the same matches).
     """
 
     points: np.ndarray
@@ -27,6 +29,7 @@ class Triangulated:
     depth2: np.ndarray
     valid: np.ndarray
     cos_angle: np.ndarray
+    ray_cos: np.ndarray | None = None
 
 
 def pixel_rays(p: np.ndarray, K: np.ndarray) -> np.ndarray:
@@ -64,7 +67,8 @@ def triangulate_midpoint(
     X2 = X @ Rt + t[..., None, :]
     depth2 = X2[..., 2]
     valid = (cos > cos_threshold) & (lam1 > 0) & (lam2 > 0) & (depth1 > 0) & (depth2 > 0) & np.isfinite(depth1)
-    return Triangulated(X, depth1, depth2, valid, cos)
+    ray_cos = a12 / (np.sqrt(a11) * np.sqrt(a22))  # = ray_cosine(p1, p2, K, R), from the sums already made
+    return Triangulated(X, depth1, depth2, valid, cos, ray_cos)
 
 
 def ray_cosine(p1: np.ndarray, p2: np.ndarray, K: np.ndarray, R: np.ndarray) -> np.ndarray:

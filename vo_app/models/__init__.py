@@ -4,12 +4,15 @@ from __future__ import annotations
 from ..errors import UserError
 
 
-def make_flow_backend(name: str, *, weights: str | None = None, dis_preset: str = "medium"):
-    """Return a callable ``(img1, img2) -> (flow_fwd, flow_bwd)`` for backend ``name``."""
+def make_flow_backend(name: str, *, weights: str | None = None, dis_preset: str = "medium", parallel: bool = False):
+    """Return a callable ``(img1, img2) -> (flow_fwd, flow_bwd)`` for backend ``name``.
+
+    ``parallel``: DIS computes the forward and the backward flow at the same time in two threads.
+    """
     if name == "dis":
         from .dis import DISFlow
 
-        return DISFlow(dis_preset)
+        return DISFlow(dis_preset, parallel=parallel)
     if name == "pwc":
         if not weights:
             raise UserError("the learned 'pwc' flow backend needs a checkpoint",

@@ -32,17 +32,36 @@ class DISFlow:
 
     name = "dis"
 
-    def __init__(self, preset: str = "medium"):
+    def __init__(self, preset: str = "medium", parallel: bool = False):
         if preset not in _PRESETS:
             raise ValueError(f"unknown DIS preset {preset!r}; choose one of {sorted(_PRESETS)}")
         self.preset = preset
-        self._dis = cv2.DISOpticalFlow_create(_PRESETS[preset])
+        self._dis = self._make(preset)
+        # parallel: the backward flow on a second DIS object in a helper thread, at the same time as
+        # the forward one (DIS itself keeps about one core busy; it releases the GIL).  Each
+        # object computes exactly what the single one does (no state is carried between calls).
+        self._bwd = self._make(preset) if parallel else None
+        self._pool = None
+
+    @staticmethod
+    def _make(preset: str):
+        dis = cv2.DISOpticalFlow_create(_PRESETS[preset])
         if preset == "fine":
             for key, value in _FINE.items():
-                getattr(self._dis, "set" + key)(value)
+                getattr(dis, "set" + key)(value)
+        return dis
 
     def __call__(self, img1: np.ndarray, img2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        g1, g2 = to_gray_u8(img1), to_gray_u8(img2)
+        return self.flow_gray(to_gray_u8(img1), to_gray_u8(img2))
+
+    def flow_gray(self, g1: np.ndarray, g2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The same on uint8 gray images ``[H,W]`` (as :func:`to_gray_u8` makes them)."""
+        if self._bwd is None:
+            return self._dis.calc(g1, g2, None), self._dis.calc(g2, g1, None)
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="vo-dis")
+        bwd = self._pool.submit(self._bwd.calc, g2, g1, None)
         fwd = self._dis.calc(g1, g2, None)
-        bwd = self._dis.calc(g2, g1, None)
-        return fwd, bwd
+        return fwd, bwd.result()

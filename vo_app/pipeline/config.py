@@ -43,6 +43,9 @@ class VOConfig:
     fb_consistency_px: float = 1.0
     seed: int = 0
     backend: str = "auto"  # geometry backend: auto | cpp | reference
+    device: str = "auto"  # where the batched geometry runs: auto (cuda when torch sees a GPU) | cpu | cuda
+    batch: int = 1  # pairs per batched geometry call (1: streaming)
+    pipeline: bool = True  # read frames and compute the flow in a background thread
     flush_seconds: float = 1.0
 
     @classmethod
@@ -65,7 +68,7 @@ def resolve_preset(name_or_path: str) -> Path:
 
 
 _POSITIVE = {"n_matches", "ransac_threshold", "ransac_max_iters", "min_inliers", "min_scale_points", "max_scale_change",
-             "epi_threshold", "refine_band", "refine_huber", "scale_grid_step", "keyframe_flow_frac"}
+             "epi_threshold", "refine_band", "refine_huber", "scale_grid_step", "keyframe_flow_frac", "batch"}
 _UNIT = {"top_ratio", "ransac_confidence"}
 
 
@@ -117,6 +120,8 @@ def load_config(preset: str | None = None, **overrides) -> VOConfig:
         values.update(data)
     values.update({k: v for k, v in overrides.items() if v is not None})
     cfg = VOConfig(**{k: _coerce(k, v, path) for k, v in values.items()})
+    if cfg.device not in ("auto", "cpu", "cuda"):
+        raise UserError(f"unknown device {cfg.device!r}", path=path, fix="use auto, cpu or cuda")
     if cfg.scale not in ("triangulation", "rgbd", "depth"):
         raise UserError(f"unknown scale mode {cfg.scale!r}", fix="use --scale triangulation, rgbd or depth")
     return cfg

@@ -1,4 +1,16 @@
-"""The streaming VO loop: flow -> pair geometry -> scale -> chaining (docs/architecture.md, steps 1-10)."""
+"""The VO loop: flow -> pair geometry -> scale -> chaining (docs/architecture.md, steps 1-10).
+
+Steps 1-2 (reading, flow) come from :class:`vo_app.pipeline.source.FlowSource`, in a
+background thread unless ``cfg.pipeline`` is off; steps 3-7 run for ``cfg.batch`` pairs at
+once through :func:`vo_app.pipeline.pair.estimate_pairs`, speculatively, with each frame
+paired with the previous one (or with the reference the loop was keeping when the flow was
+computed); steps 8-10 (keyframe decision, scale, chaining, outputs) run in frame order in
+:class:`_Chain`.  When the chain's reference for a frame is not the one its flow was computed
+against (a ``no_motion`` or low-parallax pair kept the old reference), the chain computes that
+pair again, flow included, with the same code and seed.  Every pair's result is a function
+of its two images and the seed only, so the trajectory does not depend on the batch size, on
+the pipelining or on the guesses (tested).
+"""
 from __future__ import annotations
 
 import platform
@@ -12,12 +24,35 @@ from .. import __version__
 from .. import geometry as geo
 from ..errors import UserError
 from ..models import make_flow_backend
-from ..models.dis import to_gray_u8
 from ..viewer.events import frame_event
+from .alloc import keep_freed_memory
 from .config import VOConfig
 from .output import RunOutput
-from .pair import DEGENERATE, NO_MOTION, PURE_ROTATION, PairResult, estimate_pair
-from .scale_chain import PairMemory, make_memory, scale_from_previous, scale_from_rgbd
+from .pair import DEGENERATE, NO_MOTION, PURE_ROTATION, PairResult, estimate_pairs, match_scores
+from .scale_chain import PairMemory, dense_matches, ratio_from_dense, scale_from_rgbd
+from .source import FlowItem, FlowSource
+
+MAX_BATCH = 256
+
+
+def resolve_device(name: str) -> str:
+    """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``; ``cuda`` without one is a UserError."""
+    if name == "cpu":
+        return "cpu"
+    if name not in ("auto", "cuda"):
+        raise UserError(f"unknown device {name!r}", fix="use --device auto, cpu or cuda")
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if name == "cuda":
+        raise UserError("--device cuda: torch sees no CUDA GPU on this machine", fix="use --device cpu or --device auto")
+    return "cpu"
+
+
+def pair_seed(cfg: VOConfig, frame_index: int) -> int:
+    """Seed of the sampling and RANSAC of the pair ending at ``frame_index`` (not of its reference)."""
+    return (cfg.seed * 1_000_003 + frame_index) % 2**63
 
 
 def _pair_record(frame, ref, res: PairResult | None, scale, scale_note, t_flow, t_total) -> dict:
@@ -37,6 +72,151 @@ def _pair_record(frame, ref, res: PairResult | None, scale, scale_note, t_flow, 
     return rec
 
 
+class _Chain:
+    """Steps 8-10 in frame order: keyframe decision, scale, chaining, outputs."""
+
+    def __init__(self, seq, cfg: VOConfig, out: RunOutput, report: dict, source: FlowSource, device: str,
+                 progress: Callable | None, on_frame: Callable | None):
+        self.seq, self.cfg, self.out, self.report, self.source, self.device = seq, cfg, out, report, source, device
+        self.progress, self.on_frame = progress, on_frame
+        self.K = seq.intrinsics.K
+        self.ref = None  # (frame, pose_world, gray) of the current reference (key) frame
+        self.mem: PairMemory | None = None
+        self.last_motion = np.eye(4)  # last metric relative motion, for the constant-motion guess
+        self.last_scale = 1.0
+        self.recomputed = 0
+
+    def _tick(self) -> None:
+        if self.progress:
+            self.progress(1)
+
+    def step(self, item: FlowItem, res: PairResult | None) -> None:
+        """Take the next frame; ``res`` is the speculative geometry of ``item`` (None: not computed)."""
+        cfg, frame = self.cfg, item.frame
+        if frame.image is None:
+            self.report["skipped_frames"].append({"frame": frame.index, "path": frame.path,
+                                                  "reason": frame.extra.get("error", "unreadable")})
+            self.out.add(frame.timestamp, None)
+            self._tick()
+            return
+        if self.ref is None:
+            self.ref = (frame, np.eye(4), item.gray)
+            self.out.add(frame.timestamp, np.eye(4))
+            if self.on_frame is not None:
+                self.on_frame(frame_event(frame.index, np.eye(4)))
+            self._tick()
+            return
+        ref_frame, ref_pose, ref_gray = self.ref
+        t_flow, flow_f = item.t_flow, item.flow_fwd
+        t_geo = 0.0
+        score = item.score
+        if item.ref is None or item.ref.index != ref_frame.index:
+            # The flow was computed against another frame than the reference the chain kept.
+            flow_f, flow_b, t_flow = self.source.flow(ref_frame, ref_gray, frame, item.gray)
+            res, score = None, None
+            self.recomputed += 1
+        else:
+            flow_b = item.flow_bwd
+        if res is None:
+            t0 = time.perf_counter()
+            res = estimate_pairs([flow_f], [flow_b], self.K, cfg, [pair_seed(cfg, frame.index)], self.device,
+                                 scores=None if score is None else [score])[0]
+            t_geo = time.perf_counter() - t0
+        else:
+            t_geo = sum(res.timings.values())
+        if score is not None:
+            res.timings["masks"] = item.t_score  # computed in the flow thread
+        t_scale = time.perf_counter()
+        scale, note = None, None
+        advance = True
+        size = max(self.seq.size)
+        if res.fallback == NO_MOTION:
+            T_rel = np.eye(4)
+            advance = False
+        elif res.fallback == PURE_ROTATION or (
+                res.fallback == DEGENERATE and res.median_flow <= cfg.keyframe_flow_frac * size):
+            # Too little parallax so far (or a degenerate F from a short baseline): rotation-only
+            # pose, and keep the reference so that parallax builds up over the next frames,
+            # unless the view has already moved far, as in a real panning rotation.
+            T_rel = geo.make_pose(res.R, np.zeros(3))
+            advance = res.median_flow > cfg.keyframe_flow_frac * size
+            if advance:
+                self.mem = None
+        elif res.fallback is not None:
+            T_rel = self.last_motion.copy()
+            note = "constant-motion guess"
+            self.mem = None
+        else:
+            dense = None
+            if cfg.scale == "rgbd":
+                scale, n_used = (np.nan, 0) if ref_frame.depth is None else scale_from_rgbd(
+                    ref_frame.depth, res.p1, res.depth1, cfg.min_scale_points)
+                note = f"rgbd ({n_used} points)"
+            else:
+                # One Lucas-Kanade call and one triangulation serve the ratio and the next memory.
+                images = (ref_gray, item.gray) if cfg.scale_lk_refine else None
+                dense = dense_matches(self.mem, flow_f, res.rigid_score > 0, res.R, res.t, self.K, images,
+                                      step=cfg.scale_grid_step, threads=2 if cfg.pipeline else 1)
+                if self.mem is None:
+                    scale, note = self.last_scale, "no shared points with a previous pair: previous norm kept"
+                else:
+                    ratio, n_used, thr = ratio_from_dense(self.mem, dense, cfg.min_scale_points,
+                                                          tuple(cfg.scale_parallax_deg))
+                    if np.isfinite(ratio) and 1.0 / cfg.max_scale_change <= ratio <= cfg.max_scale_change:
+                        scale, note = self.mem.scale * ratio, f"triangulation ({n_used} shared points, parallax >= {thr} deg)"
+                    else:
+                        scale, note = self.mem.scale, f"unreliable ratio {ratio:.3g} from {n_used} points: previous norm kept"
+            if not np.isfinite(scale) or scale <= 0:
+                scale, note = self.last_scale, (note or "") + "; no usable scale: previous norm kept"
+            T_rel = geo.make_pose(res.R, res.t * scale)
+            self.last_scale = float(scale)
+            if dense is not None:
+                self.mem = dense.memory(float(scale))
+        res.timings["scale"] = time.perf_counter() - t_scale
+        pose = ref_pose @ geo.inverse(T_rel)
+        if not np.isfinite(pose).all():  # never chain a NaN: hold the reference pose instead
+            pose, note, advance = ref_pose.copy(), "non-finite motion dropped", False
+        if res.fallback is None or res.fallback == PURE_ROTATION:
+            self.last_motion = T_rel
+        self.out.add(frame.timestamp, pose)
+        if self.on_frame is not None:
+            self.on_frame(frame_event(frame.index, pose, res, scale, (ref_frame, ref_pose), self.K))
+        t_total = t_flow + t_geo + (time.perf_counter() - t_scale)
+        self.report["pairs"].append(_pair_record(frame.index, ref_frame.index, res, scale, note, t_flow, t_total))
+        if advance:
+            self.ref = (frame, pose, item.gray)
+            self.source.hint = None
+        else:
+            self.source.hint = (ref_frame, ref_gray)  # the flow thread pairs the next frames with it
+        self.out.flush(self.report)
+        self._tick()
+
+
+def _chunks(items, n: int):
+    """Lists of up to ``n`` items; an error of the source ends the current list, then is raised."""
+    it = iter(items)
+    try:
+        while True:
+            chunk, error = [], None
+            try:
+                for item in it:
+                    chunk.append(item)
+                    if len(chunk) >= n:
+                        break
+            except BaseException as exc:  # noqa: BLE001 - raised after the items before it
+                error = exc
+            if chunk:
+                yield chunk
+            if error is not None:
+                raise error
+            if len(chunk) < n:
+                return
+    finally:
+        close = getattr(it, "close", None)
+        if close is not None:
+            close()
+
+
 def run_odometry(seq, cfg: VOConfig, out_dir: Path, progress: Callable | None = None,
                  on_frame: Callable[[dict], None] | None = None) -> dict:
     """Run VO over ``seq`` and write ``trajectory_kitti.txt``, ``trajectory_tum.txt``, ``report.json``.
@@ -51,11 +231,13 @@ def run_odometry(seq, cfg: VOConfig, out_dir: Path, progress: Callable | None = 
     if cfg.scale == "depth":
         raise UserError("--scale depth needs the depth network, which is not available in this version",
                         fix="use --scale triangulation or --scale rgbd")
-    flow_net = make_flow_backend(cfg.flow, weights=cfg.weights, dis_preset=cfg.dis_preset)
+    if not 1 <= cfg.batch <= MAX_BATCH:
+        raise UserError(f"batch size {cfg.batch} out of range", fix=f"use --batch between 1 and {MAX_BATCH}")
+    device = resolve_device(cfg.device)
+    keep_freed_memory()  # no page faults on every frame's large temporaries (pipeline/alloc.py)
+    flow_net = make_flow_backend(cfg.flow, weights=cfg.weights, dis_preset=cfg.dis_preset, parallel=cfg.pipeline)
     K = seq.intrinsics.K
     out = RunOutput(out_dir, cfg.flush_seconds)
-    pairs: list[dict] = []
-    skipped: list[dict] = []
     report = {
         "vo_app_version": __version__,
         "sequence": str(seq.root),
@@ -65,96 +247,37 @@ def run_odometry(seq, cfg: VOConfig, out_dir: Path, progress: Callable | None = 
         "intrinsics": {"fx": seq.intrinsics.fx, "fy": seq.intrinsics.fy, "cx": seq.intrinsics.cx, "cy": seq.intrinsics.cy},
         "config": cfg.to_dict(),
         "geometry_backend": "cpp" if geo._ext.use_cpp(cfg.backend) else "reference",
+        "device": device,
         "machine": platform.machine(),
-        "pairs": pairs,
-        "skipped_frames": skipped,
+        "pairs": [],
+        "skipped_frames": [],
         "status": "running",
     }
-    ref = None  # (frame, pose_world) of the current reference (key) frame
-    mem: PairMemory | None = None
-    last_motion = np.eye(4)  # last metric relative motion, for the constant-motion guess
-    last_scale = 1.0
+    # Pipelined on the CPU, the flow thread computes the masks (step 3) too: they need only the flow.
+    score_fn = match_scores if cfg.pipeline and device == "cpu" else None
+    source = FlowSource(seq, flow_net, threaded=cfg.pipeline, ahead=max(2, cfg.batch), score_fn=score_fn)
+    chain = _Chain(seq, cfg, out, report, source, device, progress, on_frame)
     t_start = time.perf_counter()
 
-    for frame in seq:
-        if frame.image is None:
-            skipped.append({"frame": frame.index, "path": frame.path, "reason": frame.extra.get("error", "unreadable")})
-            out.add(frame.timestamp, None)
-            if progress:
-                progress(1)
-            continue
-        if ref is None:
-            ref = (frame, np.eye(4))
-            out.add(frame.timestamp, np.eye(4))
-            if on_frame is not None:
-                on_frame(frame_event(frame.index, np.eye(4)))
-            if progress:
-                progress(1)
-            continue
-        t0 = time.perf_counter()
-        flow_f, flow_b = flow_net(ref[0].image, frame.image)
-        t_flow = time.perf_counter() - t0
-        res = estimate_pair(flow_f, flow_b, K, cfg, seed=(cfg.seed * 1_000_003 + frame.index) % 2**63)
-        t_scale = time.perf_counter()
-        lk_images = (to_gray_u8(ref[0].image), to_gray_u8(frame.image)) if cfg.scale_lk_refine else None
-        scale, note = None, None
-        advance = True
-        if res.fallback == NO_MOTION:
-            T_rel = np.eye(4)
-            advance = False
-        elif res.fallback == PURE_ROTATION or (
-                res.fallback == DEGENERATE and res.median_flow <= cfg.keyframe_flow_frac * max(seq.size)):
-            # Too little parallax so far (or a degenerate F from a short baseline): rotation-only
-            # pose, and keep the reference so that parallax builds up over the next frames,
-            # unless the view has already moved far, as in a real panning rotation.
-            T_rel = geo.make_pose(res.R, np.zeros(3))
-            advance = res.median_flow > cfg.keyframe_flow_frac * max(seq.size)
-            if advance:
-                mem = None
-        elif res.fallback is not None:
-            T_rel = last_motion.copy()
-            note = "constant-motion guess"
-            mem = None
-        else:
-            if cfg.scale == "rgbd":
-                scale, n_used = (np.nan, 0) if ref[0].depth is None else scale_from_rgbd(
-                    ref[0].depth, res.p1, res.depth1, cfg.min_scale_points)
-                note = f"rgbd ({n_used} points)"
-            else:
-                if mem is None:
-                    scale, note = last_scale, "no shared points with a previous pair: previous norm kept"
-                else:
-                    ratio, n_used, thr = scale_from_previous(mem, flow_f, res.rigid_score > 0, res.R, res.t, K,
-                                                             cfg.min_scale_points, images=lk_images,
-                                                             parallax_deg=tuple(cfg.scale_parallax_deg))
-                    if np.isfinite(ratio) and 1.0 / cfg.max_scale_change <= ratio <= cfg.max_scale_change:
-                        scale, note = mem.scale * ratio, f"triangulation ({n_used} shared points, parallax >= {thr} deg)"
-                    else:
-                        scale, note = mem.scale, f"unreliable ratio {ratio:.3g} from {n_used} points: previous norm kept"
-            if not np.isfinite(scale) or scale <= 0:
-                scale, note = last_scale, (note or "") + "; no usable scale: previous norm kept"
-            T_rel = geo.make_pose(res.R, res.t * scale)
-            last_scale = float(scale)
-            if cfg.scale == "triangulation":
-                mem = make_memory(flow_f, res.rigid_score > 0, res.R, res.t, K, float(scale), images=lk_images,
-                                  step=cfg.scale_grid_step)
-        res.timings["scale"] = time.perf_counter() - t_scale
-        pose = ref[1] @ geo.inverse(T_rel)
-        if not np.isfinite(pose).all():  # never chain a NaN: hold the reference pose instead
-            pose, note, advance = ref[1].copy(), "non-finite motion dropped", False
-        if res.fallback is None or res.fallback == PURE_ROTATION:
-            last_motion = T_rel
-        out.add(frame.timestamp, pose)
-        if on_frame is not None:
-            on_frame(frame_event(frame.index, pose, res, scale, ref, K))
-        pairs.append(_pair_record(frame.index, ref[0].index, res, scale, note, t_flow, time.perf_counter() - t0))
-        if advance:
-            ref = (frame, pose)
-        out.flush(report)
-        if progress:
-            progress(1)
+    chunks = _chunks(source, cfg.batch)
+    try:
+        for chunk in chunks:
+            todo = [i for i, item in enumerate(chunk) if item.flow_fwd is not None]
+            results: list[PairResult | None] = [None] * len(chunk)
+            if cfg.batch > 1 and todo:  # streaming (batch 1): the chain computes the pair itself
+                have = all(chunk[i].score is not None for i in todo)
+                got = estimate_pairs([chunk[i].flow_fwd for i in todo], [chunk[i].flow_bwd for i in todo], K, cfg,
+                                     [pair_seed(cfg, chunk[i].frame.index) for i in todo], device,
+                                     scores=[chunk[i].score for i in todo] if have else None)
+                for i, r in zip(todo, got):
+                    results[i] = r
+            for item, res in zip(chunk, results):
+                chain.step(item, res)
+    finally:
+        chunks.close()  # stops the flow thread when the loop ends early (error, Ctrl-C)
 
     wall = time.perf_counter() - t_start
+    pairs = report["pairs"]
     fallbacks: dict[str, int] = {}
     for p in pairs:
         if p.get("fallback"):
@@ -163,8 +286,10 @@ def run_odometry(seq, cfg: VOConfig, out_dir: Path, progress: Callable | None = 
         status="complete",
         totals={
             "pairs": len(pairs),
-            "skipped_frames": len(skipped),
+            "skipped_frames": len(report["skipped_frames"]),
             "fallbacks": fallbacks,
+            "flow_recomputed": chain.recomputed,
+            "waited_for_flow_s": round(source.waited, 3),
             "wall_time_s": round(wall, 3),
             "frames_per_s": round(len(seq) / wall, 3) if wall > 0 else None,
             "mean_inliers": float(np.mean([p["inliers"] for p in pairs])) if pairs else 0.0,

@@ -1,4 +1,11 @@
-"""Scale of each unit translation: from depth images (``rgbd``) or from the previous pair (``triangulation``)."""
+"""Scale of each unit translation: from depth images (``rgbd``) or from the previous pair (``triangulation``).
+
+The runtime's triangulation chain is :func:`dense_matches` + :func:`ratio_from_dense` +
+:meth:`DenseMatches.memory`: one Lucas-Kanade call and one triangulation per posed pair serve
+both the ratio to the previous pair and the memory for the next one.  :func:`make_memory` and
+:func:`scale_from_previous` are the earlier two-pass form (each pair refined and triangulated
+its points twice), kept for reference and tests.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -94,3 +101,108 @@ def scale_from_previous(mem: PairMemory, flow_fwd: np.ndarray, valid_new: np.nda
             ratio, n = geo.robust_ratio(d_old[sel], new.depth1[sel], min_points, weights=weight[sel])
             return ratio, n, thr
     return float("nan"), int(new.valid.sum()), float("nan")
+
+
+MAX_LK_MOVE = 1.5  # px: a Lucas-Kanade match farther than this from its flow start is dropped
+
+
+@dataclass
+class DenseMatches:
+    """A posed pair's dense matches for the scale chain, computed once (:func:`dense_matches`).
+
+    ``p [M,2]``: points of frame 1: first the previous memory's points that this pair's rigid
+    mask keeps (``shared`` of them, ``shared_index`` into that memory), then grid points of the
+    cells of the ``step`` grid that none of them occupies; ``q [M,2]``: their matches in frame 2
+    (flow, then Lucas-Kanade); ``ok [M]``: kept by Lucas-Kanade; ``tri``: their mid-point
+    triangulation; ``angle [M]``: parallax (radians).
+    """
+
+    p: np.ndarray
+    q: np.ndarray
+    ok: np.ndarray
+    tri: geo.Triangulated
+    angle: np.ndarray
+    shared: int
+    shared_index: np.ndarray
+    size: tuple[int, int]  # (h, w) of the images
+    step: int
+
+    def memory(self, scale: float) -> PairMemory:
+        """What this pair leaves for the next one: its matches in frame 2 with their depths.
+
+        Points that leave the image, failed Lucas-Kanade or triangulate badly are dropped, and
+        at most one point is kept per ``step`` cell of frame 2 (the first: the points tracked
+        longest come first), so that the memory stays as large as one grid.
+        """
+        h, w = self.size
+        q = self.q
+        inside = self.ok & self.tri.valid & (q[:, 0] >= 0) & (q[:, 0] <= w - 1) & (q[:, 1] >= 0) & (q[:, 1] <= h - 1)
+        idx = np.flatnonzero(inside)
+        if len(idx):
+            cx = np.rint(q[idx, 0] / self.step).astype(np.int64)
+            cy = np.rint(q[idx, 1] / self.step).astype(np.int64)
+            _, first = np.unique(cy * (w // self.step + 2) + cx, return_index=True)
+            idx = idx[np.sort(first)]
+        return PairMemory(q[idx], self.tri.depth2[idx], self.angle[idx], float(scale))
+
+
+def dense_matches(mem: PairMemory | None, flow_fwd: np.ndarray, valid: np.ndarray, R: np.ndarray, t: np.ndarray,
+                  K: np.ndarray, images: tuple[np.ndarray, np.ndarray] | None = None, step: int = 2,
+                  threads: int = 1) -> DenseMatches:
+    """Match, refine and triangulate the points a posed pair needs for the scale chain, once.
+
+    The points are the previous memory's points (``mem``, frame 1 of this pair is frame 2 of
+    that one) where this pair's rigid mask ``valid [H,W]`` holds, and the grid points (every
+    ``step``-th pixel) where ``valid`` holds in the cells those points leave empty.  Their
+    matches are ``p + flow_fwd(p)`` (bilinear), refined by Lucas-Kanade on ``images`` (uint8
+    gray frames 1 and 2) in one call (``threads``: split over that many threads, same result), and
+    triangulated with ``R, t``.
+    """
+    h, w = valid.shape
+    if mem is not None and len(mem.p):
+        xi = np.rint(mem.p[:, 0]).astype(np.int64)
+        yi = np.rint(mem.p[:, 1]).astype(np.int64)
+        shared_index = np.flatnonzero(valid[yi, xi])
+    else:
+        shared_index = np.zeros(0, np.int64)
+    ps = mem.p[shared_index] if len(shared_index) else np.zeros((0, 2))
+    ys, xs = np.mgrid[0:h:step, 0:w:step]
+    free = valid[ys, xs]
+    if len(ps):
+        cx = np.rint(ps[:, 0] / step).astype(np.int64)
+        cy = np.rint(ps[:, 1] / step).astype(np.int64)
+        inb = (cx >= 0) & (cx < xs.shape[1]) & (cy >= 0) & (cy < xs.shape[0])
+        free[cy[inb], cx[inb]] = False
+    g = np.stack([xs[free], ys[free]], -1).astype(np.float64)
+    p = np.concatenate([ps, g]) if len(ps) else g
+    q = p + geo.sample_flow(flow_fwd, p.astype(np.float32)).astype(np.float64)
+    ok = np.ones(len(p), bool)
+    if images is not None:
+        q, ok = refine_matches(images[0], images[1], p, q, max_move=MAX_LK_MOVE, threads=threads)
+    tri = geo.triangulate_midpoint(p, q, K, R, t)
+    angle = np.arccos(np.clip(tri.ray_cos, -1.0, 1.0))  # = geo.ray_cosine(p, q, K, R)
+    return DenseMatches(p, q, ok, tri, angle, len(ps), shared_index, (h, w), step)
+
+
+def ratio_from_dense(mem: PairMemory, dense: DenseMatches, min_points: int,
+                     parallax_deg: tuple[float, ...] = (2.0, 1.0, 0.5, 0.0)) -> tuple[float, int, float]:
+    """``lambda_new / lambda_prev`` from the points ``dense`` shares with ``mem``: the rule of
+    :func:`scale_from_previous` (parallax-weighted robust ratio of the two depths, parallax
+    thresholds relaxed in turn until ``min_points`` remain) on the matches :func:`dense_matches`
+    already refined and triangulated.  Returns ``(ratio, n_used, parallax_threshold_deg)``.
+    """
+    k = dense.shared
+    keep = dense.ok[:k]
+    idx = dense.shared_index[keep]
+    d_old, a_old = mem.depth[idx], mem.angle[idx]
+    valid = dense.tri.valid[:k][keep]
+    d_new = dense.tri.depth1[:k][keep]
+    a_new = dense.angle[:k][keep]
+    weight = 1.0 / (1.0 / np.maximum(a_new, 1e-6) ** 2 + 1.0 / np.maximum(a_old, 1e-6) ** 2)
+    a_min = np.minimum(a_old, a_new)
+    for thr in parallax_deg:
+        sel = valid & (a_min >= np.radians(thr))
+        if sel.sum() >= min_points:
+            ratio, n = geo.robust_ratio(d_old[sel], d_new[sel], min_points, weights=weight[sel])
+            return ratio, n, thr
+    return float("nan"), int(valid.sum()), float("nan")
