@@ -11,13 +11,9 @@ from vo_app.cli.eval import main as eval_main
 from vo_app.eval import evaluate_pair, format_table, json_ready, paths_from_poses, scale_drift
 from vo_app.io.trajectory import write_kitti
 
+from test_eval import _rot  # noqa: E402  (the rotation helper of the trajectory tests)
 
-def _rot(axis: int, a: float) -> np.ndarray:
-    c, s = np.cos(a), np.sin(a)
-    i, j = [k for k in range(3) if k != axis]
-    R = np.eye(3)
-    R[i, i], R[i, j], R[j, i], R[j, j] = c, -s, s, c
-    return R
+
 
 
 def drive(n: int = 101) -> np.ndarray:

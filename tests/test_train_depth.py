@@ -409,3 +409,15 @@ def test_shipped_cpu_checkpoint_loads_and_beats_the_untrained_network():
     base = [depth_metrics(d, f["depth1"], 80.0, median_scale=True)["abs_rel"]
             for d, f in zip(untrained.predict([f["img1"] for f in frames], fx), frames)]
     assert np.mean(ours) < 0.2 < 0.4 < np.mean(base), (ours, base)
+
+
+def test_torch_epipolar_distance_matches_the_numpy_reference():
+    from vo_app.geometry.inlier_map import epipolar_distance_map
+    from vo_app.geometry.reproject_t import epipolar_distance_t
+
+    rng = np.random.default_rng(3)
+    flow = rng.normal(0, 3, (2, 16, 24, 2)).astype(np.float32)
+    Fm = rng.normal(0, 1, (2, 3, 3))
+    got = epipolar_distance_t(torch.from_numpy(flow).permute(0, 3, 1, 2).double(), torch.from_numpy(Fm))
+    for b in range(2):
+        np.testing.assert_allclose(got[b, 0].numpy(), epipolar_distance_map(Fm[b], flow[b]), rtol=1e-4, atol=1e-4)

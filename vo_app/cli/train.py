@@ -10,6 +10,23 @@ from .common import run_command
 _CTX = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
+def _report(stage: str, res: dict, val: str, config_path, out_dir, extra: str = "") -> int:
+    """The summary line of a finished run (rank 0 only under torchrun) and the exit code:
+    0 done, 3 stopped on a non-finite loss, 130 interrupted."""
+    code = 3 if res.get("nonfinite") else 130 if res["interrupted"] else 0
+    if res.get("rank", 0) != 0:  # torchrun: rank 0 reports for every process
+        return code
+    click.echo(f"vo-train {stage}: step {res['step']}{val}, {res['seconds'] / 60:.1f} min of training; "
+               f"weights: {Path(out_dir) / 'model.pt'}{extra}")
+    if code == 3:
+        click.echo(f"vo-train: stopped on a non-finite loss; {Path(out_dir) / 'last.pt'} holds the last good state",
+                   err=True)
+    elif code == 130:
+        click.echo(f"vo-train: interrupted; resume with: vo-train {stage} --config {config_path} --out {out_dir} "
+                   "--resume", err=True)
+    return code
+
+
 def _with_overrides(cfg, folders, steps):
     """The config with ``--data`` folders (which must exist) and ``--steps`` applied."""
     import dataclasses
@@ -70,17 +87,9 @@ def flow(config_path, out_dir, resume, init, device, folders, steps, max_steps, 
     ensure_writable_dir(out_dir)
     res = train_flow(cfg, out_dir, device=device, resume=resume, progress=not quiet, init=init,
                      max_steps=max_steps)
-    if res.get("rank", 0) != 0:  # torchrun: rank 0 reports for every process
-        return 130 if res["interrupted"] else 0
     m = res["metrics"]
     val = f", held-out EPE {m['val_epe']:.3f} px" if "val_epe" in m else ""
-    click.echo(f"vo-train flow: step {res['step']}{val}, {res['seconds'] / 60:.1f} min of training; "
-               f"weights: {Path(out_dir) / 'model.pt'}")
-    if res["interrupted"]:
-        click.echo(f"vo-train: interrupted; resume with: vo-train flow --config {config_path} --out {out_dir} --resume",
-                   err=True)
-        return 130
-    return 0
+    return _report("flow", res, val, config_path, out_dir)
 
 
 def _depth_stage(joint: bool, config_path, out_dir, resume, init, flow_init, device, folders, steps, max_steps, quiet):
@@ -108,24 +117,12 @@ def _depth_stage(joint: bool, config_path, out_dir, resume, init, flow_init, dev
         check_depth_folder(f)
     res = train_depth(cfg, out_dir, device=device, resume=resume, progress=not quiet, init=init, joint=joint,
                       flow_init=flow_init, max_steps=max_steps)
-    if res.get("rank", 0) != 0:  # torchrun: rank 0 reports for every process
-        return 3 if res["nonfinite"] else 130 if res["interrupted"] else 0
     m = res["metrics"]
     val = ""
     if "val_absrel" in m:
         val = f", held-out AbsRel {m['val_absrel']:.3f} (median-scaled) / {m['val_absrel_metric']:.3f} (metric)"
     extra = f"; flow weights: {Path(out_dir) / 'flow.pt'}" if joint else ""
-    click.echo(f"vo-train {stage}: step {res['step']}{val}, {res['seconds'] / 60:.1f} min of training; "
-               f"weights: {Path(out_dir) / 'model.pt'}{extra}")
-    if res["nonfinite"]:
-        click.echo(f"vo-train: stopped on a non-finite loss; {Path(out_dir) / 'last.pt'} holds the last good state",
-                   err=True)
-        return 3
-    if res["interrupted"]:
-        click.echo(f"vo-train: interrupted; resume with: vo-train {stage} --config {config_path} --out {out_dir} "
-                   "--resume", err=True)
-        return 130
-    return 0
+    return _report(stage, res, val, config_path, out_dir, extra)
 
 
 def _depth_options(f):

@@ -75,3 +75,16 @@ def splat_count_t(coords: torch.Tensor, h: int, w: int, weight: torch.Tensor | N
                 idx = torch.where(ok, yi * w + xi, torch.full_like(xi, h * w)).long()
                 acc.scatter_add_(1, idx, torch.where(ok, wt, torch.zeros_like(wt)))
         return acc[:, :-1].reshape(b, 1, h, w)
+
+
+def epipolar_distance_t(flow: torch.Tensor, fmat: torch.Tensor) -> torch.Tensor:
+    """Distance of ``p + flow(p)`` to the epipolar line ``F p`` for ``flow [B,2,H,W]``, ``fmat [B,3,3]``:
+    ``[B,1,H,W]`` pixels, differentiable in ``flow`` (the NumPy reference is
+    :func:`vo_app.geometry.inlier_map.epipolar_distance_map`)."""
+    b, _, h, w = flow.shape
+    g = pixel_grid_t(h, w, flow.device, flow.dtype).reshape(1, 2, -1)
+    x1 = torch.cat([g, torch.ones_like(g[:, :1])], 1).expand(b, -1, -1)
+    x2 = torch.cat([g + flow.reshape(b, 2, -1), torch.ones_like(g[:, :1]).expand(b, -1, -1)], 1)
+    line = fmat.to(flow.dtype) @ x1
+    d = (x2 * line).sum(1).abs() / torch.hypot(line[:, 0], line[:, 1]).clamp_min(1e-12)
+    return d.reshape(b, 1, h, w)

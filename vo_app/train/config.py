@@ -124,8 +124,6 @@ class TrainConfig(StageConfig):
     source: str = ""  # the YAML file it came from
 
 
-
-
 def _plain(x):
     if isinstance(x, dict):
         return {k: _plain(v) for k, v in x.items()}

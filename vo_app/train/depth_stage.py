@@ -25,7 +25,7 @@ import torch
 import yaml
 
 from ..errors import UserError
-from ..geometry.reproject_t import reproject_depth_t
+from ..geometry.reproject_t import epipolar_distance_t, reproject_depth_t
 from ..geometry.two_view_t import two_view_t
 from ..geometry.warp import pixel_grid_t
 from ..models.checkpoint import (DEPTH_KIND, KIND, check_compatible, load_checkpoint, load_weights,
@@ -38,17 +38,6 @@ from .depth_losses import (disparity_smoothness, multiple_masks, reprojection_lo
                            supervised_depth_loss, triangulate_matches, triangulation_loss)
 from .loop import StageTrainer, loader
 from .losses import masked_mean, selfsup_loss
-
-
-def epipolar_distance_t(flow: torch.Tensor, F: torch.Tensor) -> torch.Tensor:
-    """Distance of ``p + flow(p)`` to the epipolar line ``F p``: ``[B,1,H,W]`` (differentiable in ``flow``)."""
-    b, _, h, w = flow.shape
-    g = pixel_grid_t(h, w, flow.device, flow.dtype).reshape(1, 2, -1)
-    x1 = torch.cat([g, torch.ones_like(g[:, :1])], 1).expand(b, -1, -1)
-    x2 = torch.cat([g + flow.reshape(b, 2, -1), torch.ones_like(g[:, :1]).expand(b, -1, -1)], 1)
-    line = F.to(flow.dtype) @ x1
-    d = (x2 * line).sum(1).abs() / torch.hypot(line[:, 0], line[:, 1]).clamp_min(1e-12)
-    return d.reshape(b, 1, h, w)
 
 
 class DepthTrainer(StageTrainer):

@@ -19,6 +19,7 @@ validation and the checkpoint contents.  The loop gives every stage the same beh
 """
 from __future__ import annotations
 
+import abc
 import math
 import os
 import signal
@@ -122,7 +123,7 @@ class NonFiniteLoss(RuntimeError):
     """A stage with ``nonfinite = "stop"`` met a NaN/inf loss (its last good checkpoint is kept)."""
 
 
-class StageTrainer:
+class StageTrainer(abc.ABC):
     """The loop of one training run in ``out_dir``; see the module docstring for the contract.
 
     Subclasses set ``stage`` (name), ``val_key`` (the validation number to minimise for
@@ -160,21 +161,24 @@ class StageTrainer:
         """The trained modules (their parameters and buffers are kept identical over the ranks)."""
         return [self.model]
 
+    @abc.abstractmethod
     def batches(self, total: int):
         """Iterator yielding, per step, the argument tuple of :meth:`train_step`."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def train_step(self, *batches) -> dict:
-        raise NotImplementedError
+        """One optimizer step; returns the numbers to log (``skipped`` when the loss is not finite)."""
 
     def validate(self) -> dict:
         return {}
 
+    @abc.abstractmethod
     def save(self) -> None:
-        raise NotImplementedError
+        """Write ``last.pt`` and the weights-only exports (rank 0)."""
 
+    @abc.abstractmethod
     def save_best(self) -> None:
-        raise NotImplementedError
+        """Write ``best.pt`` (rank 0)."""
 
     def trainer_state(self) -> dict:
         """The loop's part of a resumable checkpoint (``world``: processes of the run, for the data stream)."""

@@ -3,6 +3,14 @@ from __future__ import annotations
 
 import numpy as np
 
+#: luma weights of RGB -> gray (KITTI's image_0 is gray).
+GRAY_WEIGHTS = (0.299, 0.587, 0.114)
+
+
+def gray3(img: np.ndarray) -> np.ndarray:
+    """``[H,W,3]`` RGB -> gray replicated to 3 channels, float32."""
+    return np.repeat(img @ np.array(GRAY_WEIGHTS, np.float32)[:, None], 3, axis=2).astype(np.float32)
+
 
 def photometric(rng: np.random.Generator, img1: np.ndarray, img2: np.ndarray, gray_fraction: float):
     """Shared contrast/brightness/gamma/colour gain, a small per-frame brightness change, noise, gray.
@@ -21,7 +29,7 @@ def photometric(rng: np.random.Generator, img1: np.ndarray, img2: np.ndarray, gr
         x = np.clip((img * gain - 0.5) * contrast + 0.5 + bright + rng.uniform(-0.02, 0.02), 0, 1) ** gamma
         x = x + rng.normal(0.0, sigma, x.shape)
         if gray:
-            x = np.repeat(x @ np.array([[0.299], [0.587], [0.114]]), 3, axis=2)
+            x = np.repeat(x @ np.array(GRAY_WEIGHTS)[:, None], 3, axis=2)
         out.append(np.clip(x, 0, 1).astype(np.float32))
     return out
 

@@ -15,7 +15,6 @@ motion ``T_21`` (points of camera 1 -> camera 2), for the self-supervised losses
 """
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -23,8 +22,9 @@ import torch
 
 from ...synth import default_intrinsics, make_scene, make_trajectory, render_frame
 from ...synth.scene import GROUND_Y, SCENE_KINDS
+from .augment import gray3, photometric
+from .scene_cache import LRU
 
-_GRAY = np.array([[0.299], [0.587], [0.114]], np.float32)
 
 
 @dataclass(frozen=True)
@@ -53,22 +53,18 @@ _CAMERAS = {
     "handheld": ("handheld", "handheld", 100, 40.0, (0.5, 0.9), 10.0),
     "indoor": ("indoor", "indoor", 150, None, (0.8, 1.0), 30.0),
 }
-_CACHE: "OrderedDict[tuple, tuple]" = OrderedDict()
-_CACHE_SIZE = 64  # every (scene, camera) of a 24-scene stream stays cached (~2-4 GB per process)
+#: every (scene, camera) of a 24-scene stream stays cached (~2-4 GB per process)
+_SCENES = LRU(64)
+
+
+def _build(seed: int, camera: str):
+    skind, mkind, n, length, _, fps = _CAMERAS[camera]
+    scene = make_scene(seed, skind) if length is None else make_scene(seed, skind, length=length)
+    return scene, make_trajectory(mkind, n, seed=seed, fps=fps)[0]
 
 
 def _scene(seed: int, camera: str):
-    key = (seed, camera)
-    if key in _CACHE:
-        _CACHE.move_to_end(key)
-        return _CACHE[key]
-    skind, mkind, n, length, _, fps = _CAMERAS[camera]
-    scene = make_scene(seed, skind) if length is None else make_scene(seed, skind, length=length)
-    poses = make_trajectory(mkind, n, seed=seed, fps=fps)[0]
-    _CACHE[key] = (scene, poses)
-    while len(_CACHE) > _CACHE_SIZE:
-        _CACHE.popitem(last=False)
-    return scene, poses
+    return _SCENES.get((seed, camera), lambda: _build(seed, camera))
 
 
 def _pick_camera(rng: np.random.Generator, spec: SynthDepthSpec) -> str:
@@ -108,25 +104,15 @@ def make_depth_sample(spec: SynthDepthSpec, index: int, width: int, height: int,
         out["img2"], out["depth2"] = render_frame(scene, intr, pose2)
         out["T_21"] = np.linalg.inv(pose2) @ pose1
     flip = False
-    if spec.augment:
-        gray = rng.random() < spec.gray_fraction
-        contrast, bright = rng.uniform(0.75, 1.25), rng.uniform(-0.1, 0.1)
-        gamma = np.exp(rng.uniform(-0.3, 0.3))
-        gain = rng.uniform(0.9, 1.1, 3).astype(np.float32)
-        sigma = rng.uniform(0.0, 0.015)
-        for k in ("img1", "img2"):
-            if k not in out:
-                continue
-            x = np.clip((out[k] * gain - 0.5) * contrast + 0.5 + bright, 0, 1) ** gamma
-            x = x + rng.normal(0.0, sigma, x.shape)
-            if gray:
-                x = np.repeat(x @ _GRAY, 3, axis=2)
-            out[k] = np.clip(x, 0, 1).astype(np.float32)
+    if spec.augment:  # the flow stream's augmentation (train/data/augment.py), shared by the two frames
+        out["img1"], second = photometric(rng, out["img1"], out.get("img2", out["img1"]), spec.gray_fraction)
+        if pair:
+            out["img2"] = second
         flip = (not pair) and rng.random() < 0.5  # a mirrored pair would need a mirrored pose
     elif rng.random() < spec.gray_fraction:
         for k in ("img1", "img2"):
             if k in out:
-                out[k] = np.repeat(out[k] @ _GRAY, 3, axis=2).astype(np.float32)
+                out[k] = gray3(out[k])
     if flip:
         for k in ("img1", "depth1"):
             out[k] = np.ascontiguousarray(out[k][:, ::-1])

@@ -1,30 +1,21 @@
 """Pairs from the project's street renderer (:mod:`vo_app.synth`): exact flow from depth and poses."""
 from __future__ import annotations
 
-from collections import OrderedDict
-
 import numpy as np
 
 from ...synth import compute_flow, default_intrinsics, make_scene, make_trajectory, render_frame
+from .scene_cache import LRU
 
 #: (scene kind, trajectory length in frames, street length in metres, largest frame gap)
 _KINDS = (("forward", 70, 80.0, 2), ("handheld", 100, 40.0, 4), ("rotation", 100, 40.0, 3))
-_CACHE: "OrderedDict[tuple, tuple]" = OrderedDict()
-_CACHE_SIZE = 32
+_SCENES = LRU(32)
 
 
 def _scene(seed: int, k: int):
     """Scene and trajectory number ``seed`` of kind ``_KINDS[k]``, cached (LRU) per process."""
-    key = (seed, k)
-    if key in _CACHE:
-        _CACHE.move_to_end(key)
-        return _CACHE[key]
     kind, n, length, _ = _KINDS[k]
-    value = (make_scene(seed, kind, length=length), make_trajectory(kind, n, seed=seed)[0])
-    _CACHE[key] = value
-    while len(_CACHE) > _CACHE_SIZE:
-        _CACHE.popitem(last=False)
-    return value
+    return _SCENES.get((seed, k), lambda: (make_scene(seed, kind, length=length),
+                                           make_trajectory(kind, n, seed=seed)[0]))
 
 
 def render_street(rng: np.random.Generator, width: int, height: int, scene_seeds: list[int]) -> dict:

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from .augment import hflip, photometric
+from .augment import gray3, hflip, photometric
 from .layers import LayerParams, render_layers
 from .street import render_street
 
@@ -62,8 +62,7 @@ def make_sample(spec: SynthSpec, index: int, width: int, height: int) -> dict:
         if rng.random() < 0.5:
             s = hflip(s)
     elif rng.random() < spec.gray_fraction:
-        g = np.array([[0.299], [0.587], [0.114]], np.float32)
-        s["img1"], s["img2"] = (np.repeat(s[k] @ g, 3, axis=2) for k in ("img1", "img2"))
+        s["img1"], s["img2"] = (gray3(s[k]) for k in ("img1", "img2"))
     return s
 
 
