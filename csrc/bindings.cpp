@@ -8,10 +8,13 @@
 #include <vector>
 
 #include "arg_checks.h"
+#include "cpu/masks.h"
+#include "cpu/planar.h"
 #include "cpu/pose.h"
 #include "cpu/refine.h"
 #include "cpu/ransac.h"
 #include "cpu/sampling.h"
+#include "cpu/triangulate.h"
 #include "out_pool.h"
 #ifdef VO_WITH_CUDA
 #include "cuda/cuda_api.h"
@@ -194,6 +197,56 @@ static py::tuple refine_cpu(f64 p1, f64 p2, py::object mask, f64 K, f64 R, f64 t
   return py::make_tuple(Ro, to, rms);
 }
 
+static py::tuple match_score_cpu(f32 ff, f32 fb, int threads) {
+  if (ff.ndim() != 4 || ff.shape(3) != 2) throw std::invalid_argument("flow_fwd must have shape [B,H,W,2]");
+  if (fb.ndim() != 4 || fb.shape(0) != ff.shape(0) || fb.shape(1) != ff.shape(1) || fb.shape(2) != ff.shape(2) ||
+      fb.shape(3) != 2)
+    throw std::invalid_argument("flow_bwd must have the shape of flow_fwd [B,H,W,2]");
+  const int64_t B = ff.shape(0), H = ff.shape(1), W = ff.shape(2);
+  if (H * W == 0) throw std::invalid_argument("flows must have at least one pixel");
+  py::array_t<float> score({B, H, W}), occ({B, H, W}), dfb({B, H, W});
+  {
+    py::gil_scoped_release nogil;
+    std::vector<double> work(H * W);
+    for (int64_t b = 0; b < B; ++b)
+      vo::match_score_cpu(ff.data() + b * H * W * 2, fb.data() + b * H * W * 2, H, W, score.mutable_data() + b * H * W,
+                          occ.mutable_data() + b * H * W, dfb.mutable_data() + b * H * W, work.data(), threads);
+  }
+  return py::make_tuple(score, occ, dfb);
+}
+
+static py::tuple triangulate_cpu(f64 p1, f64 p2, f64 Kinv, f64 R, f64 t, double cos_threshold, int threads) {
+  if (p1.ndim() != 2 || p1.shape(1) != 2 || p2.ndim() != 2 || p2.shape(0) != p1.shape(0) || p2.shape(1) != 2)
+    throw std::invalid_argument("p1, p2 must have shape [N,2]");
+  if (Kinv.size() != 9 || R.size() != 9 || t.size() != 3) throw std::invalid_argument("Kinv, R must be 3x3 and t 3");
+  const int64_t N = p1.shape(0);
+  py::array_t<double> X({N, int64_t(3)}), d1({N}), d2({N}), cs({N}), rc({N});
+  py::array_t<bool> valid({N});
+  {
+    py::gil_scoped_release nogil;
+    vo::triangulate_midpoint_cpu(p1.data(), p2.data(), N, Kinv.data(), R.data(), t.data(), cos_threshold,
+                                 X.mutable_data(), d1.mutable_data(), d2.mutable_data(), cs.mutable_data(),
+                                 rc.mutable_data(), reinterpret_cast<uint8_t*>(valid.mutable_data()), threads);
+  }
+  return py::make_tuple(X, d1, d2, valid, cs, rc);
+}
+
+static py::array_t<bool> planar_cpu(f64 p1, f64 p2, py::object inliers, double tol, double share, int threads) {
+  if (p1.ndim() != 3 || p1.shape(2) != 2 || p2.ndim() != 3 || p2.shape(0) != p1.shape(0) || p2.shape(1) != p1.shape(1))
+    throw std::invalid_argument("p1, p2 must have shape [B,N,2]");
+  if (!(tol > 0)) throw std::invalid_argument("tol must be positive");
+  const int64_t B = p1.shape(0), N = p1.shape(1);
+  if (inliers.is_none()) throw std::invalid_argument("inliers must have shape [B,N]");
+  const auto m = optional_mask(inliers, B, N);
+  py::array_t<bool> planar({B});
+  {
+    py::gil_scoped_release nogil;
+    vo::planar_pairs_cpu(p1.data(), p2.data(), m.data(), B, N, tol, share,
+                         reinterpret_cast<uint8_t*>(planar.mutable_data()), threads);
+  }
+  return planar;
+}
+
 PYBIND11_MODULE(_core, m) {
   m.doc() = "vo_app C++/CUDA geometry core";
   m.def("sample_topk_random_cpu", &sample_cpu, py::arg("score"), py::arg("n"), py::arg("ratio"), py::arg("seed"),
@@ -220,6 +273,17 @@ PYBIND11_MODULE(_core, m) {
         py::arg("t"), py::arg("huber") = 0.5, py::arg("iters") = 10, py::arg("threads") = 0,
         "Robust Gauss-Newton on signed Sampson residuals over (R, direction of t), batched: returns refined "
         "(R [B,3,3], t [B,3], rms [B]).");
+  m.def("match_score_cpu", &match_score_cpu, py::arg("flow_fwd"), py::arg("flow_bwd"), py::arg("threads") = 1,
+        "TrianFlow's sampling score of flows [B,H,W,2] float32 (forward, backward). Returns (score, occ = M_o, "
+        "fb = D_fb), each [B,H,W] float32; score = M_o / (0.1 + D_fb) where the target is inside, else 0.");
+  m.def("triangulate_midpoint_cpu", &triangulate_cpu, py::arg("p1"), py::arg("p2"), py::arg("Kinv"), py::arg("R"),
+        py::arg("t"), py::arg("cos_threshold") = 1e-3, py::arg("threads") = 1,
+        "Mid-point triangulation of p1, p2 [N,2] float64 pixels (K^-1, R, t with X_2 = R X_1 + t). Returns (X [N,3], "
+        "depth1 [N], depth2 [N], valid [N] bool, cos [N], ray_cos [N]).");
+  m.def("planar_pairs_cpu", &planar_cpu, py::arg("p1"), py::arg("p2"), py::arg("inliers"), py::arg("tol"),
+        py::arg("share") = 0.95, py::arg("threads") = 0,
+        "Planar check of F fits: p1, p2 [B,N,2] float64, inliers [B,N] bool. Returns planar [B] bool: one "
+        "normalised-DLT homography of the inliers has transfer error < tol px for at least `share` of them.");
   m.def("epipolar_score_map_cpu", &epipolar_map_cpu, py::arg("flow"), py::arg("F"), py::arg("threshold") = 0.5,
         py::arg("threads") = 0,
         "Epipolar distance of every flow match, flow [B,H,W,2] float32, F [B,3,3]: returns (d_epi [B,H,W], "

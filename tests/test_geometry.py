@@ -254,6 +254,33 @@ def test_triangulate_midpoint_flags_points_behind_and_parallel_rays():
     assert not geo.triangulate_midpoint(nanp, p2, K, R, t).valid[:5].any()
 
 
+@pytest.mark.skipif(not geo._ext.has("triangulate_midpoint_cpu"), reason="C++ core not built")
+def test_triangulate_midpoint_cpp_kernel_matches_numpy_reference():
+    from vo_app.geometry.triangulation import triangulate_midpoint_numpy
+
+    rng = np.random.default_rng(9)
+    X, R, t, p1, p2 = make_scene(rng, n=300, t=[0.2, 0.0, 1.0])
+    p2 = p2 + rng.normal(0, 0.5, p2.shape)  # noisy: rays that do not meet
+    p1[:4] = np.nan
+    d = X[10:20] / np.linalg.norm(X[10:20], axis=1, keepdims=True)
+    p2[10:20] = project(d @ R.T)  # parallel rays
+    Kx = K.copy()
+    Kx[0, 1] = 0.7  # skew: the kernel takes the full K^-1
+    for tt in (t, -t, np.zeros(3)):
+        cpp = geo.triangulate_midpoint(p1, p2, Kx, R, tt, backend="cpp")
+        ref = triangulate_midpoint_numpy(p1, p2, Kx, R, tt)
+        assert cpp.valid.dtype == bool and cpp.valid.tolist() == ref.valid.tolist()
+        well = np.ones(300, bool)
+        well[10:20] = False  # parallel rays: an ill-conditioned solve, equal to ~1e-6 only
+        for a, b in ((cpp.points, ref.points), (cpp.depth1, ref.depth1), (cpp.depth2, ref.depth2),
+                     (cpp.cos_angle, ref.cos_angle), (cpp.ray_cos, ref.ray_cos)):
+            np.testing.assert_allclose(a[well], b[well], rtol=1e-9, atol=1e-12, equal_nan=True)
+            np.testing.assert_allclose(a[~well], b[~well], rtol=1e-5, atol=1e-9)
+    assert (cpp.points.shape, cpp.depth1.shape) == ((300, 3), (300,))
+    with pytest.raises(ValueError, match="shape"):
+        geo._ext._core.triangulate_midpoint_cpu(p1[:, :1], p2, np.eye(3), R, t)
+
+
 # ------------------------------------------------------------------ refinement
 @SLOW
 @given(seed=seeds)

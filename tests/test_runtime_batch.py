@@ -11,13 +11,13 @@ import pytest
 import torch
 
 from vo_app import geometry as geo
-from vo_app.geometry import batched
+from vo_app.geometry import _ext, batched
 from vo_app.geometry.flow_masks import match_score, match_score_fast
 from vo_app.io import open_sequence
 from vo_app.pipeline import source as source_mod
 from vo_app.pipeline.config import load_config
 from vo_app.pipeline.odometry import run_odometry
-from vo_app.pipeline.pair import estimate_pair, estimate_pairs
+from vo_app.pipeline.pair import estimate_pair, estimate_pairs, match_scores
 
 needs_core = pytest.mark.skipif(not geo._ext.available(), reason="vo_app._core is not built")
 TRAJ = ("trajectory_kitti.txt", "trajectory_tum.txt")
@@ -195,6 +195,12 @@ def test_fast_masks_equal_the_reference(handheld_flows):
         for key in ("occ", "fb", "fb_score", "score"):
             np.testing.assert_allclose(fast[key], ref[key], rtol=1e-6, atol=1e-6, err_msg=key)
             assert fast[key].dtype == ref[key].dtype and fast[key].shape == ref[key].shape
+        if _ext.has("match_score_cpu"):  # the C++ kernel the runtime uses (csrc/cpu/masks.cpp)
+            score, occ, dfb = _ext._core.match_score_cpu(f[None], b[None])
+            for key, got in (("occ", occ), ("fb", dfb), ("score", score)):
+                assert got.shape == (1,) + ref[key].shape and got.dtype == np.float32
+                np.testing.assert_allclose(got[0], ref[key], rtol=1e-5, atol=1e-5, err_msg=f"C++ {key}")
+            np.testing.assert_array_equal(match_scores(f, b), score[0])
 
 
 # ------------------------------------------------------------------ the one-pass scale chain
@@ -276,6 +282,30 @@ def test_planar_check_same_decisions_as_the_pair_by_pair_check():
     # the default of ransac_fundamental uses it
     res = batched.ransac_fundamental(P1[:4], P2[:4], threshold=0.5, seed=7)
     assert res.status[:2].tolist() == [3, 3] and int(res.status[3]) == 0
+
+
+@needs_core
+def test_planar_check_cpp_kernel_matches_the_numpy_version():
+    from vo_app.geometry import _ext
+
+    rng = np.random.default_rng(11)
+    kinds = ["wall", "road", "mostly_plane", "general"] * 4
+    cases = [_planar_case(rng, k) for k in kinds]
+    x1 = np.stack([c[0] for c in cases])
+    x2 = np.stack([c[1] for c in cases])
+    x1[2, :30] = np.nan
+    inl = rng.random(x1.shape[:2]) < 0.9
+    inl[5, 3:] = False  # 3 inliers: never planar
+    for tol in (0.2, 0.5, 2.0):
+        cpp = _ext._core.planar_pairs_cpu(x1, x2, inl, tol, 0.95)
+        ref = batched.planar_pairs(x1, x2, inl, tol, 0.95)
+        assert cpp.dtype == bool and cpp.tolist() == ref.tolist()
+    assert not _ext._core.planar_pairs_cpu(x1, x2, inl, 0.5, 0.95)[5]
+    assert _ext._core.planar_pairs_cpu(x1, x2, inl, 0.5, 0.95)[[0, 1]].all()
+    with pytest.raises(ValueError, match="inliers"):
+        _ext._core.planar_pairs_cpu(x1, x2, None, 0.5, 0.95)
+    with pytest.raises(ValueError, match="shape"):
+        _ext._core.planar_pairs_cpu(x1, x2[:, :5], inl, 0.5, 0.95)
 
 
 def test_planar_pairs_edge_cases():

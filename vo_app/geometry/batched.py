@@ -218,9 +218,10 @@ def flag_planar(res: RansacResult, p1: torch.Tensor, p2: torch.Tensor, threshold
     """Mark pairs whose F-inliers a single homography explains (status 3): F is then not unique.
 
     The homography is a normalized DLT least-squares fit on the inliers; it "explains" a match
-    when its transfer error is below ``max(2 * threshold, 0.5)`` pixels.  All pairs are fitted
-    at once (:func:`planar_pairs`); :func:`flag_planar_loop` is the pair-by-pair version it
-    replaced, kept as its test oracle.
+    when its transfer error is below ``max(2 * threshold, 0.5)`` pixels.  The C++ kernel
+    (``csrc/cpu/planar.cpp``) fits each pair when the extension is built; otherwise all pairs are
+    fitted at once in NumPy (:func:`planar_pairs`).  :func:`planar_pairs` and
+    :func:`flag_planar_loop` (pair by pair, an SVD each) are its test oracles.
     """
     todo = np.flatnonzero(res.status.detach().cpu().numpy() == 0)
     if todo.size == 0:
@@ -229,7 +230,12 @@ def flag_planar(res: RansacResult, p1: torch.Tensor, p2: torch.Tensor, threshold
     x1 = p1.detach().to("cpu", torch.float64).numpy()[todo]
     x2 = p2.detach().to("cpu", torch.float64).numpy()[todo]
     inl = res.inliers.detach().cpu().numpy()[todo].astype(bool)
-    planar = todo[planar_pairs(x1, x2, inl, max(2 * threshold, 0.5), share)]
+    tol = max(2 * threshold, 0.5)
+    if _ext.has("planar_pairs_cpu"):  # csrc/cpu/planar.cpp: the same test, pair by pair in C++
+        flags = _ext._core.planar_pairs_cpu(x1, x2, inl, tol, share)
+    else:
+        flags = planar_pairs(x1, x2, inl, tol, share)
+    planar = todo[flags]
     if planar.size:
         res.status[torch.from_numpy(planar).to(res.status.device)] = 3
 

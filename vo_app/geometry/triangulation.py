@@ -1,7 +1,9 @@
-"""Mid-point triangulation (TrianFlow supplementary, section B), batched, NumPy float64.
+"""Mid-point triangulation (TrianFlow supplementary, section B), float64.
 
 Camera 1 is the reference (identity extrinsic); camera 2 has extrinsic
-``[R | t]``, i.e. ``X_2 = R X_1 + t``.
+``[R | t]``, i.e. ``X_2 = R X_1 + t``.  :func:`triangulate_midpoint` runs the C++ kernel
+(``csrc/cpu/triangulate.cpp``) for one pair of ``[N,2]`` matches and the batched NumPy code,
+:func:`triangulate_midpoint_numpy` (its test oracle), otherwise.
 """
 from __future__ import annotations
 
@@ -40,9 +42,32 @@ def pixel_rays(p: np.ndarray, K: np.ndarray) -> np.ndarray:
 
 
 def triangulate_midpoint(
+    p1: np.ndarray, p2: np.ndarray, K: np.ndarray, R: np.ndarray, t: np.ndarray, cos_threshold: float = 1e-3,
+    backend: str = "auto",
+) -> Triangulated:
+    """Triangulate matches ``p1 [...,N,2]``/``p2 [...,N,2]`` with ``K [...,3,3]``, ``R [...,3,3]``, ``t [...,3]``.
+
+    ``backend``: ``auto`` (the C++ kernel for unbatched input when it is built), ``cpp`` or
+    ``reference`` (:func:`triangulate_midpoint_numpy`).  Both give the same values up to
+    floating-point rounding (``tests/test_geometry.py``).
+    """
+    from . import _ext
+
+    p1 = np.asarray(p1)
+    if p1.ndim == 2 and np.ndim(K) == 2 and np.ndim(R) == 2 and np.ndim(t) == 1 and _ext.use_cpp(backend) \
+            and _ext.has("triangulate_midpoint_cpu"):
+        X, d1, d2, valid, cos, ray_cos = _ext._core.triangulate_midpoint_cpu(
+            np.ascontiguousarray(p1, np.float64), np.ascontiguousarray(p2, np.float64),
+            np.linalg.inv(np.asarray(K, np.float64)), np.asarray(R, np.float64), np.asarray(t, np.float64),
+            float(cos_threshold))
+        return Triangulated(X, d1, d2, valid, cos, ray_cos)
+    return triangulate_midpoint_numpy(p1, p2, K, R, t, cos_threshold)
+
+
+def triangulate_midpoint_numpy(
     p1: np.ndarray, p2: np.ndarray, K: np.ndarray, R: np.ndarray, t: np.ndarray, cos_threshold: float = 1e-3
 ) -> Triangulated:
-    """Triangulate matches ``p1 [...,N,2]``/``p2 [...,N,2]`` with ``K [...,3,3]``, ``R [...,3,3]``, ``t [...,3]``."""
+    """The batched NumPy triangulation: the reference of :func:`triangulate_midpoint`."""
     R = np.asarray(R, np.float64)
     t = np.asarray(t, np.float64)
     Rt = np.swapaxes(R, -1, -2)

@@ -4,15 +4,17 @@ from __future__ import annotations
 from ..errors import UserError
 
 
-def make_flow_backend(name: str, *, weights: str | None = None, dis_preset: str = "medium", parallel: bool = False):
+def make_flow_backend(name: str, *, weights: str | None = None, dis_preset: str = "medium", parallel: bool = False,
+                      dis_backward_preset: str | None = None):
     """Return a callable ``(img1, img2) -> (flow_fwd, flow_bwd)`` for backend ``name``.
 
-    ``parallel``: DIS computes the forward and the backward flow at the same time in two threads.
+    ``parallel``: DIS computes the forward and the backward flow at the same time in two threads;
+    ``dis_backward_preset``: DIS preset of the backward flow (default: ``dis_preset``).
     """
     if name == "dis":
         from .dis import DISFlow
 
-        return DISFlow(dis_preset, parallel=parallel)
+        return DISFlow(dis_preset, parallel=parallel, backward_preset=dis_backward_preset)
     if name == "pwc":
         if not weights:
             raise UserError("the learned 'pwc' flow backend needs a checkpoint",

@@ -32,15 +32,21 @@ class DISFlow:
 
     name = "dis"
 
-    def __init__(self, preset: str = "medium", parallel: bool = False):
-        if preset not in _PRESETS:
-            raise ValueError(f"unknown DIS preset {preset!r}; choose one of {sorted(_PRESETS)}")
+    def __init__(self, preset: str = "medium", parallel: bool = False, backward_preset: str | None = None):
+        backward_preset = backward_preset or preset
+        for p in (preset, backward_preset):
+            if p not in _PRESETS:
+                raise ValueError(f"unknown DIS preset {p!r}; choose one of {sorted(_PRESETS)}")
         self.preset = preset
+        self.backward_preset = backward_preset
         self._dis = self._make(preset)
-        # parallel: the backward flow on a second DIS object in a helper thread, at the same time as
+        # The backward flow only feeds the masks (occlusion, forward-backward score), never a match,
+        # so it may use a cheaper preset (``backward_preset``; docs/architecture.md, step 2).
+        # parallel: the backward flow on its own DIS object in a helper thread, at the same time as
         # the forward one (DIS itself keeps about one core busy; it releases the GIL).  Each
         # object computes exactly what the single one does (no state is carried between calls).
-        self._bwd = self._make(preset) if parallel else None
+        self._bwd = self._make(backward_preset) if parallel or backward_preset != preset else None
+        self._parallel = parallel
         self._pool = None
 
     @staticmethod
@@ -58,6 +64,8 @@ class DISFlow:
         """The same on uint8 gray images ``[H,W]`` (as :func:`to_gray_u8` makes them)."""
         if self._bwd is None:
             return self._dis.calc(g1, g2, None), self._dis.calc(g2, g1, None)
+        if not self._parallel:
+            return self._dis.calc(g1, g2, None), self._bwd.calc(g2, g1, None)
         if self._pool is None:
             from concurrent.futures import ThreadPoolExecutor
 

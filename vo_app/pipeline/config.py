@@ -9,6 +9,7 @@ from ..configs import PRESET_DIR
 from ..errors import UserError
 from ..io.yaml_file import read_yaml_mapping
 
+DIS_PRESETS = ("ultrafast", "fast", "medium", "fine")  # vo_app/models/dis.py
 CONFIG_DIR = PRESET_DIR  # the run presets ship inside the package (vo_app/configs/)
 
 
@@ -20,6 +21,7 @@ class VOConfig:
     color: bool = False
     flow: str = "dis"
     dis_preset: str = "medium"
+    dis_backward_preset: str | None = None  # DIS preset of the backward flow (masks only); None: dis_preset
     weights: str | None = None
     scale: str = "triangulation"  # triangulation | rgbd | depth
     n_matches: int = 6000
@@ -38,6 +40,7 @@ class VOConfig:
     min_scale_points: int = 50
     scale_parallax_deg: tuple[float, ...] = (2.0, 1.0, 0.5, 0.0)  # parallax thresholds tried in turn (scale votes)
     scale_lk_refine: bool = True  # Lucas-Kanade refinement of the matches that set the scale
+    scale_lk_min_parallax_deg: float = 0.0  # refine only matches whose unrefined parallax reaches this
     scale_grid_step: int = 3  # the scale chain triangulates every N-th pixel in x and y
     max_scale_change: float = 4.0  # reject pair-to-pair scale ratios outside [1/x, x]
     fb_consistency_px: float = 1.0
@@ -122,6 +125,11 @@ def load_config(preset: str | None = None, **overrides) -> VOConfig:
     cfg = VOConfig(**{k: _coerce(k, v, path) for k, v in values.items()})
     if cfg.device not in ("auto", "cpu", "cuda"):
         raise UserError(f"unknown device {cfg.device!r}", path=path, fix="use auto, cpu or cuda")
+    for key in ("dis_preset", "dis_backward_preset"):
+        value = getattr(cfg, key)
+        if value is not None and value not in DIS_PRESETS:
+            raise UserError(f"option {key}: unknown DIS preset {value!r}", path=path,
+                            fix=f"use one of {list(DIS_PRESETS)}")
     if cfg.scale not in ("triangulation", "rgbd", "depth"):
         raise UserError(f"unknown scale mode {cfg.scale!r}", fix="use --scale triangulation, rgbd or depth")
     return cfg

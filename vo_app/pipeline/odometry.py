@@ -156,7 +156,8 @@ class _Chain:
                 # One Lucas-Kanade call and one triangulation serve the ratio and the next memory.
                 images = (ref_gray, item.gray) if cfg.scale_lk_refine else None
                 dense = dense_matches(self.mem, flow_f, res.rigid_score > 0, res.R, res.t, self.K, images,
-                                      step=cfg.scale_grid_step, threads=2 if cfg.pipeline else 1)
+                                      step=cfg.scale_grid_step, threads=2 if cfg.pipeline else 1,
+                                      lk_min_parallax_deg=cfg.scale_lk_min_parallax_deg)
                 if self.mem is None:
                     scale, note = self.last_scale, "no shared points with a previous pair: previous norm kept"
                 else:
@@ -235,7 +236,8 @@ def run_odometry(seq, cfg: VOConfig, out_dir: Path, progress: Callable | None = 
         raise UserError(f"batch size {cfg.batch} out of range", fix=f"use --batch between 1 and {MAX_BATCH}")
     device = resolve_device(cfg.device)
     keep_freed_memory()  # no page faults on every frame's large temporaries (pipeline/alloc.py)
-    flow_net = make_flow_backend(cfg.flow, weights=cfg.weights, dis_preset=cfg.dis_preset, parallel=cfg.pipeline)
+    flow_net = make_flow_backend(cfg.flow, weights=cfg.weights, dis_preset=cfg.dis_preset, parallel=cfg.pipeline,
+                                 dis_backward_preset=cfg.dis_backward_preset)
     K = seq.intrinsics.K
     out = RunOutput(out_dir, cfg.flush_seconds)
     report = {

@@ -88,7 +88,14 @@ class _Timer:
 
 
 def match_scores(flow_fwd: np.ndarray, flow_bwd: np.ndarray) -> np.ndarray:
-    """Step 3 on the CPU for one pair: the sampling score ``M_o * M_s [H,W]`` float32."""
+    """Step 3 on the CPU for one pair: the sampling score ``M_o * M_s [H,W]`` float32.
+
+    The C++ kernel (``csrc/cpu/masks.cpp``) when the extension is built, else the NumPy version;
+    both are tested against :func:`vo_app.geometry.flow_masks.match_score`.
+    """
+    if geo._ext.has("match_score_cpu"):
+        return geo._ext._core.match_score_cpu(np.ascontiguousarray(flow_fwd, np.float32)[None],
+                                              np.ascontiguousarray(flow_bwd, np.float32)[None])[0][0]
     return match_score_fast(flow_fwd, flow_bwd)["score"]
 
 

@@ -103,6 +103,7 @@ def scale_from_previous(mem: PairMemory, flow_fwd: np.ndarray, valid_new: np.nda
     return float("nan"), int(new.valid.sum()), float("nan")
 
 
+_DROP_UNREFINED = False
 MAX_LK_MOVE = 1.5  # px: a Lucas-Kanade match farther than this from its flow start is dropped
 
 
@@ -148,7 +149,7 @@ class DenseMatches:
 
 def dense_matches(mem: PairMemory | None, flow_fwd: np.ndarray, valid: np.ndarray, R: np.ndarray, t: np.ndarray,
                   K: np.ndarray, images: tuple[np.ndarray, np.ndarray] | None = None, step: int = 2,
-                  threads: int = 1) -> DenseMatches:
+                  threads: int = 1, lk_min_parallax_deg: float = 0.0) -> DenseMatches:
     """Match, refine and triangulate the points a posed pair needs for the scale chain, once.
 
     The points are the previous memory's points (``mem``, frame 1 of this pair is frame 2 of
@@ -177,7 +178,16 @@ def dense_matches(mem: PairMemory | None, flow_fwd: np.ndarray, valid: np.ndarra
     p = np.concatenate([ps, g]) if len(ps) else g
     q = p + geo.sample_flow(flow_fwd, p.astype(np.float32)).astype(np.float64)
     ok = np.ones(len(p), bool)
-    if images is not None:
+    if images is not None and lk_min_parallax_deg > 0:
+        tri0 = geo.triangulate_midpoint(p, q, K, R, t)
+        sel = np.flatnonzero(np.arccos(np.clip(tri0.ray_cos, -1.0, 1.0)) >= np.radians(lk_min_parallax_deg))
+        qs, oks = refine_matches(images[0], images[1], p[sel], q[sel], max_move=MAX_LK_MOVE, threads=threads)
+        q = q.copy()
+        q[sel] = qs
+        if _DROP_UNREFINED:
+            ok[:] = False
+        ok[sel] = oks
+    elif images is not None:
         q, ok = refine_matches(images[0], images[1], p, q, max_move=MAX_LK_MOVE, threads=threads)
     tri = geo.triangulate_midpoint(p, q, K, R, t)
     angle = np.arccos(np.clip(tri.ray_cos, -1.0, 1.0))  # = geo.ray_cosine(p, q, K, R)
