@@ -6,8 +6,9 @@ On KITTI 06 frames 0-16 (DIS medium at 832x256, 16 pairs): ms per pair of
 ``flow_masks.match_score`` (the NumPy reference) and ``match_score_fast`` (the runtime's, same
 numbers), with and without ``vo_app.pipeline.alloc.keep_freed_memory`` (the allocator setting
 ``vo-run`` makes), and, on the 6,000 matches sampled per pair, the batch-16 RANSAC with
-``check_planar=False`` next to the planar check alone: ``flag_planar`` (all pairs at once) and
-``flag_planar_loop`` (pair by pair, the version it replaced).  Medians over ``--repeat`` runs.
+``check_planar=False`` next to the planar check alone: ``flag_planar`` (the C++ kernel), ``planar_pairs``
+(NumPy, all pairs at once) and ``flag_planar_loop`` (pair by pair); and the geometry API with its
+default settings (sampling, RANSAC with the planar check, pose) at batch 16.  Medians over ``--repeat`` runs.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from vo_app.geometry import batched
 from vo_app.geometry.flow_masks import match_score, match_score_fast
 from vo_app.io import open_sequence
 from vo_app.models.dis import DISFlow
+from vo_app.pipeline.pair import match_scores
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "kitti06_0000-0050"
 
@@ -60,7 +62,9 @@ def main() -> None:
     ref = _median_ms(lambda: [match_score(f, b) for f, b in flows], args.repeat) / 16
     fast = _median_ms(lambda: [match_score_fast(f, b) for f, b in flows], args.repeat) / 16
     print(f"| masks, match_score (reference), {tag} | {ref:.2f} |")
-    print(f"| masks, match_score_fast (runtime), {tag} | {fast:.2f} |")
+    print(f"| masks, match_score_fast (NumPy), {tag} | {fast:.2f} |")
+    cpp = _median_ms(lambda: [match_scores(f, b) for f, b in flows], args.repeat) / 16
+    print(f"| masks, C++ kernel (runtime: pipeline/pair.py match_scores), {tag} | {cpp:.2f} |")
     if args.tuned:
         return
     flow = torch.from_numpy(np.stack([f for f, _ in flows])).permute(0, 3, 1, 2)
@@ -76,11 +80,26 @@ def main() -> None:
         return r
 
     new = _median_ms(lambda: check(batched.flag_planar), args.repeat) / 16
+    x1, x2 = m.p1.numpy()[res.status.numpy() == 0], m.p2.numpy()[res.status.numpy() == 0]
+    inl = res.inliers.numpy()[res.status.numpy() == 0]
+    vec = _median_ms(lambda: batched.planar_pairs(x1, x2, inl, 0.5), args.repeat) / 16
     old = _median_ms(lambda: check(batched.flag_planar_loop), args.repeat) / 16
     same = check(batched.flag_planar).status.tolist() == check(batched.flag_planar_loop).status.tolist()
+    same &= bool((batched.planar_pairs(x1, x2, inl, 0.5) == (check(batched.flag_planar).status.numpy()[
+        res.status.numpy() == 0] == 3)).all())
+    K = torch.from_numpy(np.broadcast_to(open_sequence(DATA, size=(832, 256)).intrinsics.K, (16, 3, 3)).copy())
+
+    def api():  # the geometry API with its defaults: sampling, RANSAC with the planar check, pose
+        mm = batched.sample_matches(flow, score, 6000, 0.2, seed=np.arange(16))
+        r = batched.ransac_fundamental(mm.p1, mm.p2, threshold=0.1, confidence=0.99, seed=np.arange(16))
+        return batched.pose_from_fundamental(r.F, K, mm.p1, mm.p2, r.inliers)
+
+    total = _median_ms(api, args.repeat) / 16
     print(f"| RANSAC, batch 16, check_planar=False | {ransac:.3f} |")
-    print(f"| planar check, flag_planar (all pairs at once), batch 16 | {new:.3f} |")
-    print(f"| planar check, flag_planar_loop (pair by pair, before), batch 16 | {old:.3f} |")
+    print(f"| planar check, flag_planar (C++ kernel, csrc/cpu/planar.cpp), batch 16 | {new:.3f} |")
+    print(f"| planar check, planar_pairs (NumPy, all pairs at once), batch 16 | {vec:.3f} |")
+    print(f"| planar check, flag_planar_loop (pair by pair, an SVD each), batch 16 | {old:.3f} |")
+    print(f"| geometry API defaults: sample_matches + ransac_fundamental (planar check on) + pose_from_fundamental, batch 16 | {total:.3f} |")
     sys.stdout.flush()
     subprocess.run([sys.executable, __file__, "--repeat", str(args.repeat), "--tuned"], check=True)
     print(f"\nplanar decisions identical: {same}; planar pairs: {int((check(batched.flag_planar).status == 3).sum())} of 16")

@@ -204,10 +204,13 @@ static py::tuple match_score_cpu(f32 ff, f32 fb, int threads) {
     throw std::invalid_argument("flow_bwd must have the shape of flow_fwd [B,H,W,2]");
   const int64_t B = ff.shape(0), H = ff.shape(1), W = ff.shape(2);
   if (H * W == 0) throw std::invalid_argument("flows must have at least one pixel");
-  py::array_t<float> score({B, H, W}), occ({B, H, W}), dfb({B, H, W});
+  auto score = vo::pooled_array<float>({B, H, W});  // recycled pages (out_pool.h): no page faults per frame
+  auto occ = vo::pooled_array<float>({B, H, W});
+  auto dfb = vo::pooled_array<float>({B, H, W});
   {
     py::gil_scoped_release nogil;
-    std::vector<double> work(H * W);
+    static thread_local std::vector<double> work;
+    work.resize(H * W);
     for (int64_t b = 0; b < B; ++b)
       vo::match_score_cpu(ff.data() + b * H * W * 2, fb.data() + b * H * W * 2, H, W, score.mutable_data() + b * H * W,
                           occ.mutable_data() + b * H * W, dfb.mutable_data() + b * H * W, work.data(), threads);

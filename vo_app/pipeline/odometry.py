@@ -28,7 +28,7 @@ from ..viewer.events import frame_event
 from .alloc import keep_freed_memory
 from .config import VOConfig
 from .output import RunOutput
-from .pair import DEGENERATE, NO_MOTION, PURE_ROTATION, PairResult, estimate_pairs, match_scores
+from .pair import DEGENERATE, NO_MOTION, PURE_ROTATION, PairResult, estimate_pairs
 from .scale_chain import PairMemory, dense_matches, ratio_from_dense, scale_from_rgbd
 from .source import FlowItem, FlowSource
 
@@ -109,23 +109,19 @@ class _Chain:
         ref_frame, ref_pose, ref_gray = self.ref
         t_flow, flow_f = item.t_flow, item.flow_fwd
         t_geo = 0.0
-        score = item.score
         if item.ref is None or item.ref.index != ref_frame.index:
             # The flow was computed against another frame than the reference the chain kept.
             flow_f, flow_b, t_flow = self.source.flow(ref_frame, ref_gray, frame, item.gray)
-            res, score = None, None
+            res = None
             self.recomputed += 1
         else:
             flow_b = item.flow_bwd
         if res is None:
             t0 = time.perf_counter()
-            res = estimate_pairs([flow_f], [flow_b], self.K, cfg, [pair_seed(cfg, frame.index)], self.device,
-                                 scores=None if score is None else [score])[0]
+            res = estimate_pairs([flow_f], [flow_b], self.K, cfg, [pair_seed(cfg, frame.index)], self.device)[0]
             t_geo = time.perf_counter() - t0
         else:
             t_geo = sum(res.timings.values())
-        if score is not None:
-            res.timings["masks"] = item.t_score  # computed in the flow thread
         t_scale = time.perf_counter()
         scale, note = None, None
         advance = True
@@ -255,9 +251,9 @@ def run_odometry(seq, cfg: VOConfig, out_dir: Path, progress: Callable | None = 
         "skipped_frames": [],
         "status": "running",
     }
-    # Pipelined on the CPU, the flow thread computes the masks (step 3) too: they need only the flow.
-    score_fn = match_scores if cfg.pipeline and device == "cpu" else None
-    source = FlowSource(seq, flow_net, threaded=cfg.pipeline, ahead=max(2, cfg.batch), score_fn=score_fn)
+    # The masks (step 3) run in this thread, not in the flow thread: the flow thread is the longer of
+    # the two (benchmarks/README.md, "End-to-end speed").
+    source = FlowSource(seq, flow_net, threaded=cfg.pipeline, ahead=max(2, cfg.batch))
     chain = _Chain(seq, cfg, out, report, source, device, progress, on_frame)
     t_start = time.perf_counter()
 
@@ -267,10 +263,8 @@ def run_odometry(seq, cfg: VOConfig, out_dir: Path, progress: Callable | None = 
             todo = [i for i, item in enumerate(chunk) if item.flow_fwd is not None]
             results: list[PairResult | None] = [None] * len(chunk)
             if cfg.batch > 1 and todo:  # streaming (batch 1): the chain computes the pair itself
-                have = all(chunk[i].score is not None for i in todo)
                 got = estimate_pairs([chunk[i].flow_fwd for i in todo], [chunk[i].flow_bwd for i in todo], K, cfg,
-                                     [pair_seed(cfg, chunk[i].frame.index) for i in todo], device,
-                                     scores=[chunk[i].score for i in todo] if have else None)
+                                     [pair_seed(cfg, chunk[i].frame.index) for i in todo], device)
                 for i, r in zip(todo, got):
                     results[i] = r
             for item, res in zip(chunk, results):

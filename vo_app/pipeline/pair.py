@@ -99,8 +99,7 @@ def match_scores(flow_fwd: np.ndarray, flow_bwd: np.ndarray) -> np.ndarray:
     return match_score_fast(flow_fwd, flow_bwd)["score"]
 
 
-def estimate_pairs(flows_fwd, flows_bwd, K: np.ndarray, cfg: VOConfig, seeds, device: str = "cpu",
-                   scores=None) -> list[PairResult]:
+def estimate_pairs(flows_fwd, flows_bwd, K: np.ndarray, cfg: VOConfig, seeds, device: str = "cpu") -> list[PairResult]:
     """Steps 3-7 for ``B`` pairs: masks, sampling, early exits, RANSAC, pose, refinement, M_r,
     re-sampling and triangulation.
 
@@ -110,8 +109,6 @@ def estimate_pairs(flows_fwd, flows_bwd, K: np.ndarray, cfg: VOConfig, seeds, de
         seeds: ``B`` integers seeding each pair's sampling and RANSAC (deterministic runs).
         device: ``"cpu"`` or ``"cuda"`` (masks, sampling, RANSAC and M_r on the GPU through the
             batched API; the pose refinement and the NumPy steps stay on the CPU).
-        scores: optional ``B`` scores of :func:`match_scores`, already computed (on the CPU), e.g.
-            by the flow thread; step 3 is then skipped.
     Returns:
         one :class:`PairResult` per pair, in order.
     """
@@ -134,24 +131,20 @@ def estimate_pairs(flows_fwd, flows_bwd, K: np.ndarray, cfg: VOConfig, seeds, de
 
     # [3] masks: M_o, D_fb, M_s and the score M_o * M_s
     t0 = time.perf_counter()
-    if scores is not None:
-        score = (np.ascontiguousarray(np.stack(scores), np.float32) if len(scores) > 1
-                 else np.ascontiguousarray(scores[0], np.float32)[None])
-        flow_t, score_t = torch.from_numpy(ff).permute(0, 3, 1, 2), torch.from_numpy(score)
-        if cuda:
-            flow_t, score_t = flow_t.to(device), score_t.to(device)
-    elif cuda:
+    if cuda:
         from ..geometry.flow_scores_t import flow_scores_t
 
         flow_t = torch.from_numpy(ff).to(device).permute(0, 3, 1, 2)
         score_t = flow_scores_t(flow_t, torch.from_numpy(fb).to(device).permute(0, 3, 1, 2))["score"]
     else:
-        score = np.empty((B, H, W), np.float32)
-        for b in range(B):
-            score[b] = match_scores(ff[b], fb[b])
+        if geo._ext.has("match_score_cpu"):
+            score = geo._ext._core.match_score_cpu(ff, fb)[0]
+        else:
+            score = np.empty((B, H, W), np.float32)
+            for b in range(B):
+                score[b] = match_scores(ff[b], fb[b])
         flow_t, score_t = torch.from_numpy(ff).permute(0, 3, 1, 2), torch.from_numpy(score)
-    if scores is None:
-        timer.add("masks", time.perf_counter() - t0, range(B))
+    timer.add("masks", time.perf_counter() - t0, range(B))
 
     # [4] sampling, then the early exits (too few candidates, no motion, pure rotation)
     t0 = time.perf_counter()

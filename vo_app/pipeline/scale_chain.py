@@ -103,7 +103,6 @@ def scale_from_previous(mem: PairMemory, flow_fwd: np.ndarray, valid_new: np.nda
     return float("nan"), int(new.valid.sum()), float("nan")
 
 
-_DROP_UNREFINED = False
 MAX_LK_MOVE = 1.5  # px: a Lucas-Kanade match farther than this from its flow start is dropped
 
 
@@ -157,7 +156,11 @@ def dense_matches(mem: PairMemory | None, flow_fwd: np.ndarray, valid: np.ndarra
     ``step``-th pixel) where ``valid`` holds in the cells those points leave empty.  Their
     matches are ``p + flow_fwd(p)`` (bilinear), refined by Lucas-Kanade on ``images`` (uint8
     gray frames 1 and 2) in one call (``threads``: split over that many threads, same result), and
-    triangulated with ``R, t``.
+    triangulated with ``R, t``.  With ``lk_min_parallax_deg > 0`` only the matches whose parallax
+    (from the flow match) reaches it are refined: the ratio votes at ``scale_parallax_deg``'s
+    first threshold (2 deg) need only those (Lucas-Kanade moves a match by at most
+    ``MAX_LK_MOVE`` px, a few hundredths of a degree at KITTI's focal length); the others keep their
+    flow match (``benchmarks/README.md``, "End-to-end speed", has the measurement).
     """
     h, w = valid.shape
     if mem is not None and len(mem.p):
@@ -184,9 +187,7 @@ def dense_matches(mem: PairMemory | None, flow_fwd: np.ndarray, valid: np.ndarra
         qs, oks = refine_matches(images[0], images[1], p[sel], q[sel], max_move=MAX_LK_MOVE, threads=threads)
         q = q.copy()
         q[sel] = qs
-        if _DROP_UNREFINED:
-            ok[:] = False
-        ok[sel] = oks
+        ok[sel] = oks  # the others keep their flow match (ok): they stay in the memory
     elif images is not None:
         q, ok = refine_matches(images[0], images[1], p, q, max_move=MAX_LK_MOVE, threads=threads)
     tri = geo.triangulate_midpoint(p, q, K, R, t)

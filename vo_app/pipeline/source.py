@@ -7,9 +7,9 @@ when its last pair kept it (:attr:`FlowSource.hint`).  The loop checks the guess
 actual reference and recomputes the flow when they differ (:meth:`FlowSource.flow`), so the
 guess decides how much work is done, never what comes out.
 
-With ``threaded=True`` a background thread reads the frames and computes the flows while the
-loop works on earlier pairs (OpenCV releases the GIL in decoding, resizing and DIS), at most
-``ahead`` items in advance; errors of the reader (and Ctrl-C raised in it) reach the loop in
+With ``threaded=True`` a background thread computes the flows while the loop works on earlier
+pairs, and a second one reads and decodes the frames for it (OpenCV releases the GIL in
+decoding, resizing and DIS), at most ``ahead`` items in advance; errors of the reader (and Ctrl-C raised in it) reach the loop in
 frame order, after the items before them.
 """
 from __future__ import annotations
@@ -35,8 +35,6 @@ class FlowItem:
     flow_fwd: np.ndarray | None = None
     flow_bwd: np.ndarray | None = None
     t_flow: float = 0.0
-    score: np.ndarray | None = None  # the sampling score M_o * M_s of the pair, when the source computes it
-    t_score: float = 0.0
 
 
 class _End:
@@ -51,10 +49,9 @@ class _Failure:
 class FlowSource:
     """Iterate ``seq`` as :class:`FlowItem`s; ``flow_net(img1, img2) -> (fwd, bwd)`` computes the flow."""
 
-    def __init__(self, seq, flow_net, *, threaded: bool = True, ahead: int = 2, score_fn=None):
+    def __init__(self, seq, flow_net, *, threaded: bool = True, ahead: int = 2):
         self.seq = seq
         self.flow_net = flow_net
-        self.score_fn = score_fn  # (flow_fwd, flow_bwd) -> score [H,W]: step 3 in this thread too
         self.threaded = threaded
         self.ahead = max(1, int(ahead))
         self.hint: tuple | None = None  # (frame, gray) of the reference the loop keeps, or None
@@ -72,15 +69,26 @@ class FlowSource:
                 f, b = self.flow_net(ref.image, frame.image)
             return f, b, time.perf_counter() - t0
 
+    def _frames(self):
+        """The frames of ``seq`` with their gray images; threaded: read and decoded one frame ahead in
+        a second thread (the flow thread then spends its time in the flow)."""
+        def decoded():
+            for frame in self.seq:
+                yield frame, (None if frame.image is None else to_gray_u8(frame.image))
+
+        if not self.threaded:
+            yield from decoded()
+            return
+        yield from _in_thread(decoded(), 2, "vo-read")
+
     def _items(self):
         prev = None
-        for frame in self.seq:
+        for frame, gray in self._frames():
             if self._stop.is_set():
                 return
             if frame.image is None:
                 yield FlowItem(frame)
                 continue
-            gray = to_gray_u8(frame.image)
             if prev is None:
                 prev = (frame, gray)
                 yield FlowItem(frame, gray)
@@ -88,10 +96,6 @@ class FlowSource:
             ref, ref_gray = self.hint or prev
             f, b, t = self.flow(ref, ref_gray, frame, gray)
             item = FlowItem(frame, gray, ref, ref_gray, f, b, t)
-            if self.score_fn is not None:
-                t0 = time.perf_counter()
-                item.score = self.score_fn(f, b)
-                item.t_score = time.perf_counter() - t0
             yield item
             prev = (frame, gray)
 
@@ -99,39 +103,57 @@ class FlowSource:
         if not self.threaded:
             yield from self._items()
             return
-        q: queue.Queue = queue.Queue(maxsize=self.ahead)
         self._stop.clear()
-
-        def put(x) -> bool:
-            while not self._stop.is_set():
-                try:
-                    q.put(x, timeout=0.05)
-                    return True
-                except queue.Full:
-                    continue
-            return False
-
-        def work():
-            try:
-                for item in self._items():
-                    if not put(item):
-                        return
-                put(_End())
-            except BaseException as exc:  # noqa: BLE001 - handed to the loop, raised there
-                put(_Failure(exc))
-
-        thread = threading.Thread(target=work, name="vo-flow", daemon=True)
-        thread.start()
         try:
-            while True:
-                t0 = time.perf_counter()
-                item = q.get()
-                self.waited += time.perf_counter() - t0
-                if isinstance(item, _End):
-                    return
-                if isinstance(item, _Failure):
-                    raise item.exc
-                yield item
+            yield from _in_thread(self._items(), self.ahead, "vo-flow", self._waited)
         finally:
             self._stop.set()
-            thread.join(timeout=10.0)
+
+    def _waited(self, seconds: float) -> None:
+        self.waited += seconds
+
+
+def _in_thread(items, ahead: int, name: str, on_wait=None):
+    """Iterate ``items`` in a background thread, at most ``ahead`` items in advance, in order.
+
+    An exception of the thread (Ctrl-C included) is raised here after the items before it.
+    Closing this generator stops the thread (it may finish the item it is working on).
+    ``on_wait(seconds)`` gets the time spent waiting for each item.
+    """
+    q: queue.Queue = queue.Queue(maxsize=ahead)
+    stop = threading.Event()
+
+    def put(x) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(x, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work():
+        try:
+            for item in items:
+                if not put(item):
+                    return
+            put(_End())
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            put(_Failure(exc))
+
+    thread = threading.Thread(target=work, name=name, daemon=True)
+    thread.start()
+    try:
+        while True:
+            t0 = time.perf_counter()
+            item = q.get()
+            if on_wait is not None:
+                on_wait(time.perf_counter() - t0)
+            if isinstance(item, _End):
+                return
+            if isinstance(item, _Failure):
+                raise item.exc
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=10.0)
