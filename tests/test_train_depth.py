@@ -14,7 +14,7 @@ from _flowkit import one_line_error
 from vo_app.geometry.depth_align_t import align_scale_t
 from vo_app.geometry.pose_torch import triangulate_midpoint_t
 from vo_app.geometry.reproject_t import reproject_depth_t
-from vo_app.geometry.triangulation import triangulate_midpoint
+from vo_app.geometry.triangulation import triangulate_midpoint_numpy as triangulate_midpoint
 from vo_app.models.checkpoint import DEPTH_KIND, KIND, load_checkpoint, load_depth_model, save_checkpoint
 from vo_app.models.depth import RESNET18, SMALL, DepthArch, DepthNet, DepthPredictor
 from vo_app.train.data.depth_synth import SynthDepthSpec, depth_tensors, make_depth_sample
