@@ -20,7 +20,15 @@ def demo_cache_dir() -> Path:
 @click.option("--config", "preset", help="Preset name (kitti, tum, indoor, demo; shipped in vo_app/configs/) or a YAML path.")
 @click.option("--flow", type=click.Choice(["dis", "pwc"]), help="Flow backend [default: dis].")
 @click.option("--weights", type=click.Path(path_type=Path), help="Flow network checkpoint (for --flow pwc).")
-@click.option("--scale", type=click.Choice(["triangulation", "rgbd", "depth"]), help="Where translation norms come from [default: triangulation].")
+@click.option("--scale", type=click.Choice(["triangulation", "rgbd", "depth", "fused"]),
+              help="Where translation norms come from: the triangulation chain, RGB-D depth images, the depth "
+                   "network (--depth-weights), or the chain fused with the ground plane (--camera-height) and the "
+                   "depth network [default: fused with --depth-weights, else the preset's, triangulation].")
+@click.option("--depth-weights", type=click.Path(path_type=Path),
+              help="Depth network checkpoint (from vo-train depth, e.g. weights/depth_small_cpu.pt) for --scale depth|fused.")
+@click.option("--camera-height", type=click.FloatRange(min=0, min_open=True),
+              help="Camera height above the road in metres, for the ground-plane scale of --scale fused "
+                   "[default: the preset's; 1.65 in kitti].")
 @click.option("--layout", type=click.Choice(["auto", "kitti", "tum", "folder"]), default="auto", show_default=True)
 @click.option("--intrinsics", type=click.Path(path_type=Path), help="Text file with 'fx fy cx cy [k1 k2 p1 p2 [k3]]' (plain folders, TUM).")
 @click.option("--camera", type=click.IntRange(0, 3), help="KITTI camera: 0 (image_0, gray) or 2 (image_2, colour).")
@@ -47,7 +55,7 @@ def demo_cache_dir() -> Path:
 @click.option("--viewer-snapshot", type=click.Path(path_type=Path), hidden=True,
               help="Save the viewer's final view to this PNG (docs, tests).")
 @click.option("--save-ply", is_flag=True, help="Save the triangulated point cloud as map.ply in --out.")
-def cli(sequence, out_dir, preset, flow, weights, scale, layout, intrinsics, camera, size_text, stride, start,
+def cli(sequence, out_dir, preset, flow, weights, scale, depth_weights, camera_height, layout, intrinsics, camera, size_text, stride, start,
         max_frames, seed, backend, device, batch, pipeline, demo, quiet, evaluate, viewer, viewer_close, viewer_snapshot,
         save_ply):
     """Estimate the camera trajectory of SEQUENCE (KITTI odometry, TUM RGB-D, or a folder of images).
@@ -70,8 +78,11 @@ def cli(sequence, out_dir, preset, flow, weights, scale, layout, intrinsics, cam
         sequence = Path(ensure_demo_sequence(demo_cache_dir() / "demo"))
         preset = preset or "demo"
         out_dir = out_dir or Path("runs/demo")
+    if scale is None and depth_weights is not None:
+        scale = "fused"
     cfg = load_config(preset, flow=flow, weights=None if weights is None else str(weights), scale=scale, seed=seed,
-                      backend=backend, device=device, batch=batch, pipeline=pipeline)
+                      backend=backend, device=device, batch=batch, pipeline=pipeline,
+                      depth_weights=None if depth_weights is None else str(depth_weights), camera_height=camera_height)
     resolve_device(cfg.device)  # --device cuda without a GPU: a one-line error before any work
     if size_text is not None:
         cfg.size = parse_size(size_text)

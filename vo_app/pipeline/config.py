@@ -23,7 +23,12 @@ class VOConfig:
     dis_preset: str = "medium"
     dis_backward_preset: str | None = None  # DIS preset of the backward flow (masks only); None: dis_preset
     weights: str | None = None
-    scale: str = "triangulation"  # triangulation | rgbd | depth
+    scale: str = "triangulation"  # triangulation | rgbd | depth | fused (pipeline/scale_fusion.py)
+    depth_weights: str | None = None  # depth network checkpoint for scale depth | fused
+    camera_height: float | None = None  # metres above the road: the ground-plane measurement of scale fused
+    fusion_ratio_sigma: float = 0.005  # log-std of the chain's pair-to-pair ratio (scale fused)
+    fusion_ground_sigma: float = 0.08  # log-std of one pair's ground-plane scale
+    fusion_depth_sigma: float = 0.10  # log-std of one pair's depth-network scale
     n_matches: int = 6000
     top_ratio: float = 0.2
     ransac_threshold: float = 0.1  # Sampson distance, px
@@ -71,7 +76,8 @@ def resolve_preset(name_or_path: str) -> Path:
 
 
 _POSITIVE = {"n_matches", "ransac_threshold", "ransac_max_iters", "min_inliers", "min_scale_points", "max_scale_change",
-             "epi_threshold", "refine_band", "refine_huber", "scale_grid_step", "keyframe_flow_frac", "batch"}
+             "epi_threshold", "refine_band", "refine_huber", "scale_grid_step", "keyframe_flow_frac", "batch",
+             "fusion_ratio_sigma", "fusion_ground_sigma", "fusion_depth_sigma"}
 _UNIT = {"top_ratio", "ransac_confidence"}
 
 
@@ -88,6 +94,8 @@ def _coerce(key: str, value, where: Path | None):
             if w < 16 or h < 16:
                 raise ValueError
             return (w, h)
+        if key == "camera_height":
+            return None if value is None else float(value)
         if key == "scale_parallax_deg":
             return tuple(float(v) for v in value)
         if isinstance(default, bool):
@@ -130,6 +138,16 @@ def load_config(preset: str | None = None, **overrides) -> VOConfig:
         if value is not None and value not in DIS_PRESETS:
             raise UserError(f"option {key}: unknown DIS preset {value!r}", path=path,
                             fix=f"use one of {list(DIS_PRESETS)}")
-    if cfg.scale not in ("triangulation", "rgbd", "depth"):
-        raise UserError(f"unknown scale mode {cfg.scale!r}", fix="use --scale triangulation, rgbd or depth")
+    if cfg.scale not in ("triangulation", "rgbd", "depth", "fused"):
+        raise UserError(f"unknown scale mode {cfg.scale!r}", fix="use --scale triangulation, rgbd, depth or fused")
+    if cfg.camera_height is not None:
+        if not cfg.camera_height > 0:
+            raise UserError(f"option camera_height: must be positive (got {cfg.camera_height})", path=path,
+                            fix="give the camera's height above the road in metres")
+    if cfg.scale == "depth" and not cfg.depth_weights:
+        raise UserError("--scale depth needs the depth network's weights",
+                        fix="pass --depth-weights CKPT (a file from vo-train depth, e.g. weights/depth_small_cpu.pt)")
+    if cfg.scale == "fused" and not cfg.depth_weights and cfg.camera_height is None:
+        raise UserError("--scale fused needs an absolute scale source: the depth network or the camera height",
+                        fix="pass --depth-weights CKPT and/or --camera-height METRES")
     return cfg

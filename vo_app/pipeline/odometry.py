@@ -29,10 +29,18 @@ from .alloc import keep_freed_memory
 from .config import VOConfig
 from .output import RunOutput
 from .pair import DEGENERATE, NO_MOTION, PURE_ROTATION, PairResult, estimate_pairs
+from ..geometry.ground_plane import fit_ground_plane, ground_candidates
 from .scale_chain import PairMemory, dense_matches, ratio_from_dense, scale_from_rgbd
+from .scale_fusion import ScaleFilter
 from .source import FlowItem, FlowSource
 
 MAX_BATCH = 256
+GROUND_MIN_PARALLAX_DEG = 0.5  # road points triangulated with less parallax are too noisy for the plane
+
+
+def _parallax_weights(res: PairResult) -> np.ndarray:
+    """Inverse-variance weights (~ parallax^2) of the pair's triangulated points, for the depth alignment."""
+    return np.arccos(np.clip(res.cos_parallax, -1.0, 1.0)) ** 2
 
 
 def resolve_device(name: str) -> str:
@@ -85,6 +93,40 @@ class _Chain:
         self.last_motion = np.eye(4)  # last metric relative motion, for the constant-motion guess
         self.last_scale = 1.0
         self.recomputed = 0
+        self.depth = None
+        if cfg.scale in ("depth", "fused") and cfg.depth_weights:
+            from .depth_scale import DepthScale
+
+            self.depth = DepthScale(cfg.depth_weights, self.K, seq.size)
+        self.filter = ScaleFilter(cfg.fusion_ratio_sigma) if cfg.scale == "fused" else None
+
+    def _fused(self, ratio, chain_note: str, dense, res: PairResult, ref_frame) -> tuple[float, str, dict]:
+        """``--scale fused`` for one posed pair: the chain's ratio predicts, the ground plane and the
+        depth network correct (``scale_fusion.py``); returns the norm, a note and the sources' record."""
+        cfg, f = self.cfg, self.filter
+        f.predict(ratio, initial=self.last_scale)
+        sources = {"chain": {"ratio": None if ratio is None else round(float(ratio), 6), "note": chain_note}}
+        if cfg.camera_height is not None:
+            plane = None
+            if dense is not None:
+                pts = dense.tri.points
+                sel = dense.tri.valid & dense.ok & (dense.angle >= np.radians(GROUND_MIN_PARALLAX_DEG))
+                sel &= ground_candidates(dense.p, self.K, self.seq.size)
+                plane = fit_ground_plane(pts[sel], dense.angle[sel] ** 2, seed=int(ref_frame.index))
+            if plane is None:
+                sources["ground"] = f.update("ground", float("nan"), cfg.fusion_ground_sigma)
+                sources["ground"]["note"] = "no road plane found"
+            else:
+                sources["ground"] = f.update("ground", cfg.camera_height / plane.distance, cfg.fusion_ground_sigma)
+                sources["ground"].update(inliers=plane.n_inliers, normal=[round(float(v), 4) for v in plane.normal])
+        if self.depth is not None:
+            s_d, n_d, note_d = self.depth.scale(ref_frame, res.p1, res.depth1, _parallax_weights(res),
+                                                cfg.min_scale_points)
+            sources["depth"] = f.update("depth", s_d, cfg.fusion_depth_sigma)
+            sources["depth"]["note"] = note_d
+        used = [k for k, v in sources.items() if k != "chain" and v.get("used")]
+        note = f"fused: chain {'ratio' if ratio is not None else 'none'}" + (f" + {' + '.join(used)}" if used else "")
+        return f.value, note, sources
 
     def _tick(self) -> None:
         if self.progress:
@@ -123,7 +165,7 @@ class _Chain:
         else:
             t_geo = sum(res.timings.values())
         t_scale = time.perf_counter()
-        scale, note = None, None
+        scale, note, sources = None, None, None
         advance = True
         size = max(self.seq.size)
         if res.fallback == NO_MOTION:
@@ -143,7 +185,7 @@ class _Chain:
             note = "constant-motion guess"
             self.mem = None
         else:
-            dense = None
+            dense, sources = None, None
             if cfg.scale == "rgbd":
                 scale, n_used = (np.nan, 0) if ref_frame.depth is None else scale_from_rgbd(
                     ref_frame.depth, res.p1, res.depth1, cfg.min_scale_points)
@@ -154,15 +196,31 @@ class _Chain:
                 dense = dense_matches(self.mem, flow_f, res.rigid_score > 0, res.R, res.t, self.K, images,
                                       step=cfg.scale_grid_step, threads=2 if cfg.pipeline else 1,
                                       lk_min_parallax_deg=cfg.scale_lk_min_parallax_deg)
+                ratio = None
                 if self.mem is None:
-                    scale, note = self.last_scale, "no shared points with a previous pair: previous norm kept"
+                    chain_note = "no shared points with a previous pair"
                 else:
-                    ratio, n_used, thr = ratio_from_dense(self.mem, dense, cfg.min_scale_points,
-                                                          tuple(cfg.scale_parallax_deg))
-                    if np.isfinite(ratio) and 1.0 / cfg.max_scale_change <= ratio <= cfg.max_scale_change:
-                        scale, note = self.mem.scale * ratio, f"triangulation ({n_used} shared points, parallax >= {thr} deg)"
+                    r, n_used, thr = ratio_from_dense(self.mem, dense, cfg.min_scale_points,
+                                                      tuple(cfg.scale_parallax_deg))
+                    if np.isfinite(r) and 1.0 / cfg.max_scale_change <= r <= cfg.max_scale_change:
+                        ratio, chain_note = r, f"triangulation ({n_used} shared points, parallax >= {thr} deg)"
                     else:
-                        scale, note = self.mem.scale, f"unreliable ratio {ratio:.3g} from {n_used} points: previous norm kept"
+                        chain_note = f"unreliable ratio {r:.3g} from {n_used} points"
+                if ratio is not None:
+                    chain_scale, chain_full = self.mem.scale * ratio, chain_note
+                elif self.mem is None:
+                    chain_scale, chain_full = self.last_scale, chain_note + ": previous norm kept"
+                else:
+                    chain_scale, chain_full = self.mem.scale, chain_note + ": previous norm kept"
+                if cfg.scale == "triangulation":
+                    scale, note = chain_scale, chain_full
+                elif cfg.scale == "depth":
+                    scale, _, note = self.depth.scale(ref_frame, res.p1, res.depth1, _parallax_weights(res),
+                                                      cfg.min_scale_points)
+                    if not (np.isfinite(scale) and scale > 0):
+                        scale, note = chain_scale, f"{note}: the chain's scale instead, {chain_full}"
+                else:
+                    scale, note, sources = self._fused(ratio, chain_note, dense, res, ref_frame)
             if not np.isfinite(scale) or scale <= 0:
                 scale, note = self.last_scale, (note or "") + "; no usable scale: previous norm kept"
             T_rel = geo.make_pose(res.R, res.t * scale)
@@ -179,7 +237,10 @@ class _Chain:
         if self.on_frame is not None:
             self.on_frame(frame_event(frame.index, pose, res, scale, (ref_frame, ref_pose), self.K))
         t_total = t_flow + t_geo + (time.perf_counter() - t_scale)
-        self.report["pairs"].append(_pair_record(frame.index, ref_frame.index, res, scale, note, t_flow, t_total))
+        rec = _pair_record(frame.index, ref_frame.index, res, scale, note, t_flow, t_total)
+        if sources is not None:
+            rec["scale_sources"] = sources
+        self.report["pairs"].append(rec)
         if advance:
             self.ref = (frame, pose, item.gray)
             self.source.hint = None
@@ -225,9 +286,6 @@ def run_odometry(seq, cfg: VOConfig, out_dir: Path, progress: Callable | None = 
     if cfg.scale == "rgbd" and not seq.has_depth:
         raise UserError("--scale rgbd needs depth images, and this sequence has none", path=seq.root,
                         fix="use --scale triangulation, or add depth/ (KITTI layout) or depth.txt (TUM)")
-    if cfg.scale == "depth":
-        raise UserError("--scale depth needs the depth network, which is not available in this version",
-                        fix="use --scale triangulation or --scale rgbd")
     if not 1 <= cfg.batch <= MAX_BATCH:
         raise UserError(f"batch size {cfg.batch} out of range", fix=f"use --batch between 1 and {MAX_BATCH}")
     device = resolve_device(cfg.device)
@@ -291,6 +349,10 @@ def run_odometry(seq, cfg: VOConfig, out_dir: Path, progress: Callable | None = 
             "mean_inliers": float(np.mean([p["inliers"] for p in pairs])) if pairs else 0.0,
         },
     )
+    if chain.filter is not None:
+        report["scale_fusion"] = chain.filter.summary()
+    if chain.depth is not None:
+        report["totals"]["depth_not_finite_pairs"] = chain.depth.nan_frames
     out.flush(report, force=True)
     report["frames_written"] = out.complete_rows()
     return report

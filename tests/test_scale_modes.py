@@ -1,0 +1,157 @@
+"""Scale sources of vo-run: the fusion filter, the ground plane, --scale depth and --scale fused."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vo_app.geometry.ground_plane import fit_ground_plane, ground_candidates
+from vo_app.pipeline.scale_fusion import ScaleFilter
+
+ROOT = Path(__file__).resolve().parents[1]
+DEPTH_WEIGHTS = ROOT / "weights" / "depth_small_cpu.pt"
+FLOW_WEIGHTS = ROOT / "weights" / "pwc_small_cpu.pt"
+
+
+# ------------------------------------------------------------------ the filter
+def test_filter_follows_the_chain_without_absolute_measurements():
+    f = ScaleFilter(ratio_sigma=0.01)
+    f.predict(None, initial=2.0)
+    for r in (1.1, 0.9, 1.05):
+        f.predict(r)
+    assert f.value == pytest.approx(2.0 * 1.1 * 0.9 * 1.05, rel=1e-12)
+    assert f.summary()["chain"]["used"] == 3
+
+
+def test_filter_pulls_a_drifting_chain_back_to_the_absolute_scale():
+    rng = np.random.default_rng(0)
+    f = ScaleFilter(ratio_sigma=0.005)
+    f.predict(None, initial=1.0)
+    chain_only = 1.0
+    for _ in range(400):  # true norm 1.0 every pair; the chain under-estimates each ratio by 0.3 %
+        f.predict(0.997)
+        chain_only *= 0.997
+        f.update("ground", float(np.exp(rng.normal(0.0, 0.08))), 0.08)
+    assert chain_only < 0.31  # what the chain alone would say
+    assert abs(math.log(f.value)) < 0.1  # the fused norm stays near the truth
+    s = f.summary()
+    assert s["ground"]["used"] >= 390 and 0 < s["ground"]["mean_gain"] < 0.5
+
+
+def test_filter_rejects_outliers_and_ignores_invalid_measurements():
+    f = ScaleFilter(ratio_sigma=0.005)
+    f.predict(None, initial=1.0)
+    for _ in range(20):
+        f.predict(1.0)
+        f.update("ground", 1.0, 0.05)
+    before = f.value
+    f.predict(1.0)
+    rec = f.update("depth", 3.0, 0.1)  # 11 sigma away
+    assert rec["used"] is False and rec["rejected"] is True and f.value == pytest.approx(before)
+    assert f.update("depth", float("nan"), 0.1) == {"value": None, "used": False}
+    assert f.summary()["depth"] == {"rejected": 1, "invalid": 1}
+
+
+# ------------------------------------------------------------------ the ground plane
+def _road(rng, height=1.65, pitch_deg=2.0, n=2000):
+    """Points on a road ``height`` below a camera pitched by ``pitch_deg``, plus a car and a wall."""
+    x = rng.uniform(-6, 6, n)
+    z = rng.uniform(4, 40, n)
+    P = np.stack([x, np.full(n, height), z], 1)
+    car = np.stack([rng.uniform(1, 3, 300), rng.uniform(0.3, 1.6, 300), rng.uniform(8, 12, 300)], 1)
+    wall = np.stack([np.full(300, -6.0), rng.uniform(-2, 1.6, 300), rng.uniform(5, 30, 300)], 1)
+    a = np.radians(pitch_deg)
+    Rx = np.array([[1, 0, 0], [0, np.cos(a), -np.sin(a)], [0, np.sin(a), np.cos(a)]])
+    return np.concatenate([P, car, wall]) @ Rx.T, Rx @ np.array([0.0, 1.0, 0.0])
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.37])
+def test_ground_plane_distance_and_normal(scale):
+    rng = np.random.default_rng(1)
+    X, n_true = _road(rng)
+    X = X * scale  # unit-baseline points: the scale is unknown
+    X[:2000] *= np.exp(rng.normal(0, 0.01, (2000, 1)))  # depth noise along the rays
+    plane = fit_ground_plane(X, seed=0)
+    assert plane is not None
+    assert plane.distance == pytest.approx(1.65 * scale, rel=0.01)
+    assert np.degrees(np.arccos(min(1.0, plane.normal @ n_true))) < 0.5
+    assert 1500 < plane.n_inliers <= 2000 + 50
+
+
+def test_ground_plane_refuses_walls_and_too_few_points():
+    rng = np.random.default_rng(2)
+    wall = np.stack([np.full(500, 2.0), rng.uniform(-1, 1.6, 500), rng.uniform(5, 30, 500)], 1)
+    assert fit_ground_plane(wall) is None  # vertical: not a road
+    steep, _ = _road(rng, pitch_deg=30.0)
+    assert fit_ground_plane(steep[:2000]) is None  # beyond max_tilt_deg
+    road, _ = _road(rng)
+    assert fit_ground_plane(road[:30]) is None
+
+
+def test_ground_candidates_are_the_lower_central_image():
+    K = np.array([[400.0, 0, 200], [0, 400, 60], [0, 0, 1]])
+    p = np.array([[200, 100], [200, 30], [10, 110], [250, 119]], float)
+    assert ground_candidates(p, K, (400, 120)).tolist() == [True, False, False, True]
+
+
+# ------------------------------------------------------------------ vo-run --scale depth | fused
+def test_scale_depth_without_weights_is_a_one_line_error(forward_seq, tmp_path, run_cli):
+    res = run_cli([forward_seq, "--config", "demo", "--scale", "depth", "--quiet", "--out", tmp_path / "o"])
+    assert res.code == 2 and len(res.err_lines) == 1 and "--depth-weights" in res.err
+    res = run_cli([forward_seq, "--config", "demo", "--scale", "fused", "--quiet", "--out", tmp_path / "o"])
+    assert res.code == 2 and len(res.err_lines) == 1 and "--camera-height" in res.err
+    assert not (tmp_path / "o" / "trajectory_kitti.txt").exists()
+
+
+@pytest.mark.skipif(not FLOW_WEIGHTS.is_file(), reason="shipped flow weights absent")
+def test_flow_checkpoint_as_depth_weights_is_a_one_line_error(forward_seq, tmp_path, run_cli):
+    res = run_cli([forward_seq, "--config", "demo", "--scale", "depth", "--depth-weights", FLOW_WEIGHTS, "--quiet",
+                   "--out", tmp_path / "o"])
+    assert res.code == 2 and len(res.err_lines) == 1 and str(FLOW_WEIGHTS.name) in res.err
+    assert not (tmp_path / "o" / "trajectory_kitti.txt").exists()
+
+
+@pytest.mark.skipif(not DEPTH_WEIGHTS.is_file(), reason="shipped depth weights absent")
+def test_depth_weights_alone_default_to_fused_and_report_the_sources(forward_seq, tmp_path, run_cli):
+    out = tmp_path / "o"
+    res = run_cli([forward_seq, "--config", "demo", "--depth-weights", DEPTH_WEIGHTS, "--camera-height", "1.6",
+                   "--max-frames", "20", "--quiet", "--out", out])
+    assert res.code == 0, res.err
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["config"]["scale"] == "fused"
+    fusion = rep["scale_fusion"]
+    assert fusion["depth"]["used"] + fusion["depth"].get("rejected", 0) >= 15
+    assert "ground" in fusion and fusion["chain"]["used"] >= 15
+    posed = [p for p in rep["pairs"] if p["fallback"] is None]
+    assert all({"chain", "depth", "ground"} <= set(p["scale_sources"]) for p in posed)
+    assert all(np.isfinite(p["scale"]) and p["scale"] > 0 for p in posed)
+    traj = np.loadtxt(out / "trajectory_kitti.txt")
+    assert np.isfinite(traj).all() and len(traj) == 20
+
+
+@pytest.mark.skipif(not DEPTH_WEIGHTS.is_file(), reason="shipped depth weights absent")
+def test_non_finite_depth_falls_back_to_the_chain_for_that_pair(forward_seq, tmp_path, monkeypatch):
+    from vo_app.io import open_sequence
+    from vo_app.pipeline import depth_scale
+    from vo_app.pipeline.config import load_config
+    from vo_app.pipeline.odometry import run_odometry
+
+    real = depth_scale.DepthScale.depth
+
+    def broken(self, frame):
+        d = real(self, frame)
+        return np.full_like(d, np.nan) if frame.index == 5 else d
+
+    monkeypatch.setattr(depth_scale.DepthScale, "depth", broken)
+    cfg = load_config("demo", scale="depth", depth_weights=str(DEPTH_WEIGHTS))
+    seq = open_sequence(forward_seq, max_frames=12)
+    rep = run_odometry(seq, cfg, tmp_path)
+    by_ref = {p["ref"]: p for p in rep["pairs"] if p["fallback"] is None}
+    assert "not finite" in by_ref[5]["scale_note"] and "chain" in by_ref[5]["scale_note"]
+    assert np.isfinite(by_ref[5]["scale"]) and by_ref[5]["scale"] > 0
+    assert all(p["scale_note"].startswith("depth (") for r, p in by_ref.items() if r != 5)
+    assert rep["totals"]["depth_not_finite_pairs"] == 1
+    assert np.isfinite(np.loadtxt(tmp_path / "trajectory_kitti.txt")).all()

@@ -1,0 +1,82 @@
+"""``--scale fused``: a scalar Kalman filter on the log of each pair's translation norm.
+
+The triangulation chain gives precise *relative* steps (the ratio of this pair's norm to the
+previous one's, a few percent of noise, but the errors multiply over a run); the ground plane
+(``geometry/ground_plane.py``: camera height / plane distance) and the depth network
+(``pipeline/depth_scale.py``: predicted depth / triangulated depth) give *absolute* norms,
+noisier per pair but without drift.  The state is ``x = log(norm)`` of the current pair:
+
+- predict: ``x = x_prev + log(ratio)``, variance ``+ ratio_sigma^2``; without a ratio (first
+  pair, after a fallback that broke the chain) ``x = x_prev``, variance ``+ free_sigma^2``;
+- update, for each absolute measurement ``z = log(norm)`` with its ``sigma``: innovation
+  ``v = z - x``, ``S = P + sigma^2``; rejected as an outlier when ``v^2 / S > gate^2``, else
+  ``K = P / S``, ``x += K v``, ``P *= 1 - K``.
+
+Each pair's record names every source with its value, its gain (the weight it got) or that it
+was rejected; :meth:`ScaleFilter.summary` counts them for ``report.json``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+
+@dataclass
+class ScaleFilter:
+    ratio_sigma: float = 0.03  # log-std of the chain's pair-to-pair ratio
+    free_sigma: float = 0.5  # log-std added when a pair has no ratio
+    gate: float = 3.0  # outlier gate, in standard deviations of the innovation
+    x: float | None = None
+    P: float = 0.0
+    stats: dict = field(default_factory=dict)
+
+    def predict(self, ratio: float | None, initial: float = 1.0) -> None:
+        """Start a pair: the chain's ratio to the previous pair's norm, or None."""
+        if self.x is None:
+            self.x, self.P = math.log(initial), self.free_sigma ** 2
+        elif ratio is not None and math.isfinite(ratio) and ratio > 0:
+            self.x += math.log(ratio)
+            self.P += self.ratio_sigma ** 2
+            self._count("chain", "used")
+        else:
+            self.P += self.free_sigma ** 2
+
+    def update(self, name: str, value: float, sigma: float) -> dict:
+        """An absolute measurement of the pair's norm; returns its record for report.json."""
+        if not (math.isfinite(value) and value > 0 and sigma > 0):
+            self._count(name, "invalid")
+            return {"value": None, "used": False}
+        z = math.log(value)
+        v = z - self.x
+        S = self.P + sigma ** 2
+        rec = {"value": round(value, 6), "sigma": sigma}
+        if v * v / S > self.gate ** 2:
+            self._count(name, "rejected")
+            rec.update(used=False, rejected=True, innovation=round(v, 4))
+            return rec
+        gain = self.P / S
+        self.x += gain * v
+        self.P *= 1.0 - gain
+        self._count(name, "used")
+        self.stats[name]["gain_sum"] = self.stats[name].get("gain_sum", 0.0) + gain
+        rec.update(used=True, gain=round(gain, 4))
+        return rec
+
+    @property
+    def value(self) -> float:
+        return math.exp(self.x) if self.x is not None else float("nan")
+
+    def _count(self, name: str, what: str) -> None:
+        s = self.stats.setdefault(name, {})
+        s[what] = s.get(what, 0) + 1
+
+    def summary(self) -> dict:
+        """Per source: pairs used / rejected / invalid, and the mean gain of the used absolute ones."""
+        out = {}
+        for name, s in self.stats.items():
+            d = {k: v for k, v in s.items() if k != "gain_sum"}
+            if "gain_sum" in s and s.get("used"):
+                d["mean_gain"] = round(s["gain_sum"] / s["used"], 4)
+            out[name] = d
+        out["sigmas"] = {"chain_ratio": self.ratio_sigma, "no_ratio": self.free_sigma, "gate": self.gate}
+        return out
