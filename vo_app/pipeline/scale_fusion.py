@@ -10,7 +10,10 @@ noisier per pair but without drift.  The state is ``x = log(norm)`` of the curre
   pair, after a fallback that broke the chain) ``x = x_prev``, variance ``+ free_sigma^2``;
 - update, for each absolute measurement ``z = log(norm)`` with its ``sigma``: innovation
   ``v = z - x``, ``S = P + sigma^2``; rejected as an outlier when ``v^2 / S > gate^2``, else
-  ``K = P / S``, ``x += K v``, ``P *= 1 - K``.
+  ``K = P / S``, ``x += K v``, ``P *= 1 - K``;
+- reset: when one source has been rejected ``reset_after`` pairs in a row, the chain is the
+  one that is off (a ratio across a stop, a pivot or a keyframe change can be wrong by a
+  factor): the state restarts from that source's measurement (``x = z``, ``P = sigma^2``).
 
 Each pair's record names every source with its value, its gain (the weight it got) or that it
 was rejected; :meth:`ScaleFilter.summary` counts them for ``report.json``.
@@ -26,9 +29,11 @@ class ScaleFilter:
     ratio_sigma: float = 0.03  # log-std of the chain's pair-to-pair ratio
     free_sigma: float = 0.5  # log-std added when a pair has no ratio
     gate: float = 3.0  # outlier gate, in standard deviations of the innovation
+    reset_after: int = 3  # consecutive rejections of one source after which the state restarts from it
     x: float | None = None
     P: float = 0.0
     stats: dict = field(default_factory=dict)
+    streak: dict = field(default_factory=dict)
 
     def predict(self, ratio: float | None, initial: float = 1.0) -> None:
         """Start a pair: the chain's ratio to the previous pair's norm, or None."""
@@ -51,9 +56,17 @@ class ScaleFilter:
         S = self.P + sigma ** 2
         rec = {"value": round(value, 6), "sigma": sigma}
         if v * v / S > self.gate ** 2:
+            self.streak[name] = self.streak.get(name, 0) + 1
+            if self.streak[name] >= self.reset_after:
+                self.x, self.P = z, sigma ** 2
+                self.streak[name] = 0
+                self._count(name, "reset")
+                rec.update(used=True, reset=True, innovation=round(v, 4))
+                return rec
             self._count(name, "rejected")
             rec.update(used=False, rejected=True, innovation=round(v, 4))
             return rec
+        self.streak[name] = 0
         gain = self.P / S
         self.x += gain * v
         self.P *= 1.0 - gain
@@ -71,12 +84,13 @@ class ScaleFilter:
         s[what] = s.get(what, 0) + 1
 
     def summary(self) -> dict:
-        """Per source: pairs used / rejected / invalid, and the mean gain of the used absolute ones."""
+        """Per source: pairs used / rejected / invalid / reset, and the mean gain of the used absolute ones."""
         out = {}
         for name, s in self.stats.items():
             d = {k: v for k, v in s.items() if k != "gain_sum"}
             if "gain_sum" in s and s.get("used"):
                 d["mean_gain"] = round(s["gain_sum"] / s["used"], 4)
             out[name] = d
-        out["sigmas"] = {"chain_ratio": self.ratio_sigma, "no_ratio": self.free_sigma, "gate": self.gate}
+        out["sigmas"] = {"chain_ratio": self.ratio_sigma, "no_ratio": self.free_sigma, "gate": self.gate,
+                         "reset_after": self.reset_after}
         return out
