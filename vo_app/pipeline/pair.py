@@ -138,7 +138,7 @@ def estimate_pairs(flows_fwd, flows_bwd, K: np.ndarray, cfg: VOConfig, seeds, de
         score_t = flow_scores_t(flow_t, torch.from_numpy(fb).to(device).permute(0, 3, 1, 2))["score"]
     else:
         if geo._ext.has("match_score_cpu"):
-            score = geo._ext._core.match_score_cpu(ff, fb)[0]
+            score = geo._ext._core.match_score_cpu(ff, fb, threads=2)[0]
         else:
             score = np.empty((B, H, W), np.float32)
             for b in range(B):
