@@ -1,6 +1,7 @@
 """Accuracy table of ``vo-run`` on the shared KITTI clips (no ground truth is used by the run).
 
 Usage: .venv/bin/python benchmarks/kitti_accuracy.py [--preset kitti] [--dis medium|fine] [--seed 0 ...]
+       [--clips kitti06_0000-0050 kitti01_0000-0050 kitti00_0000-0090] [--set KEY=VALUE ...]
 Prints a Markdown table: median per-pair rotation / translation-direction error and
 Sim(3)-aligned ATE (evo), next to the baseline of ../shared/data/README.md.
 
@@ -49,19 +50,26 @@ def main() -> None:
     ap.add_argument("--dis", default=None, help="override dis_preset")
     ap.add_argument("--seed", type=int, nargs="+", default=[0],
                     help="seeds of the match sampling and RANSAC; one row per sequence and seed")
+    ap.add_argument("--clips", nargs="+", default=list(CLIPS), help="folders of ../shared/data (baseline: 06 and 01 only)")
+    ap.add_argument("--set", dest="settings", nargs="+", default=[], metavar="KEY=VALUE",
+                    help="preset options to override, e.g. scale_lk_min_parallax_deg=0 or dis_backward_preset=fast")
     args = ap.parse_args()
+    extra = "".join(f"\n{kv.split('=', 1)[0]}: {kv.split('=', 1)[1]}" for kv in args.settings)
+    if args.dis:
+        extra += f"\ndis_preset: {args.dis}"
     rows = []
-    for (name, (b_rot, b_tdir, b_ate)), seed in ((item, s) for item in BASELINE.items() for s in args.seed):
+    clips = [(c, BASELINE.get(c, (float("nan"),) * 3)) for c in args.clips]
+    for (name, (b_rot, b_tdir, b_ate)), seed in ((item, s) for item in clips for s in args.seed):
         seq = DATA / name
         if not seq.is_dir():
             print(f"skip {name}: {seq} not found", file=sys.stderr)
             continue
         with tempfile.TemporaryDirectory() as tmp:
             preset = args.preset
-            if args.dis:
+            if extra:
                 cfg = Path(tmp) / "cfg.yaml"
                 src = resolve_preset(args.preset)  # a preset name (vo_app/configs/) or a YAML path
-                cfg.write_text(src.read_text() + f"\ndis_preset: {args.dis}\n")
+                cfg.write_text(src.read_text() + extra + "\n")
                 preset = str(cfg)
             rep = vo_run_report(seq, preset, seed)
         a = rep["accuracy"]

@@ -106,21 +106,19 @@ def test_shape_errors_are_explicit():
 
 @pytest.mark.skipif(not (torch.cuda.is_available() and geo._ext.available() and geo._ext._core.cuda_device_count() > 0),
                     reason="needs a CUDA device")
-def test_cuda_ransac_pose_and_map_match_cpu():
+def test_cuda_pose_from_fundamental_matches_cpu():
+    """Pose from the same F and inliers on CUDA tensors (torch code) and on the CPU kernel. The
+    RANSAC parity itself (inliers, pose; not iteration counts) is tests/test_cuda_hygiene.py's."""
     rng = np.random.default_rng(7)
     data = [scene(rng, n=3000, outliers=0.3) for _ in range(8)]
     P1 = torch.from_numpy(np.stack([d[0] for d in data]))
     P2 = torch.from_numpy(np.stack([d[1] for d in data]))
     cpu = batched.ransac_fundamental(P1, P2, threshold=0.5, seed=3, check_planar=False)
-    gpu = batched.ransac_fundamental(P1.cuda(), P2.cuda(), threshold=0.5, seed=3, check_planar=False)
-    assert torch.equal(cpu.iters, gpu.iters.cpu())
-    assert (cpu.inliers != gpu.inliers.cpu()).float().mean() < 1e-3
-    sign = torch.sign((cpu.F * gpu.F.cpu()).sum((1, 2)))[:, None, None]
-    torch.testing.assert_close(cpu.F, gpu.F.cpu() * sign, atol=1e-6, rtol=0)
     Kb = torch.from_numpy(np.broadcast_to(K, (8, 3, 3)).copy())
     Rc, tc, _, _ = batched.pose_from_fundamental(cpu.F, Kb, P1, P2, cpu.inliers)
     Rg, tg, _, _ = batched.pose_from_fundamental(cpu.F.cuda(), Kb.cuda(), P1.cuda(), P2.cuda(), cpu.inliers.cuda())
     torch.testing.assert_close(Rc, Rg.cpu(), atol=1e-9, rtol=0)
+    torch.testing.assert_close(tc, tg.cpu(), atol=1e-9, rtol=0)
 
 
 def test_refine_cpp_matches_reference():

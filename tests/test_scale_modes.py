@@ -41,12 +41,18 @@ def test_filter_pulls_a_drifting_chain_back_to_the_absolute_scale():
     assert s["ground"]["used"] >= 390 and 0 < s["ground"]["mean_gain"] < 0.5
 
 
-def test_filter_rejects_outliers_and_ignores_invalid_measurements():
+def _settled(source: str, sigma: float, pairs: int) -> ScaleFilter:
+    """A filter after ``pairs`` pairs of ratio 1 and measurements 1.0 of ``source``."""
     f = ScaleFilter(ratio_sigma=0.005)
     f.predict(None, initial=1.0)
-    for _ in range(20):
+    for _ in range(pairs):
         f.predict(1.0)
-        f.update("ground", 1.0, 0.05)
+        f.update(source, 1.0, sigma)
+    return f
+
+
+def test_filter_rejects_outliers_and_ignores_invalid_measurements():
+    f = _settled("ground", 0.05, 20)
     before = f.value
     f.predict(1.0)
     rec = f.update("depth", 3.0, 0.1)  # 11 sigma away
@@ -56,11 +62,7 @@ def test_filter_rejects_outliers_and_ignores_invalid_measurements():
 
 
 def test_filter_restarts_from_a_source_the_chain_keeps_contradicting():
-    f = ScaleFilter(ratio_sigma=0.005)
-    f.predict(None, initial=1.0)
-    for _ in range(30):
-        f.predict(1.0)
-        f.update("depth", 1.0, 0.1)
+    f = _settled("depth", 0.1, 30)
     f.predict(4.0)  # a wrong ratio across a stop: the chain says 4x
     recs = [f.update("depth", 1.0, 0.1)]
     for _ in range(2):
@@ -184,22 +186,15 @@ def stopgo_seq(tmp_path_factory) -> Path:
     return out
 
 
-def _step_ratios(gt: np.ndarray, est: np.ndarray, moving: float = 0.05):
-    """est/GT lengths of the steps where the ground truth moves more than ``moving`` m; a step in
-    which the estimate holds its pose (a pure-rotation fallback) passes its ground-truth length on
-    to the next step that moves (as ``vo_app/eval/drift.py`` does)."""
-    g = np.linalg.norm(np.diff(gt[:, :3, 3], axis=0), axis=1)
-    e = np.linalg.norm(np.diff(est[:, :3, 3], axis=0), axis=1)
-    idx, r, carry = [], [], 0.0
-    for k in range(len(g)):
-        carry += g[k]
-        if e[k] <= 1e-9:
-            continue
-        if carry > moving:
-            idx.append(k)
-            r.append(e[k] / carry)
-        carry = 0.0
-    return np.asarray(idx), np.asarray(r)
+def _step_ratios(gt: np.ndarray, est: np.ndarray):
+    """Steps with an est/GT length ratio (``vo_app/eval/drift.py``: stationary steps skipped, a held
+    pose's ground-truth length carried to the next step that moves) and those ratios, un-smoothed
+    (a common factor does not matter here)."""
+    from vo_app.eval.drift import scale_drift
+
+    raw = scale_drift(gt[:, :3, 3], est[:, :3, 3])["per_step_raw"]
+    idx = np.array([k for k, v in enumerate(raw) if v is not None])
+    return idx, np.array([raw[k] for k in idx])
 
 
 @pytest.mark.skipif(not DEPTH_WEIGHTS.is_file(), reason="shipped depth weights absent")

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .scale import weighted_median
+
 
 @dataclass
 class GroundPlane:
@@ -91,7 +93,4 @@ def fit_ground_plane(points: np.ndarray, weights: np.ndarray | None = None, *, s
     near = (np.abs(h - dist0) < band * dist0) & (w > 0)
     if near.sum() < min_points:
         return None
-    from .scale import weighted_median
-
     return GroundPlane(normal, float(1.0 / weighted_median(1.0 / h[near], w[near])), int(inl.sum()), n)
-

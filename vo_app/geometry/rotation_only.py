@@ -4,7 +4,6 @@ from __future__ import annotations
 import numpy as np
 
 
-
 def fit_rotation(p1: np.ndarray, p2: np.ndarray, K: np.ndarray, iters: int = 3, huber: float = 1.0):
     """Robust Kabsch fit of ``R`` with ``r2 ~ R r1`` for pixel matches ``p1, p2 [N,2]``.
 

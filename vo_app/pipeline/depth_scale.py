@@ -12,7 +12,6 @@ from __future__ import annotations
 import numpy as np
 
 from .. import geometry as geo
-from ..errors import UserError
 from .scale_chain import depth_at
 
 
@@ -20,11 +19,9 @@ class DepthScale:
     """Depth maps of the sequence's frames from a ``vo-train depth`` checkpoint, and the scale from them."""
 
     def __init__(self, weights: str, K: np.ndarray, size: tuple[int, int], device: str = "cpu"):
+        """``weights``: a depth checkpoint (a wrong or missing file is a UserError of the loader)."""
         from ..models.depth.predictor import DepthPredictor
 
-        if not weights:
-            raise UserError("--scale depth and --scale fused with depth need the depth network's weights",
-                            fix="pass --depth-weights CKPT (a file from vo-train depth, e.g. weights/depth_small_cpu.pt)")
         self.predictor = DepthPredictor.from_checkpoint(weights, device)
         self.fx_ratio = float(K[0, 0]) / float(size[0])
         self._cache: dict[int, np.ndarray] = {}

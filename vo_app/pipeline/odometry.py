@@ -23,13 +23,13 @@ import numpy as np
 from .. import __version__
 from .. import geometry as geo
 from ..errors import UserError
+from ..geometry.ground_plane import fit_ground_plane, ground_candidates
 from ..models import make_flow_backend
 from ..viewer.events import frame_event
 from .alloc import keep_freed_memory
 from .config import VOConfig
 from .output import RunOutput
 from .pair import DEGENERATE, NO_MOTION, PURE_ROTATION, PairResult, estimate_pairs
-from ..geometry.ground_plane import fit_ground_plane, ground_candidates
 from .scale_chain import PairMemory, dense_matches, ratio_from_dense, scale_from_rgbd
 from .scale_fusion import ScaleFilter
 from .source import FlowItem, FlowSource
@@ -185,7 +185,7 @@ class _Chain:
             note = "constant-motion guess"
             self.mem = None
         else:
-            dense, sources = None, None
+            dense = None
             if cfg.scale == "rgbd":
                 scale, n_used = (np.nan, 0) if ref_frame.depth is None else scale_from_rgbd(
                     ref_frame.depth, res.p1, res.depth1, cfg.min_scale_points)

@@ -87,16 +87,22 @@ class _Timer:
             self.timings[b][key] = self.timings[b].get(key, 0.0) + seconds / max(len(pairs), 1)
 
 
-def match_scores(flow_fwd: np.ndarray, flow_bwd: np.ndarray) -> np.ndarray:
-    """Step 3 on the CPU for one pair: the sampling score ``M_o * M_s [H,W]`` float32.
+def match_scores_batch(flows_fwd: np.ndarray, flows_bwd: np.ndarray) -> np.ndarray:
+    """Step 3 on the CPU: the sampling score ``M_o * M_s [B,H,W]`` float32 of ``[B,H,W,2]`` flows.
 
     The C++ kernel (``csrc/cpu/masks.cpp``) when the extension is built, else the NumPy version;
     both are tested against :func:`vo_app.geometry.flow_masks.match_score`.
     """
+    ff = np.ascontiguousarray(flows_fwd, np.float32)
+    fb = np.ascontiguousarray(flows_bwd, np.float32)
     if geo._ext.has("match_score_cpu"):
-        return geo._ext._core.match_score_cpu(np.ascontiguousarray(flow_fwd, np.float32)[None],
-                                              np.ascontiguousarray(flow_bwd, np.float32)[None])[0][0]
-    return match_score_fast(flow_fwd, flow_bwd)["score"]
+        return geo._ext._core.match_score_cpu(ff, fb, threads=2)[0]
+    return np.stack([match_score_fast(f, b)["score"] for f, b in zip(ff, fb)])
+
+
+def match_scores(flow_fwd: np.ndarray, flow_bwd: np.ndarray) -> np.ndarray:
+    """:func:`match_scores_batch` for one pair of ``[H,W,2]`` flows: ``[H,W]``."""
+    return match_scores_batch(flow_fwd[None], flow_bwd[None])[0]
 
 
 def estimate_pairs(flows_fwd, flows_bwd, K: np.ndarray, cfg: VOConfig, seeds, device: str = "cpu") -> list[PairResult]:
@@ -137,12 +143,7 @@ def estimate_pairs(flows_fwd, flows_bwd, K: np.ndarray, cfg: VOConfig, seeds, de
         flow_t = torch.from_numpy(ff).to(device).permute(0, 3, 1, 2)
         score_t = flow_scores_t(flow_t, torch.from_numpy(fb).to(device).permute(0, 3, 1, 2))["score"]
     else:
-        if geo._ext.has("match_score_cpu"):
-            score = geo._ext._core.match_score_cpu(ff, fb, threads=2)[0]
-        else:
-            score = np.empty((B, H, W), np.float32)
-            for b in range(B):
-                score[b] = match_scores(ff[b], fb[b])
+        score = match_scores_batch(ff, fb)
         flow_t, score_t = torch.from_numpy(ff).permute(0, 3, 1, 2), torch.from_numpy(score)
     timer.add("masks", time.perf_counter() - t0, range(B))
 

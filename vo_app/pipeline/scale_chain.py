@@ -182,15 +182,19 @@ def dense_matches(mem: PairMemory | None, flow_fwd: np.ndarray, valid: np.ndarra
     q = p + geo.sample_flow(flow_fwd, p.astype(np.float32)).astype(np.float64)
     ok = np.ones(len(p), bool)
     if images is not None and lk_min_parallax_deg > 0:
-        tri0 = geo.triangulate_midpoint(p, q, K, R, t)
-        sel = np.flatnonzero(np.arccos(np.clip(tri0.ray_cos, -1.0, 1.0)) >= np.radians(lk_min_parallax_deg))
+        tri = geo.triangulate_midpoint(p, q, K, R, t)
+        sel = np.flatnonzero(tri.ray_cos <= np.cos(np.radians(lk_min_parallax_deg)))
         qs, oks = refine_matches(images[0], images[1], p[sel], q[sel], max_move=MAX_LK_MOVE, threads=threads)
         q = q.copy()
         q[sel] = qs
         ok[sel] = oks  # the others keep their flow match (ok): they stay in the memory
-    elif images is not None:
-        q, ok = refine_matches(images[0], images[1], p, q, max_move=MAX_LK_MOVE, threads=threads)
-    tri = geo.triangulate_midpoint(p, q, K, R, t)
+        refined = geo.triangulate_midpoint(p[sel], qs, K, R, t)  # only the refined matches again
+        for name in ("points", "depth1", "depth2", "valid", "cos_angle", "ray_cos"):
+            getattr(tri, name)[sel] = getattr(refined, name)
+    else:
+        if images is not None:
+            q, ok = refine_matches(images[0], images[1], p, q, max_move=MAX_LK_MOVE, threads=threads)
+        tri = geo.triangulate_midpoint(p, q, K, R, t)
     angle = np.arccos(np.clip(tri.ray_cos, -1.0, 1.0))  # = geo.ray_cosine(p, q, K, R)
     return DenseMatches(p, q, ok, tri, angle, len(ps), shared_index, (h, w), step)
 

@@ -9,8 +9,8 @@ guess decides how much work is done, never what comes out.
 
 With ``threaded=True`` a background thread computes the flows while the loop works on earlier
 pairs, and a second one reads and decodes the frames for it (OpenCV releases the GIL in
-decoding, resizing and DIS), at most ``ahead`` items in advance; errors of the reader (and Ctrl-C raised in it) reach the loop in
-frame order, after the items before them.
+decoding, resizing and DIS), at most ``ahead`` items in advance; errors of the reader (and
+Ctrl-C raised in it) reach the loop in frame order, after the items before them.
 """
 from __future__ import annotations
 
