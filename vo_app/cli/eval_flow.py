@@ -9,18 +9,19 @@ from ..errors import UserError
 
 _CTX = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 _DEFAULT_MIDDLEBURY = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "middlebury"
-_BACKENDS = ("zero", "dis", "pwc", "pwc-untrained")
+_BACKENDS = ("zero", "dis", "pwc", "pwc+dis", "pwc-untrained")
 
 
-def _backends(flows: tuple[str, ...], weights: tuple[Path, ...], dis_preset: str, device: str | None) -> dict:
+def _backends(flows: tuple[str, ...], weights: tuple[Path, ...], dis_preset: str, device: str | None,
+              hybrid_window: int = 9) -> dict:
     """``{label: callable}`` in the order asked; ``pwc`` gives one entry per --weights."""
     from ..models.dis import DISFlow
     from ..models.pwc import PWCFlow
 
     if not flows:
         flows = ("dis", "pwc") if weights else ("dis",)
-    if ("pwc" in flows or "pwc-untrained" in flows) and not weights:
-        raise UserError("--flow pwc and pwc-untrained need a checkpoint", fix="pass --weights CKPT")
+    if {"pwc", "pwc+dis", "pwc-untrained"} & set(flows) and not weights:
+        raise UserError("--flow pwc, pwc+dis and pwc-untrained need a checkpoint", fix="pass --weights CKPT")
     out = {}
     for name in dict.fromkeys(flows):
         if name == "zero":
@@ -32,6 +33,12 @@ def _backends(flows: tuple[str, ...], weights: tuple[Path, ...], dis_preset: str
         elif name == "pwc":
             for w in weights:
                 out[f"PWC {Path(str(w)).name}"] = PWCFlow.from_checkpoint(str(w), device)
+        elif name == "pwc+dis":
+            from ..models.hybrid import HybridFlow
+
+            for w in weights:
+                out[f"PWC+DIS {Path(str(w)).name}"] = HybridFlow(PWCFlow.from_checkpoint(str(w), device), dis_preset,
+                                                                  hybrid_window)
         elif name == "pwc-untrained":
             import torch
 
@@ -49,7 +56,8 @@ def _backends(flows: tuple[str, ...], weights: tuple[Path, ...], dis_preset: str
 @click.option("--weights", multiple=True, type=str,
               help="PWC checkpoint (path or http(s) URL); repeat to compare several.")
 @click.option("--flow", "flows", multiple=True, type=click.Choice(_BACKENDS),
-              help="Backends to score, repeatable [default: dis, plus pwc with --weights]. "
+              help="Backends to score, repeatable [default: dis, plus pwc with --weights]. pwc+dis: the "
+                   "network's flow initialises DIS (vo_app/models/hybrid.py). "
                    "pwc-untrained: the architecture of the first --weights, freshly initialised.")
 @click.option("--middlebury", type=click.Path(path_type=Path), default=None,
               help=f"Middlebury 'other' folder [default: {_DEFAULT_MIDDLEBURY} if present].")
@@ -59,10 +67,12 @@ def _backends(flows: tuple[str, ...], weights: tuple[Path, ...], dis_preset: str
 @click.option("--synthetic-size", default="256x192", show_default=True, help="WIDTHxHEIGHT of the synthetic pairs.")
 @click.option("--dis-preset", type=click.Choice(["ultrafast", "fast", "medium", "fine"]), default="medium",
               show_default=True)
+@click.option("--hybrid-window", type=click.IntRange(0), default=9, show_default=True,
+              help="pwc+dis: per-pixel selection window against plain DIS (odd; 0: off).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write all numbers to this JSON file.")
-def flow_cmd(weights, flows, middlebury, no_middlebury, synthetic_pairs, synthetic_size, dis_preset, device,
-             json_path):
+def flow_cmd(weights, flows, middlebury, no_middlebury, synthetic_pairs, synthetic_size, dis_preset, hybrid_window,
+             device, json_path):
     """EPE (all / non-occluded) and Fl-all (>3 px and >5 %) of flow backends.
 
     Datasets: the held-out synthetic set (exact flow and occlusion) and the 8 Middlebury "other"
@@ -82,7 +92,9 @@ def flow_cmd(weights, flows, middlebury, no_middlebury, synthetic_pairs, synthet
     if size is None or size[0] % 64 or size[1] % 64:
         raise UserError(f"invalid --synthetic-size {synthetic_size!r}", fix="use WIDTHxHEIGHT, multiples of 64")
     dev = None if device == "auto" else device
-    backends = _backends(tuple(flows), tuple(weights), dis_preset, dev)
+    if hybrid_window % 2 == 0 and hybrid_window:
+        raise UserError(f"--hybrid-window {hybrid_window} is even", fix="use an odd window, e.g. 9, or 0 (off)")
+    backends = _backends(tuple(flows), tuple(weights), dis_preset, dev, hybrid_window)
     datasets = standard_datasets(middlebury, synthetic_pairs, size)
     if not datasets:
         raise UserError("nothing to evaluate", fix="drop --no-middlebury or set --synthetic-pairs > 0")

@@ -18,8 +18,9 @@ def demo_cache_dir() -> Path:
 @click.argument("sequence", required=False, type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Output folder [default: runs/<sequence name>].")
 @click.option("--config", "preset", help="Preset name (kitti, tum, indoor, demo; shipped in vo_app/configs/) or a YAML path.")
-@click.option("--flow", type=click.Choice(["dis", "pwc"]), help="Flow backend [default: dis].")
-@click.option("--weights", type=click.Path(path_type=Path), help="Flow network checkpoint (for --flow pwc).")
+@click.option("--flow", type=click.Choice(["dis", "pwc", "pwc+dis"]),
+              help="Flow backend [default: dis]. pwc+dis: the network's flow initialises DIS.")
+@click.option("--weights", type=click.Path(path_type=Path), help="Flow network checkpoint (for --flow pwc, pwc+dis).")
 @click.option("--scale", type=click.Choice(["triangulation", "rgbd", "depth", "fused"]),
               help="Where translation norms come from: the triangulation chain, RGB-D depth images, the depth "
                    "network (--depth-weights), or the chain fused with the ground plane (--camera-height) and the "

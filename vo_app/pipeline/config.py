@@ -23,6 +23,7 @@ class VOConfig:
     dis_preset: str = "medium"
     dis_backward_preset: str | None = None  # DIS preset of the backward flow (masks only); None: dis_preset
     weights: str | None = None
+    hybrid_window: int = 9  # --flow pwc+dis: per-pixel selection window against plain DIS (0: off; models/hybrid.py)
     scale: str = "triangulation"  # triangulation | rgbd | depth | fused (pipeline/scale_fusion.py)
     depth_weights: str | None = None  # depth network checkpoint for scale depth | fused
     camera_height: float | None = None  # metres above the road: the ground-plane measurement of scale fused
@@ -40,8 +41,10 @@ class VOConfig:
     epi_threshold: float = 0.5  # M_r = (D_epi < epi_threshold) / (1 + D_epi)
     min_inliers: int = 50
     no_motion_px: float = 0.3  # median match displacement below which the frame is not a keyframe
+    keyframe_parallax_px: float = 0.0  # posed pairs whose median parallax (after rotation) is below this keep their reference (0: off)
     keyframe_flow_frac: float = 0.05  # low-parallax frames become keyframes once the median flow exceeds this share of the image size
     rotation_parallax_px: float = 0.3  # median parallax after rotation compensation below which t = 0
+    depth_fallback: str = "pnp+direct"  # where F gives no pose and the reference has depth: pnp | pnp+direct | none
     min_scale_points: int = 50
     scale_parallax_deg: tuple[float, ...] = (2.0, 1.0, 0.5, 0.0)  # parallax thresholds tried in turn (scale votes)
     scale_lk_refine: bool = True  # Lucas-Kanade refinement of the matches that set the scale
@@ -138,6 +141,12 @@ def load_config(preset: str | None = None, **overrides) -> VOConfig:
         if value is not None and value not in DIS_PRESETS:
             raise UserError(f"option {key}: unknown DIS preset {value!r}", path=path,
                             fix=f"use one of {list(DIS_PRESETS)}")
+    if cfg.hybrid_window < 0 or (cfg.hybrid_window and cfg.hybrid_window % 2 == 0):
+        raise UserError(f"option hybrid_window: must be 0 (off) or an odd number (got {cfg.hybrid_window})", path=path,
+                        fix="use e.g. 9, or 0")
+    if cfg.depth_fallback not in ("pnp", "pnp+direct", "none"):
+        raise UserError(f"option depth_fallback: unknown value {cfg.depth_fallback!r}", path=path,
+                        fix="use pnp, pnp+direct or none")
     if cfg.scale not in ("triangulation", "rgbd", "depth", "fused"):
         raise UserError(f"unknown scale mode {cfg.scale!r}", fix="use --scale triangulation, rgbd, depth or fused")
     if cfg.camera_height is not None:

@@ -30,7 +30,7 @@ from .alloc import keep_freed_memory
 from .config import VOConfig
 from .output import RunOutput
 from .pair import DEGENERATE, NO_MOTION, PURE_ROTATION, PairResult, estimate_pairs
-from .scale_chain import PairMemory, dense_matches, ratio_from_dense, scale_from_rgbd
+from .scale_chain import PairMemory, dense_matches, depth_at, ratio_from_dense, scale_from_rgbd
 from .scale_fusion import ScaleFilter
 from .source import FlowItem, FlowSource
 
@@ -128,6 +128,41 @@ class _Chain:
         note = f"fused: chain {'ratio' if ratio is not None else 'none'}" + (f" + {' + '.join(used)}" if used else "")
         return f.value, note, sources
 
+    def _reference_depth(self, ref_frame) -> tuple[np.ndarray | None, str]:
+        """Metric depth ``[H,W]`` of the reference frame for the fallback, and its source."""
+        if self.cfg.scale == "rgbd" and ref_frame.depth is not None:
+            return ref_frame.depth, "rgbd"
+        if self.depth is not None:
+            d = self.depth.depth(ref_frame)
+            return (d, "network") if np.isfinite(d).all() else (None, "network depth not finite")
+        return None, ""
+
+    def _depth_pose(self, res: PairResult, ref_frame, ref_gray, gray) -> tuple[np.ndarray | None, str | None]:
+        """Where F gives no pose: PnP of the sampled matches against the reference frame's depth, then
+        (``depth_fallback: pnp+direct``) the photometric refinement (``geometry/pnp.py``, ``geometry/direct.py``).
+        ``(None, why)`` without depth or when PnP fails; ``(T_rel, note)`` otherwise."""
+        cfg = self.cfg
+        if cfg.depth_fallback == "none" or res.samples is None:
+            return None, None
+        depth, source = self._reference_depth(ref_frame)
+        if depth is None:
+            return None, (source or None)
+        from ..geometry.direct import refine_direct
+        from ..geometry.pnp import pose_pnp
+
+        p1, p2 = res.samples
+        pnp = pose_pnp(p1, p2, depth_at(depth, p1), self.K, min_inliers=cfg.min_inliers,
+                       seed=pair_seed(cfg, ref_frame.index))
+        if not pnp.ok:
+            return None, f"PnP on the {source} depth failed"
+        T, how = pnp.T, "pnp"
+        if cfg.depth_fallback == "pnp+direct":
+            direct = refine_direct(ref_gray.astype(np.float32) / 255.0, gray.astype(np.float32) / 255.0,
+                                   np.asarray(depth, np.float32), self.K, pnp.T)
+            if np.isfinite(direct.T).all():
+                T, how = direct.T, "pnp+direct"
+        return T, f"{how} on the {source} depth ({int(pnp.inliers.sum())} PnP inliers)"
+
     def _tick(self) -> None:
         if self.progress:
             self.progress(1)
@@ -174,15 +209,20 @@ class _Chain:
         elif res.fallback == PURE_ROTATION or (
                 res.fallback == DEGENERATE and res.median_flow <= cfg.keyframe_flow_frac * size):
             # Too little parallax so far (or a degenerate F from a short baseline): rotation-only
-            # pose, and keep the reference so that parallax builds up over the next frames,
-            # unless the view has already moved far, as in a real panning rotation.
-            T_rel = geo.make_pose(res.R, np.zeros(3))
+            # pose (or the pose against the reference's depth, where it has one), and keep the
+            # reference so that parallax builds up over the next frames, unless the view has
+            # already moved far, as in a real panning rotation.
+            T_rel, note = self._depth_pose(res, ref_frame, ref_gray, item.gray)
+            if T_rel is None:
+                T_rel = geo.make_pose(res.R, np.zeros(3))
             advance = res.median_flow > cfg.keyframe_flow_frac * size
             if advance:
                 self.mem = None
         elif res.fallback is not None:
-            T_rel = self.last_motion.copy()
-            note = "constant-motion guess"
+            T_rel, note = self._depth_pose(res, ref_frame, ref_gray, item.gray)
+            if T_rel is None:
+                T_rel = self.last_motion.copy()
+                note = "constant-motion guess" + (f" ({note})" if note else "")
             self.mem = None
         else:
             dense = None
@@ -220,18 +260,27 @@ class _Chain:
                     if not (np.isfinite(scale) and scale > 0):
                         scale, note = chain_scale, f"{note}: the chain's scale instead, {chain_full}"
                 else:
-                    scale, note, sources = self._fused(ratio, chain_note, dense, res, ref_frame)
+                    # the filter predicts from the previous pair's norm (a held keyframe's memory may be older)
+                    step_ratio = None if ratio is None else ratio * self.mem.scale / self.last_scale
+                    scale, note, sources = self._fused(step_ratio, chain_note, dense, res, ref_frame)
             if not np.isfinite(scale) or scale <= 0:
                 scale, note = self.last_scale, (note or "") + "; no usable scale: previous norm kept"
             T_rel = geo.make_pose(res.R, res.t * scale)
             self.last_scale = float(scale)
+            # Keyframes: a pair with too little parallax keeps its reference (its pose is still this
+            # pair's); the reference's memory stays, or is made from this pair when there is none.
+            hold = res.parallax < cfg.keyframe_parallax_px and res.median_flow <= cfg.keyframe_flow_frac * size
+            advance = not hold
             if dense is not None:
-                self.mem = dense.memory(float(scale))
+                if not hold:
+                    self.mem = dense.memory(float(scale))
+                elif self.mem is None:
+                    self.mem = dense.reference_memory(float(scale))
         res.timings["scale"] = time.perf_counter() - t_scale
         pose = ref_pose @ geo.inverse(T_rel)
         if not np.isfinite(pose).all():  # never chain a NaN: hold the reference pose instead
             pose, note, advance = ref_pose.copy(), "non-finite motion dropped", False
-        if res.fallback is None or res.fallback == PURE_ROTATION:
+        if res.fallback is None or res.fallback == PURE_ROTATION or (note or "").startswith("pnp"):
             self.last_motion = T_rel
         self.out.add(frame.timestamp, pose)
         if self.on_frame is not None:
@@ -291,7 +340,7 @@ def run_odometry(seq, cfg: VOConfig, out_dir: Path, progress: Callable | None = 
     device = resolve_device(cfg.device)
     keep_freed_memory()  # no page faults on every frame's large temporaries (pipeline/alloc.py)
     flow_net = make_flow_backend(cfg.flow, weights=cfg.weights, dis_preset=cfg.dis_preset, parallel=cfg.pipeline,
-                                 dis_backward_preset=cfg.dis_backward_preset)
+                                 dis_backward_preset=cfg.dis_backward_preset, hybrid_window=cfg.hybrid_window)
     K = seq.intrinsics.K
     out = RunOutput(out_dir, cfg.flush_seconds)
     report = {

@@ -49,6 +49,7 @@ class PairResult:
     depth1: np.ndarray | None = None
     cos_parallax: np.ndarray | None = None
     rigid_score: np.ndarray | None = None  # [H,W] M_r * M_s * M_o of frame 1
+    samples: tuple | None = None  # (p1 [M,2], p2 [M,2]) the sampled matches, for the depth fallback (PnP)
     timings: dict = field(default_factory=dict)
 
 
@@ -170,7 +171,7 @@ def estimate_pairs(flows_fwd, flows_bwd, K: np.ndarray, cfg: VOConfig, seeds, de
             continue
         R_rot[b], parallax_res = geo.fit_rotation(p1, p2, K)
         parallax = float(np.median(parallax_res))
-        common[b] = dict(n_candidates=n_cand, median_flow=median_flow, parallax=parallax)
+        common[b] = dict(n_candidates=n_cand, median_flow=median_flow, parallax=parallax, samples=(p1, p2))
         timer.add("rotation", time.perf_counter() - t0, [b])
         if parallax < cfg.rotation_parallax_px:
             results[b] = PairResult(R_rot[b], np.zeros(3), PURE_ROTATION, **common[b])

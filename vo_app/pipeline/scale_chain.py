@@ -146,6 +146,13 @@ class DenseMatches:
         return PairMemory(q[idx], self.tri.depth2[idx], self.angle[idx], float(scale))
 
 
+    def reference_memory(self, scale: float) -> PairMemory:
+        """The pair's points in frame 1 with their depths there: the memory of a reference frame that
+        stays the reference (keyframes, ``keyframe_parallax_px``), for the next pairs from it."""
+        idx = np.flatnonzero(self.ok & self.tri.valid)
+        return PairMemory(self.p[idx], self.tri.depth1[idx], self.angle[idx], float(scale))
+
+
 def dense_matches(mem: PairMemory | None, flow_fwd: np.ndarray, valid: np.ndarray, R: np.ndarray, t: np.ndarray,
                   K: np.ndarray, images: tuple[np.ndarray, np.ndarray] | None = None, step: int = 2,
                   threads: int = 1, lk_min_parallax_deg: float = 0.0) -> DenseMatches:

@@ -7,7 +7,7 @@ Sections (every key optional; defaults below)::
     model: {pyramid, estimator, context, max_displacement, dense, out_level}   # PWCArch
     data: {seed, street_fraction, scenes, gray_fraction, max_flow, augment}  # SynthSpec
     optim: {lr, schedule, final_lr, warmup_steps, batch_size, steps, weight_decay, grad_clip}
-    loss: {level_weights, alpha, beta, edge_weight, photo_scales}
+    loss: {level_weights, full_res_weight, alpha, beta, edge_weight, photo_scales}
     selfsup: {start_step, folders, max_gap, lr, supervised_weight}
     val: {every, pairs}
     checkpoint: {every}
@@ -56,6 +56,7 @@ class OptimConfig:
 @dataclass
 class LossConfig:
     level_weights: tuple = (0.2, 0.2, 0.3, 0.5, 1.0)  # levels coarse to fine (6..2), EPE in input pixels
+    full_res_weight: float = 1.0  # EPE of the full-size output; only with model.convex_upsample (it trains the upsampler)
     alpha: float = 0.85
     beta: float = 0.1
     edge_weight: float = 10.0

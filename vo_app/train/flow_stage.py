@@ -33,6 +33,22 @@ from .loop import StageTrainer, loader
 from .losses import epe_map, selfsup_loss, supervised_loss
 
 
+def load_init_weights(model: PWCNet, src: dict, arch, path) -> None:
+    """``--init``: the checkpoint's weights into ``model``; the architectures must be equal, except that
+    a checkpoint without the convex upsampler may start a model with one (it starts as bilinear)."""
+    import dataclasses
+
+    from ..models.pwc.arch import PWCArch
+
+    src_arch = PWCArch.from_dict(src["arch"])
+    state = dict(src["model"])
+    if arch.convex_upsample and not src_arch.convex_upsample:
+        src = {**src, "arch": dataclasses.replace(src_arch, convex_upsample=True).to_dict()}
+        state.update({k: v for k, v in model.state_dict().items() if k.startswith("upsampler.")})
+    check_compatible(src, arch=arch, path=path)
+    load_weights(model, state, path=path)
+
+
 class FlowTrainer(StageTrainer):
     """One training run in ``out_dir``; :meth:`run` trains up to ``cfg.optim.steps`` and returns a summary."""
 
@@ -80,8 +96,7 @@ class FlowTrainer(StageTrainer):
             self.model = PWCNet(cfg.model)
             if self.init is not None:  # start from trained weights (fine-tuning); same architecture required
                 src = load_checkpoint(self.init)
-                check_compatible(src, arch=cfg.model, path=self.init)
-                load_weights(self.model, src["model"], path=self.init)
+                load_init_weights(self.model, src, cfg.model, self.init)
             self.model.to(self.device)
             self.optim = self._make_optim()
             self.log = self.open_log()
@@ -98,7 +113,11 @@ class FlowTrainer(StageTrainer):
 
     def supervised_terms(self, batch: dict) -> tuple[torch.Tensor, dict]:
         out = self.model(batch["img1"], batch["img2"])
-        loss = supervised_loss(out["flows"], batch["flow"], list(self.cfg.loss.level_weights), batch["mask"])
+        flows, weights = list(out["flows"]), list(self.cfg.loss.level_weights)
+        if out.get("learned_upsampling"):  # the full-size output has parameters of its own (models/pwc/upsample.py)
+            flows.append(out["flow"])
+            weights.append(self.cfg.loss.full_res_weight)
+        loss = supervised_loss(flows, batch["flow"], weights, batch["mask"])
         with torch.no_grad():
             m = batch["mask"][:, 0] > 0
             epe = epe_map(out["flow"].float(), batch["flow"])[m].mean()

@@ -24,6 +24,9 @@ class PWCArch:
             scratch) instead of PWC-Net's mean of raw feature products.
         out_level: finest level at which flow is estimated (2 = 1/4 resolution); the output
             is bilinearly upsampled from there.
+        convex_upsample: learned convex upsampling from ``out_level`` to the input size
+            (:mod:`vo_app.models.pwc.upsample`) instead of bilinear; trained by the supervised
+            loss's full-resolution term (``loss.full_res_weight``).
         flow_gain: the flow heads' outputs are multiplied by this (level pixels per unit), like
             PWC-Net's scaling of the flow by 20: with Adam's bounded steps, a gain lets lr 1e-4
             move the flow quickly enough.
@@ -37,6 +40,7 @@ class PWCArch:
     corr_normalize: bool = True
     out_level: int = 2
     flow_gain: float = 1.0
+    convex_upsample: bool = False
 
     def __post_init__(self):
         problems = []

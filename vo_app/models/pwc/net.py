@@ -22,7 +22,9 @@ class PWCNet(nn.Module):
 
     - ``flows``: list of ``[B,2,H/2**l,W/2**l]`` flows for ``l = 6, 5, ..., out_level`` (coarse to
       fine), in pixels *of that level*; the last one includes the context refinement;
-    - ``flow``: ``[B,2,H,W]`` the finest flow upsampled to the input size, in input pixels.
+    - ``flow``: ``[B,2,H,W]`` the finest flow upsampled to the input size, in input pixels
+      (bilinearly, or by the learned convex upsampler with ``arch.convex_upsample``, which also
+      sets ``learned_upsampling: True`` in the dict).
 
     At every level the estimator sees the cost volume between frame-1 features and frame-2
     features warped by the upsampled coarser flow, the frame-1 features and that flow, and
@@ -41,6 +43,11 @@ class PWCNet(nn.Module):
             self.estimators[str(lvl)] = FlowEstimator(cin, arch.estimator, arch.dense)
         last = self.estimators[str(arch.out_level)]
         self.context = ContextNet(last.out_channels + 2, arch.context)
+        self.upsampler = None
+        if arch.convex_upsample:
+            from .upsample import ConvexUpsampler
+
+            self.upsampler = ConvexUpsampler(last.out_channels, 2 ** arch.out_level)
         self.reset_parameters()
 
     @staticmethod
@@ -61,6 +68,8 @@ class PWCNet(nn.Module):
             for est in self.estimators.values():
                 est.predict.weight.mul_(0.1 / self.arch.flow_gain)
             self.context.net[-1].weight.mul_(0.1 / self.arch.flow_gain)
+        if self.upsampler is not None:
+            self.upsampler.start_bilinear()
 
     def forward(self, img1: torch.Tensor, img2: torch.Tensor) -> dict:
         b, _, h, w = img1.shape
@@ -85,4 +94,6 @@ class PWCNet(nn.Module):
             flows.append(flow)
         flow = flow + self.arch.flow_gain * self.context(torch.cat([x, flow], 1))
         flows[-1] = flow
+        if self.upsampler is not None:
+            return {"flows": flows, "flow": self.upsampler(flow, x), "learned_upsampling": True}
         return {"flows": flows, "flow": resize_flow(flow, (h, w))}
