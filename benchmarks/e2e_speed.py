@@ -59,12 +59,14 @@ def run_vo(seq_dir: Path, out: Path, batch: int = 1, seed: int = 0, **overrides)
     return len(seq), wall, read_kitti(out / "trajectory_kitti.txt")
 
 
-def run_opencv(seq_dir: Path, out: Path, seed: int = 0, n_matches: int = 6000, top: float = 0.2):
-    """The plain OpenCV chain (module docstring): frames, seconds, trajectory ``[N,4,4]``."""
+def run_opencv(seq_dir: Path, out: Path, seed: int = 0, n_matches: int = 6000, top: float = 0.2,
+               size: tuple[int, int] = SIZE, stride: int = 1):
+    """The plain OpenCV chain (module docstring) at ``size`` on every ``stride``-th frame:
+    frames, seconds, trajectory ``[N,4,4]``."""
     t0 = time.perf_counter()
-    seq = open_sequence(seq_dir, size=SIZE)  # file list and intrinsics at 832x256 only; images read below
+    seq = open_sequence(seq_dir, size=size, stride=stride)  # file list and intrinsics only; images read below
     K = seq.intrinsics.K
-    W, H = SIZE
+    W, H = size
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     gx = np.arange(W, dtype=np.float32)[None, :]
     gy = np.arange(H, dtype=np.float32)[:, None]
@@ -73,7 +75,7 @@ def run_opencv(seq_dir: Path, out: Path, seed: int = 0, n_matches: int = 6000, t
     poses = [np.eye(4)]
     prev = None
     for path in seq.image_paths:
-        img = cv2.resize(cv2.imread(path, cv2.IMREAD_GRAYSCALE), SIZE, interpolation=cv2.INTER_AREA)
+        img = cv2.resize(cv2.imread(path, cv2.IMREAD_GRAYSCALE), size, interpolation=cv2.INTER_AREA)
         if prev is None:
             prev = img
             continue

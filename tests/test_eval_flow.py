@@ -86,3 +86,9 @@ def test_vo_eval_flow_cli(tmp_path, run_cli):
 ])
 def test_vo_eval_flow_errors(run_cli, args, words):
     assert words in one_line_error(run_cli(args, main=_flow_main()), "vo-eval")
+
+
+def test_checkpoint_labels_stay_apart_when_file_names_repeat():
+    from vo_app.cli.eval_flow import _labels
+
+    assert _labels(("runs/a/model.pt", "runs/b/model.pt", "w/x.pt")) == ["a/model.pt", "b/model.pt", "x.pt"]

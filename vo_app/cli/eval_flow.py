@@ -12,6 +12,12 @@ _DEFAULT_MIDDLEBURY = Path(__file__).resolve().parents[2].parent / "shared" / "d
 _BACKENDS = ("zero", "dis", "pwc", "pwc+dis", "pwc-untrained")
 
 
+def _labels(weights: tuple) -> list[str]:
+    """Short labels of checkpoints: the file name, or ``folder/name`` where file names repeat."""
+    names = [Path(str(w)).name for w in weights]
+    return [f"{Path(str(w)).parent.name}/{n}" if names.count(n) > 1 else n for w, n in zip(weights, names)]
+
+
 def _backends(flows: tuple[str, ...], weights: tuple[Path, ...], dis_preset: str, device: str | None,
               hybrid_window: int = 9) -> dict:
     """``{label: callable}`` in the order asked; ``pwc`` gives one entry per --weights."""
@@ -31,13 +37,13 @@ def _backends(flows: tuple[str, ...], weights: tuple[Path, ...], dis_preset: str
         elif name == "dis":
             out[f"DIS ({dis_preset})"] = DISFlow(dis_preset)
         elif name == "pwc":
-            for w in weights:
-                out[f"PWC {Path(str(w)).name}"] = PWCFlow.from_checkpoint(str(w), device)
+            for w, label in zip(weights, _labels(weights)):
+                out[f"PWC {label}"] = PWCFlow.from_checkpoint(str(w), device)
         elif name == "pwc+dis":
             from ..models.hybrid import HybridFlow
 
-            for w in weights:
-                out[f"PWC+DIS {Path(str(w)).name}"] = HybridFlow(PWCFlow.from_checkpoint(str(w), device), dis_preset,
+            for w, label in zip(weights, _labels(weights)):
+                out[f"PWC+DIS {label}"] = HybridFlow(PWCFlow.from_checkpoint(str(w), device), dis_preset,
                                                                   hybrid_window)
         elif name == "pwc-untrained":
             import torch

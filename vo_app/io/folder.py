@@ -11,6 +11,10 @@ parent:
 * timestamps (optional): ``times.txt`` (one time per line, or ``t name``) or
   ``rgb.txt`` (``t name``), else a TUM ``groundtruth*.txt`` with exactly one
   row per image (rows taken in order), else ``index / fps`` (fps default 10);
+* depth (optional, for ``--scale rgbd``): 7-Scenes style ``depth/<name>.depth.png`` beside
+  ``color/<name>.color.<ext>`` (uint16 millimetres; 0 and 65535 invalid), for the frames that
+  have one.  7-Scenes' raw Kinect depth is not registered to the colour image; it is used as if
+  it were (README.md, "Scale sources", says what that costs);
 * ground truth (optional): TUM-format ``groundtruth*.txt``, taken row by row
   when it has one row per image and no timestamps file exists, else matched
   by timestamp as for TUM folders (with ``index / fps`` times only when
@@ -30,6 +34,8 @@ from vo_app.io.trajectory import read_tum
 from vo_app.io.tum import associate_poses, read_file_list
 
 DEFAULT_FPS = 10.0
+#: 7-Scenes depth PNGs: millimetres.
+SEVEN_SCENES_DEPTH_SCALE = 1000.0
 IMAGE_SUBFOLDERS = ("color", "rgb", "images", "image_left")
 
 
@@ -55,6 +61,21 @@ def _search_dirs(image_dir: Path, root: Path) -> list[Path]:
         if d.resolve() not in [x.resolve() for x in dirs]:
             dirs.append(d)
     return dirs
+
+
+def _depth_paths(image_dir: Path, paths: list[str]) -> list[str | None] | None:
+    """``depth/<name>.depth.png`` for each ``color/<name>.color.*`` image (None where absent), or None
+    when no image has one."""
+    depth_dir = image_dir.parent / "depth"
+    if image_dir.name != "color" or not depth_dir.is_dir():
+        return None
+    out = []
+    for p in paths:
+        name = Path(p).name
+        stem = name.split(".color.", 1)[0] if ".color." in name else None
+        d = depth_dir / f"{stem}.depth.png" if stem else None
+        out.append(str(d) if d is not None and d.is_file() else None)
+    return out if any(d is not None for d in out) else None
 
 
 def _timestamps(dirs: list[Path], all_paths: list[Path], sel: np.ndarray) -> np.ndarray | None:
@@ -124,4 +145,5 @@ def open_folder(root: "str | Path", opts: ReadOptions) -> FolderSequence:
         t = sel / float(opts.fps or DEFAULT_FPS)
 
     return FolderSequence(root, image_paths=paths, source_indices=sel, timestamps=t, has_real_timestamps=real,
-                          intrinsics=K, options=opts, gt_poses=gt)
+                          intrinsics=K, options=opts, gt_poses=gt, depth_paths=_depth_paths(image_dir, paths),
+                          depth_scale=SEVEN_SCENES_DEPTH_SCALE)

@@ -87,11 +87,15 @@ def read_image(path: "str | os.PathLike[str]", color: bool = False) -> np.ndarra
 
 
 def read_depth(path: "str | os.PathLike[str]", scale: float) -> np.ndarray:
-    """Decode a depth PNG -> float32 metres ``[H, W]`` (raw value / ``scale``; 0 stays invalid)."""
+    """Decode a depth PNG -> float32 metres ``[H, W]`` (raw value / ``scale``; 0 stays invalid, and so
+    does 65535 in 16-bit files: the Kinect's "no reading", as 7-Scenes stores it)."""
     img = _decode(path)
     if img.ndim != 2:
         raise ImageReadError(f"depth image has {img.shape[2]} channels, expected 1")
-    return img.astype(np.float32) / np.float32(scale)
+    out = img.astype(np.float32) / np.float32(scale)
+    if img.dtype == np.uint16:
+        out[img == np.iinfo(np.uint16).max] = 0.0
+    return out
 
 
 def image_size(path: "str | os.PathLike[str]") -> tuple[int, int]:

@@ -163,6 +163,22 @@ class _Chain:
                 T, how = direct.T, "pnp+direct"
         return T, f"{how} on the {source} depth ({int(pnp.inliers.sum())} PnP inliers)"
 
+    def _map_pose(self, ref_frame, flow_f: np.ndarray) -> tuple[np.ndarray | None, str | None]:
+        """Keyframe mode (``keyframe_parallax_px > 0``): the pose of a frame against the points the
+        chain triangulated in its reference frame (``self.mem``, depths times their pair's norm):
+        PnP on their flow matches, well posed even when this pair's own parallax is small."""
+        mem, cfg = self.mem, self.cfg
+        if cfg.keyframe_parallax_px <= 0 or mem is None or len(mem.p) < cfg.min_inliers:
+            return None, None
+        from ..geometry.pnp import pose_pnp
+
+        q = mem.p + geo.sample_flow(flow_f, mem.p.astype(np.float32)).astype(np.float64)
+        pnp = pose_pnp(mem.p, q, mem.depth * mem.scale, self.K, min_inliers=cfg.min_inliers,
+                       seed=pair_seed(cfg, ref_frame.index))
+        if not pnp.ok:
+            return None, "PnP on the triangulated points failed"
+        return pnp.T, f"pnp on the reference's triangulated points ({int(pnp.inliers.sum())} inliers)"
+
     def _tick(self) -> None:
         if self.progress:
             self.progress(1)
@@ -213,6 +229,8 @@ class _Chain:
             # reference so that parallax builds up over the next frames, unless the view has
             # already moved far, as in a real panning rotation.
             T_rel, note = self._depth_pose(res, ref_frame, ref_gray, item.gray)
+            if T_rel is None:
+                T_rel, note = self._map_pose(ref_frame, flow_f)
             if T_rel is None:
                 T_rel = geo.make_pose(res.R, np.zeros(3))
             advance = res.median_flow > cfg.keyframe_flow_frac * size
@@ -267,10 +285,16 @@ class _Chain:
                 scale, note = self.last_scale, (note or "") + "; no usable scale: previous norm kept"
             T_rel = geo.make_pose(res.R, res.t * scale)
             self.last_scale = float(scale)
-            # Keyframes: a pair with too little parallax keeps its reference (its pose is still this
-            # pair's); the reference's memory stays, or is made from this pair when there is none.
+            # Keyframes: a pair with too little parallax keeps its reference and is posed against the
+            # points triangulated in it (PnP), else by its own F; the reference's memory stays, or is
+            # made from this pair when there is none.
             hold = res.parallax < cfg.keyframe_parallax_px and res.median_flow <= cfg.keyframe_flow_frac * size
             advance = not hold
+            if hold and dense is not None:
+                T_map, note_map = self._map_pose(ref_frame, flow_f)
+                if T_map is not None:
+                    T_rel, note = T_map, note_map
+                    scale = float(np.linalg.norm(T_map[:3, 3]))
             if dense is not None:
                 if not hold:
                     self.mem = dense.memory(float(scale))

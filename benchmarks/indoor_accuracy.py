@@ -1,0 +1,91 @@
+"""Accuracy on handheld 30 Hz video: 7-Scenes redkitchen frames 0-299 at stride 1 and 5.
+
+Usage: .venv/bin/python benchmarks/indoor_accuracy.py [--seed 0 1] [--strides 1 5]
+       [--rows NAME ...] [--clip 7scenes_redkitchen_0000-0299]
+
+Rows (``--rows`` picks some):
+
+- ``triangulation``: ``vo-run SEQ --config indoor --stride S`` (scale from the triangulation chain);
+- ``keyframes``: the same with ``keyframe_parallax_px: 1.5`` (a posed pair whose median parallax
+  after rotation is below 1.5 px keeps its reference);
+- ``rgbd``: ``--scale rgbd``: 7-Scenes' raw Kinect depth (every 5th frame, not registered to the
+  colour image, used as if it were), with the PnP + direct fallback against it (the default);
+- ``rgbd, no depth fallback``: the same with ``depth_fallback: none``;
+- ``OpenCV chain``: the plain OpenCV chain of ``benchmarks/e2e_speed.py`` (DIS medium, top 20 %
+  forward-backward score then 6,000 matches, ``findEssentialMat`` + ``recoverPose``) at the
+  indoor preset's 320x240, unit translation norms.
+
+Columns: median per-pair rotation and translation-direction error and Sim(3)-aligned ATE
+(``vo_app.cli.summary.trajectory_accuracy``, what ``vo-run --eval`` prints).  No run sees the
+ground truth.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from e2e_speed import run_opencv  # noqa: E402
+from kitti_accuracy import DATA, accuracy  # noqa: E402
+
+from vo_app.io import open_sequence  # noqa: E402
+from vo_app.pipeline.config import resolve_preset  # noqa: E402
+
+CLIP = "7scenes_redkitchen_0000-0299"
+ROWS = {
+    "triangulation": ((), ()),
+    "keyframes": ((), ("keyframe_parallax_px: 1.5",)),
+    "rgbd": (("--scale", "rgbd"), ()),
+    "rgbd, no depth fallback": (("--scale", "rgbd"), ("depth_fallback: none",)),
+}
+
+
+def vo_run(seq: Path, stride: int, seed: int, args: tuple, settings: tuple) -> dict:
+    """``vo-run SEQ --config indoor(+settings) --stride S --seed N ARGS --quiet``; its report.json."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = Path(tmp) / "cfg.yaml"
+        cfg.write_text(resolve_preset("indoor").read_text() + "".join(f"\n{s}" for s in settings) + "\n")
+        out = Path(tmp) / "out"
+        cmd = [sys.executable, "-m", "vo_app.cli.run", str(seq), "--out", str(out), "--config", str(cfg),
+               "--stride", str(stride), "--seed", str(seed), "--quiet", *args]
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        return json.loads((out / "report.json").read_text())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--clip", default=CLIP)
+    ap.add_argument("--strides", type=int, nargs="+", default=[1, 5])
+    ap.add_argument("--seed", type=int, nargs="+", default=[0])
+    ap.add_argument("--rows", nargs="+", default=list(ROWS) + ["OpenCV chain"],
+                    choices=list(ROWS) + ["OpenCV chain"])
+    args = ap.parse_args()
+    seq = DATA / args.clip
+    if not seq.is_dir():
+        sys.exit(f"{seq} not found")
+    print("| method | stride | seed | rot. err (deg) | t-dir err (deg) | ATE Sim(3) (m) | fallbacks |")
+    print("|---|---|---|---|---|---|---|")
+    for stride in args.strides:
+        gt = np.asarray(open_sequence(seq, size=(320, 240), stride=stride).gt_poses)
+        for name in args.rows:
+            for seed in args.seed:
+                if name == "OpenCV chain":
+                    with tempfile.TemporaryDirectory() as tmp:
+                        _, _, est = run_opencv(seq, Path(tmp), seed, size=(320, 240), stride=stride)
+                    a, fb = accuracy(gt, est), "-"
+                else:
+                    rep = vo_run(seq, stride, seed, *ROWS[name])
+                    a = rep["accuracy"]
+                    fb = ", ".join(f"{k} {v}" for k, v in sorted(rep["totals"]["fallbacks"].items())) or "none"
+                print(f"| {name} | {stride} | {seed} | {a['median_rot_err_deg']:.3f} | {a['median_tdir_err_deg']:.2f} | "
+                      f"{a['ate_rmse_m']:.4f} | {fb} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
