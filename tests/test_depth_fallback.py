@@ -111,3 +111,20 @@ def test_depth_fallback_option(rotation_seq, tmp_path, run_cli):
     cfg.write_text("depth_fallback: sometimes\n")
     res = run_cli([rotation_seq, "--out", tmp_path / "c", "--config", cfg, "--quiet"])
     assert res.code == 2 and len(res.err_lines) == 1 and "depth_fallback" in res.err_lines[0]
+
+
+def test_keyframe_mode_holds_the_reference_and_poses_held_frames_against_its_points(handheld_seq, tmp_path, run_cli):
+    """keyframe_parallax_px: low-parallax pairs keep their reference and are posed by PnP against the
+    points triangulated in it; every frame still gets a finite row, and on this rendered handheld
+    walk the trajectory is more accurate than without keyframes."""
+    cfg = tmp_path / "k.yaml"
+    cfg.write_text("keyframe_parallax_px: 3.0\n")
+    rep, traj = _run(handheld_seq, tmp_path / "k", run_cli, "--config", cfg, "--eval")
+    pairs = rep["pairs"]
+    held = [p for p in pairs if p["ref"] != p["frame"] - 1]
+    assert held, "no pair kept its reference"
+    assert any((p.get("scale_note") or "").startswith("pnp on the reference's triangulated points") for p in pairs)
+    assert traj.shape[0] == rep["frames"] and np.isfinite(traj).all()
+    base, _ = _run(handheld_seq, tmp_path / "b", run_cli, "--eval")
+    # measured: 0.0016 m with keyframes, 0.0089 m without (README.md, "Scale sources")
+    assert rep["accuracy"]["ate_rmse_m"] < base["accuracy"]["ate_rmse_m"]

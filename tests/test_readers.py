@@ -536,3 +536,22 @@ def test_real_7scenes():
     pose = np.loadtxt(root / "pose" / "frame-000010.pose.txt")
     np.testing.assert_allclose(seq.gt_poses[1], pose, atol=2e-2)
     assert seq.load(1).image.shape == (480, 640, 3)
+
+
+def test_folder_7scenes_depth_every_fifth_frame_with_invalid_readings(tmp_path):
+    root = tmp_path / "s"
+    write_images(root / "color", [f"frame-{i:06d}.color.png" for i in range(6)])
+    (root / "camera-intrinsics.txt").write_text("50 0 31.5\n0 52 23.5\n0 0 1\n")
+    (root / "depth").mkdir()
+    raw = np.full((H, W), 1500, np.uint16)
+    raw[0, :3] = 65535  # the Kinect's "no reading"
+    raw[1, :2] = 0
+    for i in (0, 5):
+        assert cv2.imwrite(str(root / "depth" / f"frame-{i:06d}.depth.png"), raw)
+    seq = open_sequence(root)
+    assert seq.has_depth
+    frames = list(seq)
+    assert [f.depth is not None for f in frames] == [True, False, False, False, False, True]
+    d = frames[0].depth
+    assert d[0, :3].max() == 0 and d[1, :2].max() == 0 and d[2, 0] == pytest.approx(1.5)
+    assert not open_sequence(root, stride=2, start=1, max_frames=2).has_depth  # frames 1 and 3 have none
