@@ -16,7 +16,8 @@ Rows (``--rows`` picks some):
   indoor preset's 320x240, unit translation norms.
 
 Columns: median per-pair rotation and translation-direction error and Sim(3)-aligned ATE
-(``vo_app.cli.summary.trajectory_accuracy``, what ``vo-run --eval`` prints).  No run sees the
+(``vo_app.cli.summary.trajectory_accuracy``, what ``vo-run --eval`` prints), and for ``vo-run``
+the median over pairs of ``report.json``'s ``parallax_px`` (median parallax after rotation).  No run sees the
 ground truth.
 """
 from __future__ import annotations
@@ -69,8 +70,8 @@ def main() -> None:
     seq = DATA / args.clip
     if not seq.is_dir():
         sys.exit(f"{seq} not found")
-    print("| method | stride | seed | rot. err (deg) | t-dir err (deg) | ATE Sim(3) (m) | fallbacks |")
-    print("|---|---|---|---|---|---|---|")
+    print("| method | stride | seed | rot. err (deg) | t-dir err (deg) | ATE Sim(3) (m) | median parallax (px) | fallbacks |")
+    print("|---|---|---|---|---|---|---|---|")
     for stride in args.strides:
         gt = np.asarray(open_sequence(seq, size=(320, 240), stride=stride).gt_poses)
         for name in args.rows:
@@ -78,13 +79,14 @@ def main() -> None:
                 if name == "OpenCV chain":
                     with tempfile.TemporaryDirectory() as tmp:
                         _, _, est = run_opencv(seq, Path(tmp), seed, size=(320, 240), stride=stride)
-                    a, fb = accuracy(gt, est), "-"
+                    a, fb, par = accuracy(gt, est), "-", "-"
                 else:
                     rep = vo_run(seq, stride, seed, *ROWS[name])
                     a = rep["accuracy"]
                     fb = ", ".join(f"{k} {v}" for k, v in sorted(rep["totals"]["fallbacks"].items())) or "none"
+                    par = f"{np.median([p.get('parallax_px', 0.0) for p in rep['pairs']]):.2f}"
                 print(f"| {name} | {stride} | {seed} | {a['median_rot_err_deg']:.3f} | {a['median_tdir_err_deg']:.2f} | "
-                      f"{a['ate_rmse_m']:.4f} | {fb} |", flush=True)
+                      f"{a['ate_rmse_m']:.4f} | {par} | {fb} |", flush=True)
 
 
 if __name__ == "__main__":

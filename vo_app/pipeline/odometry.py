@@ -137,6 +137,13 @@ class _Chain:
             return (d, "network") if np.isfinite(d).all() else (None, "network depth not finite")
         return None, ""
 
+    def _pnp(self, p1: np.ndarray, p2: np.ndarray, depth1: np.ndarray, ref_frame):
+        """:func:`vo_app.geometry.pnp.pose_pnp` with the run's inlier minimum and a seed per reference."""
+        from ..geometry.pnp import pose_pnp
+
+        return pose_pnp(p1, p2, depth1, self.K, min_inliers=self.cfg.min_inliers,
+                        seed=pair_seed(self.cfg, ref_frame.index))
+
     def _depth_pose(self, res: PairResult, ref_frame, ref_gray, gray) -> tuple[np.ndarray | None, str | None]:
         """Where F gives no pose: PnP of the sampled matches against the reference frame's depth, then
         (``depth_fallback: pnp+direct``) the photometric refinement (``geometry/pnp.py``, ``geometry/direct.py``).
@@ -148,11 +155,9 @@ class _Chain:
         if depth is None:
             return None, (source or None)
         from ..geometry.direct import refine_direct
-        from ..geometry.pnp import pose_pnp
 
         p1, p2 = res.samples
-        pnp = pose_pnp(p1, p2, depth_at(depth, p1), self.K, min_inliers=cfg.min_inliers,
-                       seed=pair_seed(cfg, ref_frame.index))
+        pnp = self._pnp(p1, p2, depth_at(depth, p1), ref_frame)
         if not pnp.ok:
             return None, f"PnP on the {source} depth failed"
         T, how = pnp.T, "pnp"
@@ -170,11 +175,8 @@ class _Chain:
         mem, cfg = self.mem, self.cfg
         if cfg.keyframe_parallax_px <= 0 or mem is None or len(mem.p) < cfg.min_inliers:
             return None, None
-        from ..geometry.pnp import pose_pnp
-
         q = mem.p + geo.sample_flow(flow_f, mem.p.astype(np.float32)).astype(np.float64)
-        pnp = pose_pnp(mem.p, q, mem.depth * mem.scale, self.K, min_inliers=cfg.min_inliers,
-                       seed=pair_seed(cfg, ref_frame.index))
+        pnp = self._pnp(mem.p, q, mem.depth * mem.scale, ref_frame)
         if not pnp.ok:
             return None, "PnP on the triangulated points failed"
         return pnp.T, f"pnp on the reference's triangulated points ({int(pnp.inliers.sum())} inliers)"
@@ -218,6 +220,7 @@ class _Chain:
         t_scale = time.perf_counter()
         scale, note, sources = None, None, None
         advance = True
+        measured = res.fallback is None or res.fallback == PURE_ROTATION  # a motion the constant-motion guess may reuse
         size = max(self.seq.size)
         if res.fallback == NO_MOTION:
             T_rel = np.eye(4)
@@ -232,12 +235,13 @@ class _Chain:
             if T_rel is None:
                 T_rel, note = self._map_pose(ref_frame, flow_f)
             if T_rel is None:
-                T_rel = geo.make_pose(res.R, np.zeros(3))
+                T_rel, note = geo.make_pose(res.R, np.zeros(3)), None
             advance = res.median_flow > cfg.keyframe_flow_frac * size
             if advance:
                 self.mem = None
         elif res.fallback is not None:
             T_rel, note = self._depth_pose(res, ref_frame, ref_gray, item.gray)
+            measured = T_rel is not None
             if T_rel is None:
                 T_rel = self.last_motion.copy()
                 note = "constant-motion guess" + (f" ({note})" if note else "")
@@ -260,16 +264,17 @@ class _Chain:
                 else:
                     r, n_used, thr = ratio_from_dense(self.mem, dense, cfg.min_scale_points,
                                                       tuple(cfg.scale_parallax_deg))
-                    if np.isfinite(r) and 1.0 / cfg.max_scale_change <= r <= cfg.max_scale_change:
+                    # the change of norm from the previous pair (the memory of a held keyframe is
+                    # older than the previous pair; otherwise mem.scale == last_scale and this is r)
+                    step = r * self.mem.scale / self.last_scale
+                    if np.isfinite(step) and 1.0 / cfg.max_scale_change <= step <= cfg.max_scale_change:
                         ratio, chain_note = r, f"triangulation ({n_used} shared points, parallax >= {thr} deg)"
                     else:
                         chain_note = f"unreliable ratio {r:.3g} from {n_used} points"
                 if ratio is not None:
                     chain_scale, chain_full = self.mem.scale * ratio, chain_note
-                elif self.mem is None:
-                    chain_scale, chain_full = self.last_scale, chain_note + ": previous norm kept"
                 else:
-                    chain_scale, chain_full = self.mem.scale, chain_note + ": previous norm kept"
+                    chain_scale, chain_full = self.last_scale, chain_note + ": previous norm kept"
                 if cfg.scale == "triangulation":
                     scale, note = chain_scale, chain_full
                 elif cfg.scale == "depth":
@@ -284,7 +289,6 @@ class _Chain:
             if not np.isfinite(scale) or scale <= 0:
                 scale, note = self.last_scale, (note or "") + "; no usable scale: previous norm kept"
             T_rel = geo.make_pose(res.R, res.t * scale)
-            self.last_scale = float(scale)
             # Keyframes: a pair with too little parallax keeps its reference and is posed against the
             # points triangulated in it (PnP), else by its own F; the reference's memory stays, or is
             # made from this pair when there is none.
@@ -295,6 +299,7 @@ class _Chain:
                 if T_map is not None:
                     T_rel, note = T_map, note_map
                     scale = float(np.linalg.norm(T_map[:3, 3]))
+            self.last_scale = float(scale)
             if dense is not None:
                 if not hold:
                     self.mem = dense.memory(float(scale))
@@ -304,7 +309,7 @@ class _Chain:
         pose = ref_pose @ geo.inverse(T_rel)
         if not np.isfinite(pose).all():  # never chain a NaN: hold the reference pose instead
             pose, note, advance = ref_pose.copy(), "non-finite motion dropped", False
-        if res.fallback is None or res.fallback == PURE_ROTATION or (note or "").startswith("pnp"):
+        if measured:
             self.last_motion = T_rel
         self.out.add(frame.timestamp, pose)
         if self.on_frame is not None:

@@ -145,7 +145,6 @@ class DenseMatches:
             idx = idx[np.sort(first)]
         return PairMemory(q[idx], self.tri.depth2[idx], self.angle[idx], float(scale))
 
-
     def reference_memory(self, scale: float) -> PairMemory:
         """The pair's points in frame 1 with their depths there: the memory of a reference frame that
         stays the reference (keyframes, ``keyframe_parallax_px``), for the next pairs from it."""
