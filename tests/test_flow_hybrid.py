@@ -63,6 +63,26 @@ def test_selection_keeps_the_flow_that_explains_the_images():
         warp_error(g1, g2, true[..., :1])
 
 
+def test_selection_margin_favours_the_first_candidate():
+    """A later candidate wins only where its error is below (1 - margin) x the first one's."""
+    import cv2
+
+    rng = np.random.default_rng(1)
+    g1 = cv2.GaussianBlur((rng.random((64, 96)) * 255).astype(np.uint8), (5, 5), 1.0)
+    g2 = np.roll(g1, 3, axis=1)
+    a, b = np.zeros((64, 96, 2), np.float32), np.zeros((64, 96, 2), np.float32)
+    a[..., 0], b[..., 0] = 2.6, 2.7  # b is a little better everywhere
+    ea, eb = warp_error(g1, g2, a)[8:-8, 8:-8], warp_error(g1, g2, b)[8:-8, 8:-8]
+    ratio = np.median(eb / ea)
+    assert 0.5 < ratio < 0.95
+    for margin in (0.0, (1 - ratio) / 2, 0.6, -0.5):
+        pick_b = select_flow(g1, g2, [a, b], margin=margin)[8:-8, 8:-8, 0] == np.float32(2.7)
+        np.testing.assert_array_equal(pick_b, eb < (1 - margin) * ea)
+    assert (select_flow(g1, g2, [a, b], margin=0.6)[8:-8, 8:-8, 0] == np.float32(2.6)).mean() > 0.9
+    with pytest.raises(ValueError, match="margin"):
+        HybridFlow(lambda x, y: None, margin=1.0)
+
+
 def test_window_must_be_odd_or_off():
     with pytest.raises(ValueError, match="odd"):
         HybridFlow(lambda a, b: None, window=4)

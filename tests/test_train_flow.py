@@ -38,6 +38,34 @@ def test_ground_truth_flow_explains_the_second_frame(street):
     assert err < 0.35 * base, (err, base)
 
 
+def _median_motion(spec, indices, w=160, h=64):
+    return float(np.median([np.median(np.linalg.norm(make_sample(spec, i, w, h)["flow"], axis=-1)) for i in indices]))
+
+
+def test_larger_layered_displacements():
+    base = SynthSpec(street_fraction=0.0, augment=False)
+    big = dataclasses.replace(base, layer_shift_scale=2.5)
+    assert _median_motion(big, range(12)) > 1.8 * _median_motion(base, range(12))
+
+
+def test_curriculum_by_displacement():
+    spec = SynthSpec(street_fraction=0.0, augment=False, curriculum=1000, curriculum_start=0.2)
+    assert spec.progress(0) == pytest.approx(0.2) and spec.progress(500) == pytest.approx(0.6)
+    assert spec.progress(1000) == spec.progress(10 ** 6) == 1.0 and SynthSpec().progress(0) == 1.0
+    early, late = _median_motion(spec, range(12)), _median_motion(spec, range(1000, 1012))
+    assert early < 0.5 * late, (early, late)
+    street = dataclasses.replace(spec, street_fraction=1.0, scenes=2, max_flow=0.5)
+    for i in range(3):  # street pairs are drawn again until their motion fits the early range
+        mag = np.linalg.norm(make_sample(street, i, 160, 64)["flow"], axis=-1)
+        assert np.percentile(mag, 90) <= street.progress(i) * 0.5 * 160
+
+
+def test_new_stream_options_keep_old_runs_resumable():
+    assert SynthSpec().to_dict() == {k: v for k, v in dataclasses.asdict(SynthSpec()).items()
+                                     if k not in ("layer_shift_scale", "curriculum", "curriculum_start")}
+    assert SynthSpec(curriculum=10).to_dict()["curriculum"] == 10
+
+
 # ------------------------------------------------------------------ losses
 def test_loss_building_blocks():
     torch.manual_seed(0)
@@ -77,8 +105,14 @@ def test_loss_decreases_on_a_fixed_batch(tmp_path):
     assert np.mean(losses[-5:]) < 0.6 * np.mean(losses[:5]), losses
 
 
-def test_resume_reproduces_the_uninterrupted_run(tmp_path):
+#: the stream of the 832x256 recipes (street-heavy, larger layered motions, curriculum), in miniature
+WIDE_STREAM = dict(street_fraction=0.7, layer_shift_scale=2.5, curriculum=12, curriculum_start=0.3)
+
+
+@pytest.mark.parametrize("stream", [{}, WIDE_STREAM], ids=["default", "wide-curriculum"])
+def test_resume_reproduces_the_uninterrupted_run(tmp_path, stream):
     cfg = tiny_config()
+    cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, **stream))
     train_flow(cfg, tmp_path / "straight", progress=False, max_steps=5)
     train_flow(cfg, tmp_path / "split", progress=False, max_steps=3)
     train_flow(cfg, tmp_path / "split", progress=False, max_steps=2, resume=True)
@@ -115,16 +149,36 @@ def test_ctrl_c_saves_a_checkpoint_and_stops(tmp_path):
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
-def test_selfsup_fine_tuning_on_a_folder(tmp_path):
+def _selfsup_config(tmp_path, **data):
+    """The tiny config, self-supervised from step 2 on a 3-frame folder (with ``data`` stream options)."""
     folder = tmp_path / "frames"
-    folder.mkdir()
+    folder.mkdir(exist_ok=True)
     s = make_sample(SynthSpec(street_fraction=0.0, augment=False), 0, 128, 64)
     for i, key in enumerate(["img1", "img2", "img1"]):
         cv2.imwrite(str(folder / f"{i:06d}.png"), (s[key][..., ::-1] * 255).astype(np.uint8))
     (folder / "intrinsics.txt").write_text("100 100 63.5 31.5\n")
     cfg = tiny_config(steps=4)
-    cfg = dataclasses.replace(cfg, selfsup=dataclasses.replace(cfg.selfsup, start_step=2, folders=(str(folder),),
-                                                               supervised_weight=0.5))
+    return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, **data),
+                               selfsup=dataclasses.replace(cfg.selfsup, start_step=2, folders=(str(folder),),
+                                                           supervised_weight=0.5))
+
+
+def test_resume_across_the_real_frame_stream(tmp_path):
+    """Split inside the self-supervised part (folder pairs + the wide, curriculum synthetic batch)."""
+    cfg = _selfsup_config(tmp_path, **WIDE_STREAM)
+    init = str(tiny_run() / "model.pt")
+    train_flow(cfg, tmp_path / "straight", progress=False, init=init)
+    train_flow(cfg, tmp_path / "split", progress=False, init=init, max_steps=3)
+    train_flow(cfg, tmp_path / "split", progress=False, resume=True)
+    a = torch.load(tmp_path / "straight" / "last.pt", weights_only=True)
+    b = torch.load(tmp_path / "split" / "last.pt", weights_only=True)
+    assert a["trainer"]["step"] == b["trainer"]["step"] == 4
+    for k, v in a["model"].items():
+        assert torch.equal(v, b["model"][k]), k
+
+
+def test_selfsup_fine_tuning_on_a_folder(tmp_path):
+    cfg = _selfsup_config(tmp_path)
     res = train_flow(cfg, tmp_path / "run", progress=False, init=str(tiny_run() / "model.pt"))
     rows = [eval(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert torch.load(tmp_path / "run" / "model.pt", weights_only=True)["training"]["init"].endswith("model.pt")

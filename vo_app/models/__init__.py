@@ -5,7 +5,8 @@ from ..errors import UserError
 
 
 def make_flow_backend(name: str, *, weights: str | None = None, dis_preset: str = "medium", parallel: bool = False,
-                      dis_backward_preset: str | None = None, hybrid_window: int = 9):
+                      dis_backward_preset: str | None = None, hybrid_window: int = 9,
+                      hybrid_margin: float = 0.0):
     """Return a callable ``(img1, img2) -> (flow_fwd, flow_bwd)`` for backend ``name``.
 
     ``dis`` (OpenCV DIS), ``pwc`` (the network, needs ``weights``) or ``pwc+dis`` (the network's
@@ -13,7 +14,8 @@ def make_flow_backend(name: str, *, weights: str | None = None, dis_preset: str 
 
     ``parallel``: DIS computes the forward and the backward flow at the same time in two threads;
     ``dis_backward_preset``: DIS preset of the backward flow (default: ``dis_preset``);
-    ``hybrid_window``: ``pwc+dis`` per-pixel selection window (0: off; :mod:`vo_app.models.hybrid`).
+    ``hybrid_window``, ``hybrid_margin``: ``pwc+dis`` per-pixel selection window (0: off) and its margin in
+    favour of plain DIS (:mod:`vo_app.models.hybrid`).
     """
     if name == "dis":
         from .dis import DISFlow
@@ -31,7 +33,7 @@ def make_flow_backend(name: str, *, weights: str | None = None, dis_preset: str 
         from .hybrid import HybridFlow
         from .pwc import PWCFlow
 
-        return HybridFlow(PWCFlow.from_checkpoint(str(weights)), dis_preset, hybrid_window)
+        return HybridFlow(PWCFlow.from_checkpoint(str(weights)), dis_preset, hybrid_window, hybrid_margin)
     if name == "pwc":
         if not weights:
             raise UserError("the learned 'pwc' flow backend needs a checkpoint",

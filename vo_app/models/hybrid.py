@@ -8,7 +8,8 @@ and variational refinement keep the sub-pixel precision.
 With ``window > 0`` (the default, 9) plain DIS (started from zero) runs as well and each pixel
 keeps the flow whose warped second image matches the first better (absolute gray difference
 averaged over a ``window x window`` box); ``window = 0`` keeps the initialised DIS flow alone.  This covers pixels where the network is wrong and
-pulls DIS away from its own answer.  Measured in README.md, "Learned flow".
+pulls DIS away from its own answer.  ``margin`` (``hybrid_margin``) favours plain DIS: the
+initialised result must warp better by that fraction to be kept.  Measured in README.md, "Learned flow".
 
 Without network weights the backend is plain DIS, with a one-line warning (``make_flow_backend``).
 """
@@ -31,9 +32,15 @@ def warp_error(g1: np.ndarray, g2: np.ndarray, flow: np.ndarray, window: int = 9
     return cv2.blur(np.abs(warped - g1.astype(np.float32)), (window, window))
 
 
-def select_flow(g1: np.ndarray, g2: np.ndarray, candidates: list[np.ndarray], window: int = 9) -> np.ndarray:
-    """Per pixel, the candidate flow ``[H,W,2]`` with the smallest :func:`warp_error` (ties: the first)."""
+def select_flow(g1: np.ndarray, g2: np.ndarray, candidates: list[np.ndarray], window: int = 9,
+                margin: float = 0.0) -> np.ndarray:
+    """Per pixel, the candidate flow ``[H,W,2]`` with the smallest :func:`warp_error` (ties: the first).
+
+    ``margin`` favours the first candidate: a later one must have an error below ``(1 - margin)``
+    times the first one's to be chosen.
+    """
     errs = np.stack([warp_error(g1, g2, f, window) for f in candidates], 0)
+    errs[0] *= 1.0 - float(margin)
     best = np.argmin(errs, axis=0)
     out = candidates[0].copy()
     for i in range(1, len(candidates)):
@@ -50,12 +57,14 @@ class HybridFlow:
 
     name = "pwc+dis"
 
-    def __init__(self, network, preset: str = "medium", window: int = 9):
+    def __init__(self, network, preset: str = "medium", window: int = 9, margin: float = 0.0):
         if window < 0 or (window and window % 2 == 0):
             raise ValueError(f"selection window must be 0 (off) or odd and positive, got {window}")
+        if not -1.0 < margin < 1.0:
+            raise ValueError(f"selection margin must be in (-1, 1), got {margin}")
         self.network = network
         self.preset = preset
-        self.window = window
+        self.window, self.margin = window, margin
         # Two DIS objects: one that has been given an initial flow reuses it on later calls
         # even when passed None (measured with OpenCV 5.0), so plain DIS needs its own.
         self._dis = DISFlow._make(preset)
@@ -68,7 +77,7 @@ class HybridFlow:
         flow = np.ascontiguousarray(init, dtype=np.float32).copy()
         out = self._dis.calc(g1, g2, flow)
         if self.window:
-            out = select_flow(g1, g2, [self._plain.calc(g1, g2, None), out], self.window)
+            out = select_flow(g1, g2, [self._plain.calc(g1, g2, None), out], self.window, self.margin)
         return out
 
     def __call__(self, img1: np.ndarray, img2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -24,6 +24,7 @@ class VOConfig:
     dis_backward_preset: str | None = None  # DIS preset of the backward flow (masks only); None: dis_preset
     weights: str | None = None
     hybrid_window: int = 9  # --flow pwc+dis: per-pixel selection window against plain DIS (0: off; models/hybrid.py)
+    hybrid_margin: float = 0.0  # --flow pwc+dis: the initialised DIS must warp this fraction better to be kept
     scale: str = "triangulation"  # triangulation | rgbd | depth | fused (pipeline/scale_fusion.py)
     depth_weights: str | None = None  # depth network checkpoint for scale depth | fused
     camera_height: float | None = None  # metres above the road: the ground-plane measurement of scale fused
@@ -144,6 +145,9 @@ def load_config(preset: str | None = None, **overrides) -> VOConfig:
     if cfg.hybrid_window < 0 or (cfg.hybrid_window and cfg.hybrid_window % 2 == 0):
         raise UserError(f"option hybrid_window: must be 0 (off) or an odd number (got {cfg.hybrid_window})", path=path,
                         fix="use e.g. 9, or 0")
+    if not -1.0 < cfg.hybrid_margin < 1.0:
+        raise UserError(f"option hybrid_margin: must be in (-1, 1) (got {cfg.hybrid_margin})", path=path,
+                        fix="use e.g. 0.1, or 0")
     if cfg.depth_fallback not in ("pnp", "pnp+direct", "none"):
         raise UserError(f"option depth_fallback: unknown value {cfg.depth_fallback!r}", path=path,
                         fix="use pnp, pnp+direct or none")

@@ -369,7 +369,8 @@ def run_odometry(seq, cfg: VOConfig, out_dir: Path, progress: Callable | None = 
     device = resolve_device(cfg.device)
     keep_freed_memory()  # no page faults on every frame's large temporaries (pipeline/alloc.py)
     flow_net = make_flow_backend(cfg.flow, weights=cfg.weights, dis_preset=cfg.dis_preset, parallel=cfg.pipeline,
-                                 dis_backward_preset=cfg.dis_backward_preset, hybrid_window=cfg.hybrid_window)
+                                 dis_backward_preset=cfg.dis_backward_preset, hybrid_window=cfg.hybrid_window,
+                                 hybrid_margin=cfg.hybrid_margin)
     K = seq.intrinsics.K
     out = RunOutput(out_dir, cfg.flush_seconds)
     report = {

@@ -5,7 +5,7 @@ Sections (every key optional; defaults below)::
     seed: 0                     # network initialisation
     image_size: [256, 192]      # working size W, H of the training pairs (multiples of 64)
     model: {pyramid, estimator, context, max_displacement, dense, out_level}   # PWCArch
-    data: {seed, street_fraction, scenes, gray_fraction, max_flow, augment}  # SynthSpec
+    data: {seed, street_fraction, scenes, gray_fraction, max_flow, augment, layer_shift_scale, curriculum, curriculum_start}  # SynthSpec
     optim: {lr, schedule, final_lr, warmup_steps, batch_size, steps, weight_decay, grad_clip}
     loss: {level_weights, full_res_weight, alpha, beta, edge_weight, photo_scales}
     selfsup: {start_step, folders, max_gap, lr, supervised_weight}
@@ -246,5 +246,7 @@ def _check(cfg: TrainConfig) -> None:
         bad.append("loss.photo_scales out of range")
     if not 0 <= cfg.data.street_fraction <= 1 or not 0 <= cfg.data.gray_fraction <= 1:
         bad.append("data fractions must be in [0, 1]")
+    if cfg.data.curriculum < 0 or not 0 < cfg.data.curriculum_start <= 1 or cfg.data.layer_shift_scale <= 0:
+        bad.append("data.curriculum must be >= 0, data.curriculum_start in (0, 1], data.layer_shift_scale > 0")
     if bad:
         raise UserError("invalid training config: " + "; ".join(bad), fix="fix these options")

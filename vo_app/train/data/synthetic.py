@@ -5,10 +5,16 @@ loader can start anywhere (``--resume`` continues at the next index) and any num
 produce exactly the same stream.  Half of the pairs (``street_fraction``) come from the street
 renderer of :mod:`vo_app.synth` (camera motion through a 3-D scene), the rest from layered 2-D
 motion of textured shapes (:mod:`.layers`).
+
+A curriculum by displacement (``curriculum`` > 0) is a function of the sample index too: sample
+``i`` allows motions up to ``p(i) = min(1, start + (1 - start) * i / curriculum)`` of the full
+range, so it survives ``--resume`` and DDP unchanged.  Layered pairs scale their shifts by
+``p(i)``; street pairs whose 90th-percentile flow exceeds ``p(i) * max_flow * W`` are drawn
+again (up to the 8 draws a sample gets).
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import torch
@@ -29,9 +35,25 @@ class SynthSpec:
     gray_fraction: float = 0.5
     max_flow: float = 0.5  # street pixels whose flow exceeds this fraction of W are not supervised
     augment: bool = True
+    layer_shift_scale: float = 1.0  # multiplies the layered pairs' shifts (2.5: up to ~0.3 W at full range)
+    curriculum: int = 0  # samples over which the largest displacement grows to full (0: no curriculum)
+    curriculum_start: float = 0.3  # the fraction of the full range at sample 0
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        for k in _OPTIONAL:  # absent at their defaults, so runs from before these options still resume
+            if d[k] == _OPTIONAL[k]:
+                del d[k]
+        return d
+
+    def progress(self, index: int) -> float:
+        """The fraction of the full displacement range that sample ``index`` may use."""
+        if self.curriculum <= 0:
+            return 1.0
+        return float(min(1.0, self.curriculum_start + (1.0 - self.curriculum_start) * index / self.curriculum))
+
+
+_OPTIONAL = {"layer_shift_scale": 1.0, "curriculum": 0, "curriculum_start": 0.3}
 
 
 #: the fixed held-out set (validation during training, ``vo-eval flow``): other seeds, other scenes.
@@ -46,14 +68,16 @@ def make_sample(spec: SynthSpec, index: int, width: int, height: int) -> dict:
     """
     rng = np.random.default_rng([int(spec.seed) & 0xFFFFFFFF, int(index)])
     scenes = list(range(spec.scene_base, spec.scene_base + spec.scenes))
+    p = spec.progress(index)
+    scale = spec.layer_shift_scale * p
+    layer_params = replace(LayerParams(), bg_shift=LayerParams.bg_shift * scale, fg_shift=LayerParams.fg_shift * scale)
     for _ in range(8):  # a view into a close wall can have almost no usable flow: draw again
-        if rng.random() < spec.street_fraction:
-            s = render_street(rng, width, height, scenes)
-        else:
-            s = render_layers(rng, width, height, LayerParams())
+        street = rng.random() < spec.street_fraction
+        s = render_street(rng, width, height, scenes) if street else render_layers(rng, width, height, layer_params)
         mag = np.linalg.norm(s["flow"], axis=-1)
         s["mask"] = (np.isfinite(mag) & (mag <= spec.max_flow * width)).astype(np.float32)
-        if s["mask"].mean() > 0.6:
+        too_far = street and p < 1.0 and np.percentile(np.where(np.isfinite(mag), mag, 0.0), 90) > p * spec.max_flow * width
+        if s["mask"].mean() > 0.6 and not too_far:
             break
     s["flow"] = np.where(s["mask"][..., None] > 0, s["flow"], 0.0).astype(np.float32)
     s["noc"] = s["noc"] * s["mask"]
