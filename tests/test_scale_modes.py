@@ -73,6 +73,40 @@ def test_filter_restarts_from_a_source_the_chain_keeps_contradicting():
     assert f.summary()["depth"]["reset"] == 1
 
 
+def test_smoother_uses_later_measurements_and_removes_the_filter_lag():
+    """A chain that shrinks 0.3 % per pair, noisy absolute norms around 1: the smoothed norms are
+    closer to the truth than the causal ones, and far smoother (no noise-following)."""
+    rng = np.random.default_rng(1)
+    f = ScaleFilter(ratio_sigma=0.005)
+    f.predict(None, initial=1.0)
+    causal = []
+    for _ in range(300):
+        f.predict(0.997)
+        f.update("ground", float(np.exp(rng.normal(0.0, 0.08))), 0.08)
+        causal.append(f.value)
+    smooth = np.log(f.smoothed()[1:])
+    causal = np.log(causal)
+    assert len(smooth) == len(causal) and smooth[-1] == pytest.approx(causal[-1])  # the last pair has no future
+    assert np.sqrt(np.mean(smooth ** 2)) < 0.7 * np.sqrt(np.mean(causal ** 2))
+    assert np.std(np.diff(smooth)) < 0.5 * np.std(np.diff(causal))
+
+
+def test_smoother_without_measurements_is_the_chain_and_stops_at_resets():
+    f = ScaleFilter(ratio_sigma=0.01)
+    f.predict(None, initial=2.0)
+    for r in (1.1, 0.9):
+        f.predict(r)
+    np.testing.assert_allclose(f.smoothed(), [2.0, 2.2, 1.98], rtol=1e-12)
+    g = _settled("depth", 0.1, 10)
+    g.predict(4.0)  # a wrong ratio, rejected twice, then the filter restarts from the measurement
+    for _ in range(3):
+        g.update("depth", 1.0, 0.1)
+        g.predict(1.0)
+    assert any(h["reset"] for h in g.history)
+    sm = g.smoothed()
+    assert max(abs(math.log(v)) for v in sm[:11]) < 0.05  # the jump after the reset does not leak backwards
+
+
 # ------------------------------------------------------------------ the ground plane
 def _road(rng, height=1.65, pitch_deg=2.0, n=2000):
     """Points on a road ``height`` below a camera pitched by ``pitch_deg``, plus a car and a wall."""

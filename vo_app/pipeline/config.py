@@ -31,6 +31,7 @@ class VOConfig:
     fusion_ratio_sigma: float = 0.005  # log-std of the chain's pair-to-pair ratio (scale fused)
     fusion_ground_sigma: float = 0.08  # log-std of one pair's ground-plane scale
     fusion_depth_sigma: float = 0.10  # log-std of one pair's depth-network scale
+    fusion_smoother: str = "rts"  # rts: the written trajectory uses the smoothed norms (pipeline/scale_fusion.py); none
     n_matches: int = 6000
     top_ratio: float = 0.2
     ransac_threshold: float = 0.1  # Sampson distance, px
@@ -151,6 +152,9 @@ def load_config(preset: str | None = None, **overrides) -> VOConfig:
     if cfg.depth_fallback not in ("pnp", "pnp+direct", "none"):
         raise UserError(f"option depth_fallback: unknown value {cfg.depth_fallback!r}", path=path,
                         fix="use pnp, pnp+direct or none")
+    if cfg.fusion_smoother not in ("rts", "none"):
+        raise UserError(f"option fusion_smoother: unknown value {cfg.fusion_smoother!r}", path=path,
+                        fix="use rts or none")
     if cfg.scale not in ("triangulation", "rgbd", "depth", "fused"):
         raise UserError(f"unknown scale mode {cfg.scale!r}", fix="use --scale triangulation, rgbd, depth or fused")
     if cfg.camera_height is not None:

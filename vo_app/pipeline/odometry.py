@@ -99,6 +99,9 @@ class _Chain:
 
             self.depth = DepthScale(cfg.depth_weights, self.K, seq.size)
         self.filter = ScaleFilter(cfg.fusion_ratio_sigma) if cfg.scale == "fused" else None
+        # per output row: None (no pose), or how its pose was made (for the smoothed rewrite, resmooth())
+        self.rows: list[dict | None] = []
+        self.row_of: dict[int, int] = {}  # frame index -> output row
 
     def _fused(self, ratio, chain_note: str, dense, res: PairResult, ref_frame) -> tuple[float, str, dict]:
         """``--scale fused`` for one posed pair: the chain's ratio predicts, the ground plane and the
@@ -181,6 +184,28 @@ class _Chain:
             return None, "PnP on the triangulated points failed"
         return pnp.T, f"pnp on the reference's triangulated points ({int(pnp.inliers.sum())} inliers)"
 
+    def resmooth(self) -> None:
+        """``--scale fused`` with ``fusion_smoother: rts``, at the end of the run: every fused pair's norm
+        from the smoothed filter (``ScaleFilter.smoothed``), the poses chained again with them, and the
+        output rewritten.  Other pairs keep their relative motion; ``report.json`` keeps the causal
+        norm of each pair as ``scale_causal``."""
+        if self.filter is None or self.cfg.fusion_smoother != "rts" or not self.filter.history:
+            return
+        norms = self.filter.smoothed()
+        poses: list[np.ndarray | None] = []
+        for row in self.rows:
+            if row is None or row["ref"] is None:
+                poses.append(None if row is None else np.eye(4))
+                continue
+            T = row["T"]
+            if row["fused"] is not None:
+                T = geo.make_pose(row["R"], row["t"] * norms[row["fused"]])
+                rec = self.report["pairs"][row["pair"]]
+                rec["scale_causal"], rec["scale"] = rec["scale"], round(float(norms[row["fused"]]), 6)
+            pose = poses[row["ref"]] @ geo.inverse(T)
+            poses.append(pose if np.isfinite(pose).all() else poses[row["ref"]].copy())
+        self.out.rewrite(poses)
+
     def _tick(self) -> None:
         if self.progress:
             self.progress(1)
@@ -192,10 +217,13 @@ class _Chain:
             self.report["skipped_frames"].append({"frame": frame.index, "path": frame.path,
                                                   "reason": frame.extra.get("error", "unreadable")})
             self.out.add(frame.timestamp, None)
+            self.rows.append(None)
             self._tick()
             return
         if self.ref is None:
             self.ref = (frame, np.eye(4), item.gray)
+            self.row_of[frame.index] = len(self.rows)
+            self.rows.append({"ref": None})
             self.out.add(frame.timestamp, np.eye(4))
             if self.on_frame is not None:
                 self.on_frame(frame_event(frame.index, np.eye(4)))
@@ -219,6 +247,7 @@ class _Chain:
             t_geo = sum(res.timings.values())
         t_scale = time.perf_counter()
         scale, note, sources = None, None, None
+        fused_k = None  # this pair's entry in the scale filter, when its norm is the filter's
         advance = True
         measured = res.fallback is None or res.fallback == PURE_ROTATION  # a motion the constant-motion guess may reuse
         size = max(self.seq.size)
@@ -286,8 +315,10 @@ class _Chain:
                     # the filter predicts from the previous pair's norm (a held keyframe's memory may be older)
                     step_ratio = None if ratio is None else ratio * self.mem.scale / self.last_scale
                     scale, note, sources = self._fused(step_ratio, chain_note, dense, res, ref_frame)
+                    fused_k = len(self.filter.history) - 1
             if not np.isfinite(scale) or scale <= 0:
                 scale, note = self.last_scale, (note or "") + "; no usable scale: previous norm kept"
+                fused_k = None
             T_rel = geo.make_pose(res.R, res.t * scale)
             # Keyframes: a pair with too little parallax keeps its reference and is posed against the
             # points triangulated in it (PnP), else by its own F; the reference's memory stays, or is
@@ -299,6 +330,7 @@ class _Chain:
                 if T_map is not None:
                     T_rel, note = T_map, note_map
                     scale = float(np.linalg.norm(T_map[:3, 3]))
+                    fused_k = None
             self.last_scale = float(scale)
             if dense is not None:
                 if not hold:
@@ -309,6 +341,10 @@ class _Chain:
         pose = ref_pose @ geo.inverse(T_rel)
         if not np.isfinite(pose).all():  # never chain a NaN: hold the reference pose instead
             pose, note, advance = ref_pose.copy(), "non-finite motion dropped", False
+            T_rel, fused_k = np.eye(4), None
+        self.row_of[frame.index] = len(self.rows)
+        self.rows.append({"ref": self.row_of[ref_frame.index], "T": T_rel, "fused": fused_k, "R": res.R, "t": res.t,
+                          "pair": len(self.report["pairs"])})
         if measured:
             self.last_motion = T_rel
         self.out.add(frame.timestamp, pose)
@@ -429,7 +465,8 @@ def run_odometry(seq, cfg: VOConfig, out_dir: Path, progress: Callable | None = 
         },
     )
     if chain.filter is not None:
-        report["scale_fusion"] = chain.filter.summary()
+        chain.resmooth()
+        report["scale_fusion"] = {**chain.filter.summary(), "smoother": cfg.fusion_smoother}
     if chain.depth is not None:
         report["totals"]["depth_not_finite_pairs"] = chain.depth.nan_frames
     out.flush(report, force=True)

@@ -36,6 +36,14 @@ class RunOutput:
         if pose is not None:
             self._fill_gap(len(self.poses) - 1)
 
+    def rewrite(self, poses: list) -> None:
+        """Replace every pose (one per row added so far; None where a frame had none), gaps filled again."""
+        if len(poses) != len(self.poses):
+            raise ValueError(f"rewrite needs {len(self.poses)} poses, got {len(poses)}")
+        stamps, self.poses, self.timestamps, self.filled = self.timestamps, [], [], {}
+        for t, pose in zip(stamps, poses):
+            self.add(t, pose)
+
     def _fill_gap(self, last: int) -> None:
         j = last - 1
         while j >= 0 and self.poses[j] is None:

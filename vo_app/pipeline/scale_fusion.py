@@ -17,6 +17,13 @@ noisier per pair but without drift.  The state is ``x = log(norm)`` of the curre
 
 Each pair's record names every source with its value, its gain (the weight it got) or that it
 was rejected; :meth:`ScaleFilter.summary` counts them for ``report.json``.
+
+:meth:`ScaleFilter.smoothed` runs the Rauch-Tung-Striebel backward pass over the whole run once
+it has ended: each pair's norm then also uses the absolute measurements of *later* pairs (the
+forward filter only has the earlier ones), so a noisy measurement moves the norm less and the
+chain's slow drift is still removed.  ``vo-run`` writes the trajectory files with these norms
+(``fusion_smoother: rts``); the live view and the files flushed during the run are causal.  The
+backward pass does not cross a reset: the ratio there was judged wrong.
 """
 from __future__ import annotations
 
@@ -34,6 +41,8 @@ class ScaleFilter:
     P: float = 0.0
     stats: dict = field(default_factory=dict)
     streak: dict = field(default_factory=dict)
+    #: per pair: the prediction (x_pred, P_pred), the filtered state (x, P) and whether it was reset
+    history: list = field(default_factory=list)
 
     def predict(self, ratio: float | None, initial: float = 1.0) -> None:
         """Start a pair: the chain's ratio to the previous pair's norm, or None."""
@@ -45,6 +54,29 @@ class ScaleFilter:
             self._count("chain", "used")
         else:
             self.P += self.free_sigma ** 2
+        self.history.append({"x_pred": self.x, "P_pred": self.P, "x": self.x, "P": self.P, "reset": False})
+
+    def _record(self, reset: bool = False) -> None:
+        if self.history:
+            h = self.history[-1]
+            h["x"], h["P"] = self.x, self.P
+            h["reset"] = h["reset"] or reset
+
+    def smoothed(self) -> list[float]:
+        """Every pair's norm given all measurements of the run (RTS backward pass), in predict order."""
+        h = self.history
+        if not h:
+            return []
+        xs = [0.0] * len(h)
+        xs[-1] = h[-1]["x"]
+        for k in range(len(h) - 2, -1, -1):
+            nxt = h[k + 1]
+            if nxt["reset"] or nxt["P_pred"] <= 0:
+                xs[k] = h[k]["x"]
+                continue
+            gain = h[k]["P"] / nxt["P_pred"]
+            xs[k] = h[k]["x"] + gain * (xs[k + 1] - nxt["x_pred"])
+        return [math.exp(x) for x in xs]
 
     def update(self, name: str, value: float, sigma: float) -> dict:
         """An absolute measurement of the pair's norm; returns its record for report.json."""
@@ -59,6 +91,7 @@ class ScaleFilter:
             self.streak[name] = self.streak.get(name, 0) + 1
             if self.streak[name] >= self.reset_after:
                 self.x, self.P = z, sigma ** 2
+                self._record(reset=True)
                 self.streak[name] = 0
                 self._count(name, "reset")
                 rec.update(used=True, reset=True, innovation=round(v, 4))
@@ -70,6 +103,7 @@ class ScaleFilter:
         gain = self.P / S
         self.x += gain * v
         self.P *= 1.0 - gain
+        self._record()
         self._count(name, "used")
         self.stats[name]["gain_sum"] = self.stats[name].get("gain_sum", 0.0) + gain
         rec.update(used=True, gain=round(gain, 4))
