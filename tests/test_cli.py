@@ -1,6 +1,8 @@
 """``vo-run`` and the placeholder commands: bad input is one ``vo-run: error:`` line on stderr, exit code 2."""
 from __future__ import annotations
 
+import json
+
 import os
 import shutil
 import sys
@@ -213,6 +215,26 @@ def test_bad_config_values(kitti_copy, tmp_path, text, run_cli_proc):
     cfg.write_text(text)
     res = run_cli_proc([kitti_copy, "--config", cfg, "--max-frames", "2", "--quiet", "--out", tmp_path / "o"])
     assert_user_error(res, cfg)
+
+
+def test_config_files_layer_in_order(kitti_copy, tmp_path, run_cli):
+    """--config A --config B: B's keys on top of A's (not B alone), and a bad value names its file."""
+    from vo_app.pipeline.config import load_config
+
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("n_matches: 1234\n")
+    cfg = load_config(["indoor", mine])
+    indoor, default = load_config("indoor"), load_config()
+    assert cfg.n_matches == 1234 and cfg.size == indoor.size != default.size
+    out = tmp_path / "o"
+    res = run_cli([kitti_copy, "--config", "demo", "--config", mine, "--max-frames", "3", "--quiet", "--out", out])
+    assert res.code == 0, res.err
+    conf = json.loads((out / "report.json").read_text())["config"]
+    assert conf["n_matches"] == 1234 and conf["size"] == load_config("demo").to_dict()["size"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("hybrid_window: 4\n")
+    assert "hybrid_window" in assert_user_error(run_cli([kitti_copy, "--config", "demo", "--config", bad, "--quiet",
+                                                         "--out", tmp_path / "o2"]), bad)
 
 
 @pytest.mark.parametrize("size", ["abc", "12x3", "0x100", "20x20x3", "-416x128"])

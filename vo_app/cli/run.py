@@ -17,7 +17,9 @@ def demo_cache_dir() -> Path:
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.argument("sequence", required=False, type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Output folder [default: runs/<sequence name>].")
-@click.option("--config", "preset", help="Preset name (kitti, tum, indoor, demo; shipped in vo_app/configs/) or a YAML path.")
+@click.option("--config", "preset", multiple=True,
+              help="Preset name (kitti, tum, indoor, demo; shipped in vo_app/configs/) or a YAML path; repeatable: "
+                   "later files override earlier ones (--config kitti --config mine.yaml).")
 @click.option("--flow", type=click.Choice(["dis", "pwc", "pwc+dis"]),
               help="Flow backend [default: dis]. pwc+dis: the network's flow initialises DIS.")
 @click.option("--weights", type=click.Path(path_type=Path), help="Flow network checkpoint (for --flow pwc, pwc+dis).")
@@ -77,7 +79,7 @@ def cli(sequence, out_dir, preset, flow, weights, scale, depth_weights, camera_h
 
         click.echo("vo-run: rendering the synthetic demo sequence (once; cached)...", err=True)
         sequence = Path(ensure_demo_sequence(demo_cache_dir() / "demo"))
-        preset = preset or "demo"
+        preset = preset or ("demo",)
         out_dir = out_dir or Path("runs/demo")
     if scale is None and depth_weights is not None:
         scale = "fused"

@@ -7,9 +7,11 @@ and variational refinement keep the sub-pixel precision.
 
 With ``window > 0`` (the default, 9) plain DIS (started from zero) runs as well and each pixel
 keeps the flow whose warped second image matches the first better (absolute gray difference
-averaged over a ``window x window`` box); ``window = 0`` keeps the initialised DIS flow alone.  This covers pixels where the network is wrong and
-pulls DIS away from its own answer.  ``margin`` (``hybrid_margin``) favours plain DIS: the
-initialised result must warp better by that fraction to be kept.  Measured in README.md, "Learned flow".
+averaged over a ``window x window`` box); ``window = 0`` keeps the initialised DIS flow alone.
+This covers pixels where the network is wrong and pulls DIS away from its own answer.
+``margin`` (``hybrid_margin``) favours plain DIS: the initialised result must warp better by
+that fraction to be kept (negative: favours the initialised result).  Measured in README.md,
+"Learned flow".
 
 Without network weights the backend is plain DIS, with a one-line warning (``make_flow_backend``).
 """

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..configs import PRESET_DIR
@@ -124,43 +125,48 @@ def _coerce(key: str, value, where: Path | None):
     return value
 
 
-def load_config(preset: str | None = None, **overrides) -> VOConfig:
-    """Defaults, then the preset's YAML keys, then non-None ``overrides``."""
+def load_config(preset: "str | Sequence[str] | None" = None, **overrides) -> VOConfig:
+    """Defaults, then each preset's YAML keys in order (a later file overrides an earlier one, so
+    ``["kitti", "mine.yaml"]`` is the kitti preset with the keys of ``mine.yaml`` on top), then
+    non-None ``overrides``."""
     values: dict = {}
-    path = resolve_preset(preset) if preset else None
-    if path is not None:
+    presets = [preset] if isinstance(preset, (str, Path)) else list(preset or [])
+    origin: dict = {}  # option -> the file that set it, for the messages
+    for name in presets:
+        path = resolve_preset(str(name))
         data = read_yaml_mapping(path, str(CONFIG_DIR / "kitti.yaml"))
         unknown = set(data) - VOConfig.field_names()
         if unknown:
             raise UserError(f"unknown option(s) {sorted(unknown)}", path=path, fix=f"valid options: {sorted(VOConfig.field_names())}")
         values.update(data)
+        origin.update(dict.fromkeys(data, path))
     values.update({k: v for k, v in overrides.items() if v is not None})
-    cfg = VOConfig(**{k: _coerce(k, v, path) for k, v in values.items()})
+    cfg = VOConfig(**{k: _coerce(k, v, origin.get(k)) for k, v in values.items()})
     if cfg.device not in ("auto", "cpu", "cuda"):
-        raise UserError(f"unknown device {cfg.device!r}", path=path, fix="use auto, cpu or cuda")
+        raise UserError(f"unknown device {cfg.device!r}", path=origin.get("device"), fix="use auto, cpu or cuda")
     for key in ("dis_preset", "dis_backward_preset"):
         value = getattr(cfg, key)
         if value is not None and value not in DIS_PRESETS:
-            raise UserError(f"option {key}: unknown DIS preset {value!r}", path=path,
+            raise UserError(f"option {key}: unknown DIS preset {value!r}", path=origin.get(key),
                             fix=f"use one of {list(DIS_PRESETS)}")
     if cfg.hybrid_window < 0 or (cfg.hybrid_window and cfg.hybrid_window % 2 == 0):
-        raise UserError(f"option hybrid_window: must be 0 (off) or an odd number (got {cfg.hybrid_window})", path=path,
-                        fix="use e.g. 9, or 0")
+        raise UserError(f"option hybrid_window: must be 0 (off) or an odd number (got {cfg.hybrid_window})",
+                        path=origin.get("hybrid_window"), fix="use e.g. 9, or 0")
     if not -1.0 < cfg.hybrid_margin < 1.0:
-        raise UserError(f"option hybrid_margin: must be in (-1, 1) (got {cfg.hybrid_margin})", path=path,
-                        fix="use e.g. 0.1, or 0")
+        raise UserError(f"option hybrid_margin: must be in (-1, 1) (got {cfg.hybrid_margin})",
+                        path=origin.get("hybrid_margin"), fix="use e.g. 0.1, or 0")
     if cfg.depth_fallback not in ("pnp", "pnp+direct", "none"):
-        raise UserError(f"option depth_fallback: unknown value {cfg.depth_fallback!r}", path=path,
-                        fix="use pnp, pnp+direct or none")
+        raise UserError(f"option depth_fallback: unknown value {cfg.depth_fallback!r}",
+                        path=origin.get("depth_fallback"), fix="use pnp, pnp+direct or none")
     if cfg.fusion_smoother not in ("rts", "none"):
-        raise UserError(f"option fusion_smoother: unknown value {cfg.fusion_smoother!r}", path=path,
-                        fix="use rts or none")
+        raise UserError(f"option fusion_smoother: unknown value {cfg.fusion_smoother!r}",
+                        path=origin.get("fusion_smoother"), fix="use rts or none")
     if cfg.scale not in ("triangulation", "rgbd", "depth", "fused"):
         raise UserError(f"unknown scale mode {cfg.scale!r}", fix="use --scale triangulation, rgbd, depth or fused")
     if cfg.camera_height is not None:
         if not cfg.camera_height > 0:
-            raise UserError(f"option camera_height: must be positive (got {cfg.camera_height})", path=path,
-                            fix="give the camera's height above the road in metres")
+            raise UserError(f"option camera_height: must be positive (got {cfg.camera_height})",
+                            path=origin.get("camera_height"), fix="give the camera's height above the road in metres")
     if cfg.scale == "depth" and not cfg.depth_weights:
         raise UserError("--scale depth needs the depth network's weights",
                         fix="pass --depth-weights CKPT (a file from vo-train depth, e.g. weights/depth_small_cpu.pt)")

@@ -76,7 +76,8 @@ def make_sample(spec: SynthSpec, index: int, width: int, height: int) -> dict:
         s = render_street(rng, width, height, scenes) if street else render_layers(rng, width, height, layer_params)
         mag = np.linalg.norm(s["flow"], axis=-1)
         s["mask"] = (np.isfinite(mag) & (mag <= spec.max_flow * width)).astype(np.float32)
-        too_far = street and p < 1.0 and np.percentile(np.where(np.isfinite(mag), mag, 0.0), 90) > p * spec.max_flow * width
+        p90 = np.percentile(np.where(np.isfinite(mag), mag, 0.0), 90) if street and p < 1.0 else 0.0
+        too_far = p90 > p * spec.max_flow * width
         if s["mask"].mean() > 0.6 and not too_far:
             break
     s["flow"] = np.where(s["mask"][..., None] > 0, s["flow"], 0.0).astype(np.float32)
