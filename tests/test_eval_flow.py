@@ -83,9 +83,28 @@ def test_vo_eval_flow_cli(tmp_path, run_cli):
     (["flow", "--weights", "/no/such/ckpt.pt", "--no-middlebury", "--synthetic-pairs", "1"], "ckpt.pt"),
     (["flow", "--middlebury", "/no/such/dir"], "Middlebury"),
     (["flow", "--no-middlebury", "--synthetic-pairs", "0"], "nothing to evaluate"),
+    (["flow", "--hybrid-margin", "1.5", "--no-middlebury"], "--hybrid-margin"),
 ])
 def test_vo_eval_flow_errors(run_cli, args, words):
     assert words in one_line_error(run_cli(args, main=_flow_main()), "vo-eval")
+
+
+def test_vo_eval_flow_hybrid_margin_reaches_the_backend(tmp_path, run_cli, monkeypatch):
+    from vo_app.models import hybrid
+
+    seen = []
+    init = hybrid.HybridFlow.__init__
+
+    def spy(self, *a, **k):
+        init(self, *a, **k)
+        seen.append(self.margin)
+
+    monkeypatch.setattr(hybrid.HybridFlow, "__init__", spy)
+    args = ["flow", "--weights", tiny_run() / "model.pt", "--flow", "pwc+dis", "--hybrid-margin", "-0.2",
+            "--no-middlebury", "--synthetic-pairs", "1", "--synthetic-size", "128x64"]
+    res = run_cli(args, main=_flow_main())
+    assert res.code == 0, res.err
+    assert seen == [-0.2] and "PWC+DIS model.pt" in res.out
 
 
 def test_checkpoint_labels_stay_apart_when_file_names_repeat():

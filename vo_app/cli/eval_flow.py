@@ -19,7 +19,7 @@ def _labels(weights: tuple) -> list[str]:
 
 
 def _backends(flows: tuple[str, ...], weights: tuple[Path, ...], dis_preset: str, device: str | None,
-              hybrid_window: int = 9) -> dict:
+              hybrid_window: int = 9, hybrid_margin: float = 0.0) -> dict:
     """``{label: callable}`` in the order asked; ``pwc`` gives one entry per --weights."""
     from ..models.dis import DISFlow
     from ..models.pwc import PWCFlow
@@ -44,7 +44,7 @@ def _backends(flows: tuple[str, ...], weights: tuple[Path, ...], dis_preset: str
 
             for w, label in zip(weights, _labels(weights)):
                 out[f"PWC+DIS {label}"] = HybridFlow(PWCFlow.from_checkpoint(str(w), device), dis_preset,
-                                                                  hybrid_window)
+                                                     hybrid_window, hybrid_margin)
         elif name == "pwc-untrained":
             import torch
 
@@ -75,10 +75,13 @@ def _backends(flows: tuple[str, ...], weights: tuple[Path, ...], dis_preset: str
               show_default=True)
 @click.option("--hybrid-window", type=click.IntRange(0), default=9, show_default=True,
               help="pwc+dis: per-pixel selection window against plain DIS (odd; 0: off).")
+@click.option("--hybrid-margin", type=click.FloatRange(-1.0, 1.0, min_open=True, max_open=True), default=0.0,
+              show_default=True, help="pwc+dis: the initialised DIS must warp this fraction better than plain "
+                                      "DIS to be kept (negative: favours it).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write all numbers to this JSON file.")
 def flow_cmd(weights, flows, middlebury, no_middlebury, synthetic_pairs, synthetic_size, dis_preset, hybrid_window,
-             device, json_path):
+             hybrid_margin, device, json_path):
     """EPE (all / non-occluded) and Fl-all (>3 px and >5 %) of flow backends.
 
     Datasets: the held-out synthetic set (exact flow and occlusion) and the 8 Middlebury "other"
@@ -100,7 +103,7 @@ def flow_cmd(weights, flows, middlebury, no_middlebury, synthetic_pairs, synthet
     dev = None if device == "auto" else device
     if hybrid_window % 2 == 0 and hybrid_window:
         raise UserError(f"--hybrid-window {hybrid_window} is even", fix="use an odd window, e.g. 9, or 0 (off)")
-    backends = _backends(tuple(flows), tuple(weights), dis_preset, dev, hybrid_window)
+    backends = _backends(tuple(flows), tuple(weights), dis_preset, dev, hybrid_window, hybrid_margin)
     datasets = standard_datasets(middlebury, synthetic_pairs, size)
     if not datasets:
         raise UserError("nothing to evaluate", fix="drop --no-middlebury or set --synthetic-pairs > 0")
