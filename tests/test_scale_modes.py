@@ -61,6 +61,19 @@ def test_filter_rejects_outliers_and_ignores_invalid_measurements():
     assert f.summary()["depth"] == {"rejected": 1, "invalid": 1}
 
 
+def test_first_absolute_measurement_is_taken_not_gated_against_the_placeholder():
+    """A camera moving 1 cm per pair: the filter's initial norm (1, arbitrary) must not make the
+    first measurements look like outliers."""
+    f = ScaleFilter(ratio_sigma=0.005)
+    f.predict(None, initial=1.0)
+    rec = f.update("depth", 0.01, 0.1)
+    assert rec["used"] is True and rec["first"] is True and f.value == pytest.approx(0.01)
+    f.predict(1.0)
+    rec = f.update("depth", 0.011, 0.1)  # the second one is gated and weighted as usual
+    assert rec["used"] is True and 0 < rec["gain"] < 1 and 0.01 < f.value < 0.011
+    assert f.update("depth", 1.0, 0.1)["rejected"] is True
+
+
 def test_filter_restarts_from_a_source_the_chain_keeps_contradicting():
     f = _settled("depth", 0.1, 30)
     f.predict(4.0)  # a wrong ratio across a stop: the chain says 4x

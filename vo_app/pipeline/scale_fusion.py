@@ -6,8 +6,12 @@ previous one's, a few percent of noise, but the errors multiply over a run); the
 (``pipeline/depth_scale.py``: predicted depth / triangulated depth) give *absolute* norms,
 noisier per pair but without drift.  The state is ``x = log(norm)`` of the current pair:
 
-- predict: ``x = x_prev + log(ratio)``, variance ``+ ratio_sigma^2``; without a ratio (first
-  pair, after a fallback that broke the chain) ``x = x_prev``, variance ``+ free_sigma^2``;
+- predict: ``x = x_prev + log(ratio)``, variance ``+ ratio_sigma^2``; without a ratio (after a
+  fallback that broke the chain) ``x = x_prev``, variance ``+ free_sigma^2``;
+- start: until the first absolute measurement arrives the state is only a placeholder (the
+  caller's initial norm); that measurement is taken as it is (``x = z``, ``P = sigma^2``), not
+  gated against the placeholder, whose scale is arbitrary (a camera moving 1 cm per frame would
+  otherwise see its first measurements rejected as outliers of a 1-unit guess);
 - update, for each absolute measurement ``z = log(norm)`` with its ``sigma``: innovation
   ``v = z - x``, ``S = P + sigma^2``; rejected as an outlier when ``v^2 / S > gate^2``, else
   ``K = P / S``, ``x += K v``, ``P *= 1 - K``;
@@ -43,6 +47,7 @@ class ScaleFilter:
     streak: dict = field(default_factory=dict)
     #: per pair: the prediction (x_pred, P_pred), the filtered state (x, P) and whether it was reset
     history: list = field(default_factory=list)
+    anchored: bool = False  # an absolute measurement has been taken (before: the state is a placeholder)
 
     def predict(self, ratio: float | None, initial: float = 1.0) -> None:
         """Start a pair: the chain's ratio to the previous pair's norm, or None."""
@@ -84,9 +89,17 @@ class ScaleFilter:
             self._count(name, "invalid")
             return {"value": None, "used": False}
         z = math.log(value)
+        rec = {"value": round(value, 6), "sigma": sigma}
+        if not self.anchored:  # the first absolute measurement sets the state (no prior to gate it)
+            self.anchored = True
+            self.x, self.P = z, sigma ** 2
+            self._record()
+            self._count(name, "used")
+            self.stats[name]["gain_sum"] = self.stats[name].get("gain_sum", 0.0) + 1.0
+            rec.update(used=True, gain=1.0, first=True)
+            return rec
         v = z - self.x
         S = self.P + sigma ** 2
-        rec = {"value": round(value, 6), "sigma": sigma}
         if v * v / S > self.gate ** 2:
             self.streak[name] = self.streak.get(name, 0) + 1
             if self.streak[name] >= self.reset_after:
