@@ -36,7 +36,6 @@ from e2e_speed import run_opencv  # noqa: E402
 from kitti_accuracy import DATA, accuracy  # noqa: E402
 
 from vo_app.io import open_sequence  # noqa: E402
-from vo_app.pipeline.config import resolve_preset  # noqa: E402
 
 CLIP = "7scenes_redkitchen_0000-0299"
 ROWS = {
@@ -48,12 +47,15 @@ ROWS = {
 
 
 def vo_run(seq: Path, stride: int, seed: int, args: tuple, settings: tuple) -> dict:
-    """``vo-run SEQ --config indoor(+settings) --stride S --seed N ARGS --quiet``; its report.json."""
+    """``vo-run SEQ --config indoor [--config SETTINGS] --stride S --seed N ARGS --quiet``; its report.json."""
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = Path(tmp) / "cfg.yaml"
-        cfg.write_text(resolve_preset("indoor").read_text() + "".join(f"\n{s}" for s in settings) + "\n")
+        layers = ["--config", "indoor"]
+        if settings:
+            cfg = Path(tmp) / "cfg.yaml"
+            cfg.write_text("".join(f"{s}\n" for s in settings))
+            layers += ["--config", str(cfg)]
         out = Path(tmp) / "out"
-        cmd = [sys.executable, "-m", "vo_app.cli.run", str(seq), "--out", str(out), "--config", str(cfg),
+        cmd = [sys.executable, "-m", "vo_app.cli.run", str(seq), "--out", str(out), *layers,
                "--stride", str(stride), "--seed", str(seed), "--quiet", *args]
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
         return json.loads((out / "report.json").read_text())

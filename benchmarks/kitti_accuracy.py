@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 
 from vo_app.cli.summary import trajectory_accuracy
-from vo_app.pipeline.config import resolve_preset
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 #: The baseline of ../shared/data/README.md: median rotation error (deg), median t-dir error (deg), ATE with
@@ -34,11 +33,14 @@ def accuracy(gt: np.ndarray, est: np.ndarray) -> dict:
     return trajectory_accuracy(np.asarray(gt), np.asarray(est))
 
 
-def vo_run_report(seq: Path, preset: str = "kitti", seed: int = 0, extra: tuple[str, ...] = ()) -> dict:
-    """``vo-run SEQ --config PRESET --scale triangulation --seed SEED --quiet`` in a subprocess; its report.json."""
+def vo_run_report(seq: Path, preset: "str | tuple[str, ...]" = "kitti", seed: int = 0,
+                  extra: tuple[str, ...] = ()) -> dict:
+    """``vo-run SEQ --config PRESET --scale triangulation --seed SEED --quiet`` in a subprocess; its report.json.
+    ``preset`` may also be ready ``--config`` arguments, e.g. ``("--config", "kitti", "--config", "x.yaml")``."""
+    layers = ("--config", preset) if isinstance(preset, str) else tuple(preset)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out"
-        cmd = [sys.executable, "-m", "vo_app.cli.run", str(seq), "--out", str(out), "--config", preset,
+        cmd = [sys.executable, "-m", "vo_app.cli.run", str(seq), "--out", str(out), *layers,
                "--scale", "triangulation", "--seed", str(seed), "--quiet", *extra]
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
         return json.loads((out / "report.json").read_text())
@@ -65,13 +67,12 @@ def main() -> None:
             print(f"skip {name}: {seq} not found", file=sys.stderr)
             continue
         with tempfile.TemporaryDirectory() as tmp:
-            preset = args.preset
+            layers = ("--config", args.preset)  # a preset name (vo_app/configs/) or a YAML path
             if extra:
                 cfg = Path(tmp) / "cfg.yaml"
-                src = resolve_preset(args.preset)  # a preset name (vo_app/configs/) or a YAML path
-                cfg.write_text(src.read_text() + extra + "\n")
-                preset = str(cfg)
-            rep = vo_run_report(seq, preset, seed)
+                cfg.write_text(extra + "\n")
+                layers += ("--config", str(cfg))  # the settings on top of the preset
+            rep = vo_run_report(seq, layers, seed)
         a = rep["accuracy"]
         rows.append((name if len(args.seed) == 1 else f"{name} seed {seed}", a["median_rot_err_deg"], b_rot, a["median_tdir_err_deg"], b_tdir, a["ate_rmse_m"], b_ate,
                      rep["totals"]["frames_per_s"]))

@@ -89,16 +89,15 @@ def test_pnp_input_checks_and_failure():
 
 
 def _config(tmp_path, name: str, *lines: str) -> Path:
-    """The demo preset (native size) plus ``lines``, as a config file."""
-    from vo_app.pipeline.config import resolve_preset
-
+    """``lines`` as a config file (layered on the demo preset: ``--config demo --config FILE``)."""
     cfg = tmp_path / f"{name}.yaml"
-    cfg.write_text(resolve_preset("demo").read_text() + "".join(f"\n{ln}" for ln in lines) + "\n")
+    cfg.write_text("".join(f"{ln}\n" for ln in lines))
     return cfg
 
 
-def _run(seq, out, run_cli, *extra, config="demo"):
-    res = run_cli([seq, "--out", out, "--config", config, "--quiet", *extra])
+def _run(seq, out, run_cli, *extra, config=None):
+    layers = ["--config", "demo"] + (["--config", config] if config is not None else [])
+    res = run_cli([seq, "--out", out, *layers, "--quiet", *extra])
     assert res.code == 0, res.err
     return json.loads((out / "report.json").read_text()), np.loadtxt(out / "trajectory_kitti.txt")
 
@@ -118,7 +117,7 @@ def test_depth_fallback_option(rotation_seq, tmp_path, run_cli):
     rep, _ = _run(rotation_seq, tmp_path / "b", run_cli, "--scale", "rgbd", config=cfg)
     assert not any((p.get("scale_note") or "").startswith("pnp") for p in rep["pairs"])
     cfg = _config(tmp_path, "d", "depth_fallback: sometimes")
-    res = run_cli([rotation_seq, "--out", tmp_path / "c", "--config", cfg, "--quiet"])
+    res = run_cli([rotation_seq, "--out", tmp_path / "c", "--config", "demo", "--config", cfg, "--quiet"])
     assert res.code == 2 and len(res.err_lines) == 1 and "depth_fallback" in res.err_lines[0]
 
 
