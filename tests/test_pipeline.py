@@ -269,6 +269,32 @@ def test_scale_from_previous_with_no_shared_points():
     assert np.isnan(ratio) and n_used == 0
 
 
+def test_carry_memory_moves_points_and_depths_with_the_pose():
+    """Across a pair posed without triangulation, the memory's points follow the flow and their
+    depths the pose (metric translation over the memory's norm); the norm and span stay."""
+    from vo_app.geometry.pnp import backproject
+    from vo_app.pipeline.scale_chain import PairMemory, carry_memory
+
+    h, w = 60, 80
+    K = np.array([[70.0, 0, 39.5], [0, 70.0, 29.5], [0, 0, 1]])
+    rng = np.random.default_rng(0)
+    cells = rng.choice(h * w, 300, replace=False)  # distinct integer pixels: the flow is exact there
+    p = np.stack([cells % w, cells // w], 1).astype(np.float64)
+    z = rng.uniform(4.0, 9.0, len(p))  # metric depths in frame 1
+    scale = 0.5  # the memory's norm: its depths are metric / 0.5
+    T = geo.make_pose(geo.se3.so3_exp(np.array([0.0, 0.02, 0.01])), np.array([0.05, 0.0, 0.3]))
+    X2 = backproject(p, z, K) @ T[:3, :3].T + T[:3, 3]
+    q = (X2[:, :2] / X2[:, 2:]) * [K[0, 0], K[1, 1]] + [K[0, 2], K[1, 2]]
+    flow = np.zeros((h, w, 2), np.float32)
+    flow[p[:, 1].astype(int), p[:, 0].astype(int)] = q - p
+    out = carry_memory(PairMemory(p, z / scale, np.full(len(p), 0.02), scale, span=3), flow, T, K)
+    inside = (q[:, 0] >= 0) & (q[:, 0] <= w - 1) & (q[:, 1] >= 0) & (q[:, 1] <= h - 1)
+    assert len(out.p) == inside.sum() > 200 and inside.sum() < len(p)  # some points leave the image
+    np.testing.assert_allclose(out.p, q[inside], atol=1e-3)
+    np.testing.assert_allclose(out.depth * out.scale, X2[inside, 2], rtol=1e-9)
+    assert out.scale == scale and out.span == 3
+
+
 # ------------------------------------------------------------------ RunOutput on its own
 def _pose(x: float, yaw_deg: float = 0.0) -> np.ndarray:
     return geo.make_pose(geo.se3.so3_exp(np.array([0.0, np.radians(yaw_deg), 0.0])), np.array([x, 0.0, 0.0]))

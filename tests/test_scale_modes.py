@@ -246,11 +246,13 @@ def _step_ratios(gt: np.ndarray, est: np.ndarray):
 
 @pytest.mark.skipif(not DEPTH_WEIGHTS.is_file(), reason="shipped depth weights absent")
 def test_fused_scale_after_a_stop_and_a_pure_rotation_stays_bounded(stopgo_seq, tmp_path):
-    """Across the 20-frame stop, the pan while standing and the U-turn at walking pace, the chain
-    loses its scale (its steps come out several times too long relative to before the stop: the
-    ratio across the break is wrong and nothing corrects it); the fused norm stays at the depth
-    network's absolute scale: no jump, no reset (measured: 0.91-1.05 of the norm before the stop
-    on the moving steps after it, a pure-rotation hold's ground-truth length carried over)."""
+    """Across the 20-frame stop, the pan while standing and the U-turn at walking pace, the fused
+    norm stays at the depth network's absolute scale: no jump, no reset (measured: 0.91-1.05 of the
+    norm before the stop on the moving steps after it, a pure-rotation hold's ground-truth length
+    carried over).  The chain alone keeps its scale there too, within 1.5x (measured: 1.08-1.24),
+    because its memory is carried across the pairs posed without triangulation
+    (``scale_chain.carry_memory``) and a stop does not count as frames of motion; before both, it
+    came out more than 4x too long after the stop."""
     from vo_app.io import open_sequence, read_kitti
     from vo_app.pipeline.config import load_config
     from vo_app.pipeline.odometry import run_odometry
@@ -275,4 +277,4 @@ def test_fused_scale_after_a_stop_and_a_pure_rotation_stays_bounded(stopgo_seq, 
     assert 0.8 < ref < 1.25  # absolute scale from the depth network (metric renders)
     assert len(after) >= 5 and np.all((after > 0.8) & (after < 1.25)), after.round(2)
     _, chain_after = results["triangulation"]
-    assert np.median(chain_after) > 4.0  # what the fusion corrects
+    assert 1 / 1.5 < np.median(chain_after) < 1.5, chain_after.round(2)

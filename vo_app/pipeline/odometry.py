@@ -30,7 +30,7 @@ from .alloc import keep_freed_memory
 from .config import VOConfig
 from .output import RunOutput
 from .pair import DEGENERATE, NO_MOTION, PURE_ROTATION, PairResult, estimate_pairs
-from .scale_chain import PairMemory, dense_matches, depth_at, ratio_from_dense, scale_from_rgbd
+from .scale_chain import PairMemory, carry_memory, dense_matches, depth_at, ratio_from_dense, scale_from_rgbd
 from .scale_fusion import ScaleFilter
 from .source import FlowItem, FlowSource
 
@@ -91,7 +91,9 @@ class _Chain:
         self.ref = None  # (frame, pose_world, gray) of the current reference (key) frame
         self.mem: PairMemory | None = None
         self.last_motion = np.eye(4)  # last metric relative motion, for the constant-motion guess
-        self.last_scale = 1.0
+        # the last posed pair's norm and the frames it spans (None: no pair posed yet, the first norm is 1)
+        self.last_scale, self.last_span = 1.0, None
+        self.still_at = -1  # the last frame seen not to move from its reference (no_motion)
         self.recomputed = 0
         self.depth = None
         if cfg.scale in ("depth", "fused") and cfg.depth_weights:
@@ -254,6 +256,7 @@ class _Chain:
         if res.fallback == NO_MOTION:
             T_rel = np.eye(4)
             advance = False
+            self.still_at = frame.index
         elif res.fallback == PURE_ROTATION or (
                 res.fallback == DEGENERATE and res.median_flow <= cfg.keyframe_flow_frac * size):
             # Too little parallax so far (or a degenerate F from a short baseline): rotation-only
@@ -266,17 +269,22 @@ class _Chain:
             if T_rel is None:
                 T_rel, note = geo.make_pose(res.R, np.zeros(3)), None
             advance = res.median_flow > cfg.keyframe_flow_frac * size
-            if advance:
-                self.mem = None
+            if advance and self.mem is not None:
+                self.mem = carry_memory(self.mem, flow_f, T_rel, self.K)
         elif res.fallback is not None:
             T_rel, note = self._depth_pose(res, ref_frame, ref_gray, item.gray)
+            if T_rel is None:
+                T_rel, note = self._map_pose(ref_frame, flow_f)
             measured = T_rel is not None
             if T_rel is None:
                 T_rel = self.last_motion.copy()
                 note = "constant-motion guess" + (f" ({note})" if note else "")
-            self.mem = None
+            if self.mem is not None:
+                self.mem = carry_memory(self.mem, flow_f, T_rel, self.K)
         else:
             dense = None
+            # frames of motion between the pair's two frames (a stop held the reference without moving)
+            span = frame.index - max(ref_frame.index, self.still_at)
             if cfg.scale == "rgbd":
                 scale, n_used = (np.nan, 0) if ref_frame.depth is None else scale_from_rgbd(
                     ref_frame.depth, res.p1, res.depth1, cfg.min_scale_points)
@@ -288,22 +296,30 @@ class _Chain:
                                       step=cfg.scale_grid_step, threads=2 if cfg.pipeline else 1,
                                       lk_min_parallax_deg=cfg.scale_lk_min_parallax_deg)
                 ratio = None
+                # The norm this pair has at the speed of the pair that made the memory (or of the
+                # last posed pair): the pairs may span different numbers of frames where a
+                # reference was kept (fallbacks, keyframes), and the norm grows with the span.
+                base_scale, base_span = ((self.mem.scale, self.mem.span) if self.mem is not None
+                                         else (self.last_scale, self.last_span or span))
+                expected = base_scale * span / base_span
                 if self.mem is None:
                     chain_note = "no shared points with a previous pair"
                 else:
                     r, n_used, thr = ratio_from_dense(self.mem, dense, cfg.min_scale_points,
                                                       tuple(cfg.scale_parallax_deg))
-                    # the change of norm from the previous pair (the memory of a held keyframe is
-                    # older than the previous pair; otherwise mem.scale == last_scale and this is r)
-                    step = r * self.mem.scale / self.last_scale
-                    if np.isfinite(step) and 1.0 / cfg.max_scale_change <= step <= cfg.max_scale_change:
+                    # a jump is a norm far from both that expectation and the last pair's norm (the
+                    # speed changes too: a start from standstill, a held keyframe's older memory)
+                    lo, hi = sorted((expected, self.last_scale))
+                    norm = r * self.mem.scale
+                    if np.isfinite(norm) and lo / cfg.max_scale_change <= norm <= hi * cfg.max_scale_change:
                         ratio, chain_note = r, f"triangulation ({n_used} shared points, parallax >= {thr} deg)"
                     else:
                         chain_note = f"unreliable ratio {r:.3g} from {n_used} points"
                 if ratio is not None:
                     chain_scale, chain_full = self.mem.scale * ratio, chain_note
                 else:
-                    chain_scale, chain_full = self.last_scale, chain_note + ": previous norm kept"
+                    chain_scale, chain_full = expected, chain_note + (
+                        ": previous norm kept" if span == base_span else f": previous speed kept ({span} frames)")
                 if cfg.scale == "triangulation":
                     scale, note = chain_scale, chain_full
                 elif cfg.scale == "depth":
@@ -331,12 +347,12 @@ class _Chain:
                     T_rel, note = T_map, note_map
                     scale = float(np.linalg.norm(T_map[:3, 3]))
                     fused_k = None
-            self.last_scale = float(scale)
+            self.last_scale, self.last_span = float(scale), span
             if dense is not None:
                 if not hold:
-                    self.mem = dense.memory(float(scale))
+                    self.mem = dense.memory(float(scale), span)
                 elif self.mem is None:
-                    self.mem = dense.reference_memory(float(scale))
+                    self.mem = dense.reference_memory(float(scale), span)
         res.timings["scale"] = time.perf_counter() - t_scale
         pose = ref_pose @ geo.inverse(T_rel)
         if not np.isfinite(pose).all():  # never chain a NaN: hold the reference pose instead

@@ -22,13 +22,16 @@ class PairMemory:
 
     ``p``: ``[M,2]`` pixels of the reference frame (sub-pixel: forward-flow targets);
     ``depth``: ``[M]`` their triangulated depth at unit baseline; ``angle``: ``[M]``
-    parallax (radians); ``scale``: the pair's translation norm.
+    parallax (radians); ``scale``: the pair's translation norm; ``span``: how many frames apart
+    the pair's two frames are (more than 1 where the reference was kept over some frames), so
+    that the next pair's expected norm is ``scale * its span / span`` at a constant speed.
     """
 
     p: np.ndarray
     depth: np.ndarray
     angle: np.ndarray
     scale: float
+    span: int = 1
 
 
 def make_memory(flow_fwd: np.ndarray, valid: np.ndarray, R: np.ndarray, t: np.ndarray, K: np.ndarray, scale: float,
@@ -103,6 +106,25 @@ def scale_from_previous(mem: PairMemory, flow_fwd: np.ndarray, valid_new: np.nda
     return float("nan"), int(new.valid.sum()), float("nan")
 
 
+def carry_memory(mem: PairMemory, flow_fwd: np.ndarray, T_rel: np.ndarray, K: np.ndarray) -> PairMemory:
+    """The memory of a reference frame moved to the next one, across a pair that is posed without
+    triangulating (a rotation-only pose, a pose against depth or the reference's points, a guess).
+
+    The points follow the pair's forward flow ``flow_fwd [H,W,2]``; their depths follow its pose
+    ``T_rel [4,4]`` (``X_2 = R X_1 + t``, ``t`` metric; depths are in the memory's units, so ``t`` is
+    divided by ``mem.scale``).  Points that leave the image or fall behind the camera are dropped.
+    The scale and span stay those of the pair that triangulated the points, so the next posed pair's
+    ratio to them still measures its norm against that pair's.
+    """
+    from ..geometry.pnp import backproject
+
+    h, w = flow_fwd.shape[:2]
+    q = mem.p + geo.sample_flow(flow_fwd, mem.p.astype(np.float32)).astype(np.float64)
+    X = backproject(mem.p, mem.depth, K) @ T_rel[:3, :3].T + T_rel[:3, 3] / mem.scale
+    keep = (X[:, 2] > 0) & (q[:, 0] >= 0) & (q[:, 0] <= w - 1) & (q[:, 1] >= 0) & (q[:, 1] <= h - 1)
+    return PairMemory(q[keep], X[keep, 2], mem.angle[keep], mem.scale, mem.span)
+
+
 MAX_LK_MOVE = 1.5  # px: a Lucas-Kanade match farther than this from its flow start is dropped
 
 
@@ -127,7 +149,7 @@ class DenseMatches:
     size: tuple[int, int]  # (h, w) of the images
     step: int
 
-    def memory(self, scale: float) -> PairMemory:
+    def memory(self, scale: float, span: int = 1) -> PairMemory:
         """What this pair leaves for the next one: its matches in frame 2 with their depths.
 
         Points that leave the image, failed Lucas-Kanade or triangulate badly are dropped, and
@@ -143,13 +165,13 @@ class DenseMatches:
             cy = np.rint(q[idx, 1] / self.step).astype(np.int64)
             _, first = np.unique(cy * (w // self.step + 2) + cx, return_index=True)
             idx = idx[np.sort(first)]
-        return PairMemory(q[idx], self.tri.depth2[idx], self.angle[idx], float(scale))
+        return PairMemory(q[idx], self.tri.depth2[idx], self.angle[idx], float(scale), int(span))
 
-    def reference_memory(self, scale: float) -> PairMemory:
+    def reference_memory(self, scale: float, span: int = 1) -> PairMemory:
         """The pair's points in frame 1 with their depths there: the memory of a reference frame that
         stays the reference (keyframes, ``keyframe_parallax_px``), for the next pairs from it."""
         idx = np.flatnonzero(self.ok & self.tri.valid)
-        return PairMemory(self.p[idx], self.tri.depth1[idx], self.angle[idx], float(scale))
+        return PairMemory(self.p[idx], self.tri.depth1[idx], self.angle[idx], float(scale), int(span))
 
 
 def dense_matches(mem: PairMemory | None, flow_fwd: np.ndarray, valid: np.ndarray, R: np.ndarray, t: np.ndarray,
