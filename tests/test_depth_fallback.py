@@ -121,6 +121,13 @@ def test_depth_fallback_option(rotation_seq, tmp_path, run_cli):
     assert res.code == 2 and len(res.err_lines) == 1 and "depth_fallback" in res.err_lines[0]
 
 
+def test_scale_memory_fill_option(rotation_seq, tmp_path, run_cli):
+    cfg = _config(tmp_path, "f", "scale_memory_fill: often")
+    res = run_cli([rotation_seq, "--out", tmp_path / "f", "--config", "demo", "--config", cfg, "--quiet"])
+    assert res.code == 2 and len(res.err_lines) == 1 and "scale_memory_fill" in res.err_lines[0]
+    assert str(cfg) in res.err_lines[0]
+
+
 def test_keyframe_mode_holds_the_reference_and_poses_held_frames_against_its_points(handheld_seq, tmp_path, run_cli):
     """keyframe_parallax_px: low-parallax pairs keep their reference and are posed by PnP against the
     points triangulated in it; every frame still gets a finite row, and on this rendered handheld

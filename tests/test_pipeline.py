@@ -295,6 +295,21 @@ def test_carry_memory_moves_points_and_depths_with_the_pose():
     assert out.scale == scale and out.span == 3
 
 
+def test_fill_memory_adds_carried_points_in_empty_cells_at_the_fresh_norm():
+    from vo_app.pipeline.scale_chain import PairMemory, fill_memory
+
+    fresh = PairMemory(np.array([[3.0, 3.0], [9.0, 3.0]]), np.array([2.0, 4.0]), np.array([0.1, 0.1]), 0.5, span=2)
+    older = PairMemory(np.array([[3.4, 2.8], [15.0, 6.0], [30.0, 30.0]]), np.array([10.0, 20.0, 30.0]),
+                       np.array([0.2, 0.3, 0.4]), 0.1, span=1)
+    out = fill_memory(fresh, older, step=3)
+    # (3.4, 2.8) shares the cell of (3, 3): the fresh point stays; the two others are added
+    np.testing.assert_allclose(out.p, [[3.0, 3.0], [9.0, 3.0], [15.0, 6.0], [30.0, 30.0]])
+    np.testing.assert_allclose(out.depth * out.scale, [1.0, 2.0, 2.0, 3.0])  # metric depths kept
+    np.testing.assert_allclose(out.angle, [0.1, 0.1, 0.3, 0.4])
+    assert out.scale == 0.5 and out.span == 2
+    assert fill_memory(fresh, PairMemory(np.zeros((0, 2)), np.zeros(0), np.zeros(0), 1.0), 3) is fresh
+
+
 # ------------------------------------------------------------------ RunOutput on its own
 def _pose(x: float, yaw_deg: float = 0.0) -> np.ndarray:
     return geo.make_pose(geo.se3.so3_exp(np.array([0.0, np.radians(yaw_deg), 0.0])), np.array([x, 0.0, 0.0]))

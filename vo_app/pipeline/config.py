@@ -50,6 +50,7 @@ class VOConfig:
     depth_fallback: str = "pnp+direct"  # where F gives no pose and the reference has depth: pnp | pnp+direct | none
     min_scale_points: int = 50
     scale_parallax_deg: tuple[float, ...] = (2.0, 1.0, 0.5, 0.0)  # parallax thresholds tried in turn (scale votes)
+    scale_memory_fill: str = "sparse"  # fill a posed pair's memory from the previous one: sparse (when under half its points), always, none
     scale_lk_refine: bool = True  # Lucas-Kanade refinement of the matches that set the scale
     scale_lk_min_parallax_deg: float = 0.0  # refine only matches whose unrefined parallax reaches this
     scale_grid_step: int = 3  # the scale chain triangulates every N-th pixel in x and y
@@ -161,6 +162,9 @@ def load_config(preset: "str | Sequence[str] | None" = None, **overrides) -> VOC
     if cfg.fusion_smoother not in ("rts", "none"):
         raise UserError(f"option fusion_smoother: unknown value {cfg.fusion_smoother!r}",
                         path=origin.get("fusion_smoother"), fix="use rts or none")
+    if cfg.scale_memory_fill not in ("sparse", "always", "none"):
+        raise UserError(f"option scale_memory_fill: unknown value {cfg.scale_memory_fill!r}",
+                        path=origin.get("scale_memory_fill"), fix="use sparse, always or none")
     if cfg.scale not in ("triangulation", "rgbd", "depth", "fused"):
         raise UserError(f"unknown scale mode {cfg.scale!r}", fix="use --scale triangulation, rgbd, depth or fused")
     if cfg.camera_height is not None:

@@ -30,7 +30,7 @@ from .alloc import keep_freed_memory
 from .config import VOConfig
 from .output import RunOutput
 from .pair import DEGENERATE, NO_MOTION, PURE_ROTATION, PairResult, estimate_pairs
-from .scale_chain import PairMemory, carry_memory, dense_matches, depth_at, ratio_from_dense, scale_from_rgbd
+from .scale_chain import PairMemory, carry_memory, dense_matches, fill_memory, depth_at, ratio_from_dense, scale_from_rgbd
 from .scale_fusion import ScaleFilter
 from .source import FlowItem, FlowSource
 
@@ -350,7 +350,11 @@ class _Chain:
             self.last_scale, self.last_span = float(scale), span
             if dense is not None:
                 if not hold:
-                    self.mem = dense.memory(float(scale), span)
+                    fresh = dense.memory(float(scale), span)
+                    if self.mem is not None and (cfg.scale_memory_fill == "always" or (
+                            cfg.scale_memory_fill == "sparse" and len(fresh.p) < 0.5 * len(self.mem.p))):
+                        fresh = fill_memory(fresh, carry_memory(self.mem, flow_f, T_rel, self.K), cfg.scale_grid_step)
+                    self.mem = fresh
                 elif self.mem is None:
                     self.mem = dense.reference_memory(float(scale), span)
         res.timings["scale"] = time.perf_counter() - t_scale

@@ -125,6 +125,24 @@ def carry_memory(mem: PairMemory, flow_fwd: np.ndarray, T_rel: np.ndarray, K: np
     return PairMemory(q[keep], X[keep, 2], mem.angle[keep], mem.scale, mem.span)
 
 
+def fill_memory(fresh: PairMemory, older: PairMemory, step: int) -> PairMemory:
+    """``fresh`` (a posed pair's memory) with the points of ``older`` (the previous memory carried
+    to the same frame, :func:`carry_memory`) added in the ``step`` cells that ``fresh`` leaves empty,
+    their depths converted to ``fresh``'s norm.  Where a pair's rigid mask covers little of the image
+    (a poor pose, motion blur), its own memory is small and the next pair could not measure its
+    ratio; the carried points keep it measurable."""
+    if not len(older.p):
+        return fresh
+    def cells(p):
+        return np.rint(p[:, 1] / step).astype(np.int64) * 100_000 + np.rint(p[:, 0] / step).astype(np.int64)
+    add = ~np.isin(cells(older.p), cells(fresh.p))
+    if not add.any():
+        return fresh
+    return PairMemory(np.concatenate([fresh.p, older.p[add]]),
+                      np.concatenate([fresh.depth, older.depth[add] * older.scale / fresh.scale]),
+                      np.concatenate([fresh.angle, older.angle[add]]), fresh.scale, fresh.span)
+
+
 MAX_LK_MOVE = 1.5  # px: a Lucas-Kanade match farther than this from its flow start is dropped
 
 
