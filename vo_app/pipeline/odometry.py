@@ -30,7 +30,8 @@ from .alloc import keep_freed_memory
 from .config import VOConfig
 from .output import RunOutput
 from .pair import DEGENERATE, NO_MOTION, PURE_ROTATION, PairResult, estimate_pairs
-from .scale_chain import PairMemory, carry_memory, dense_matches, fill_memory, depth_at, ratio_from_dense, scale_from_rgbd
+from .scale_chain import (PairMemory, carry_memory, dense_matches, depth_at, fill_memory, ratio_from_dense,
+                          scale_from_rgbd)
 from .scale_fusion import ScaleFilter
 from .source import FlowItem, FlowSource
 
