@@ -86,6 +86,9 @@ _POSITIVE = {"n_matches", "ransac_threshold", "ransac_max_iters", "min_inliers",
              "epi_threshold", "refine_band", "refine_huber", "scale_grid_step", "keyframe_flow_frac", "batch",
              "fusion_ratio_sigma", "fusion_ground_sigma", "fusion_depth_sigma"}
 _UNIT = {"top_ratio", "ransac_confidence"}
+#: options with a fixed set of values
+_CHOICES = {"depth_fallback": ("pnp", "pnp+direct", "none"), "fusion_smoother": ("rts", "none"),
+            "scale_memory_fill": ("sparse", "always", "none")}
 
 
 def _coerce(key: str, value, where: Path | None):
@@ -156,15 +159,10 @@ def load_config(preset: "str | Sequence[str] | None" = None, **overrides) -> VOC
     if not -1.0 < cfg.hybrid_margin < 1.0:
         raise UserError(f"option hybrid_margin: must be in (-1, 1) (got {cfg.hybrid_margin})",
                         path=origin.get("hybrid_margin"), fix="use e.g. 0.1, or 0")
-    if cfg.depth_fallback not in ("pnp", "pnp+direct", "none"):
-        raise UserError(f"option depth_fallback: unknown value {cfg.depth_fallback!r}",
-                        path=origin.get("depth_fallback"), fix="use pnp, pnp+direct or none")
-    if cfg.fusion_smoother not in ("rts", "none"):
-        raise UserError(f"option fusion_smoother: unknown value {cfg.fusion_smoother!r}",
-                        path=origin.get("fusion_smoother"), fix="use rts or none")
-    if cfg.scale_memory_fill not in ("sparse", "always", "none"):
-        raise UserError(f"option scale_memory_fill: unknown value {cfg.scale_memory_fill!r}",
-                        path=origin.get("scale_memory_fill"), fix="use sparse, always or none")
+    for key, choices in _CHOICES.items():
+        if getattr(cfg, key) not in choices:
+            raise UserError(f"option {key}: unknown value {getattr(cfg, key)!r}", path=origin.get(key),
+                            fix=f"use {', '.join(choices[:-1])} or {choices[-1]}")
     if cfg.scale not in ("triangulation", "rgbd", "depth", "fused"):
         raise UserError(f"unknown scale mode {cfg.scale!r}", fix="use --scale triangulation, rgbd, depth or fused")
     if cfg.camera_height is not None:

@@ -64,6 +64,13 @@ def pair_seed(cfg: VOConfig, frame_index: int) -> int:
     return (cfg.seed * 1_000_003 + frame_index) % 2**63
 
 
+def _chain_pose(ref_pose: np.ndarray, T_rel: np.ndarray) -> tuple[np.ndarray, bool]:
+    """The pose of a frame from its reference's pose and the relative motion; a non-finite result
+    is never chained: the reference pose is held instead (second value False)."""
+    pose = ref_pose @ geo.inverse(T_rel)
+    return (pose, True) if np.isfinite(pose).all() else (ref_pose.copy(), False)
+
+
 def _pair_record(frame, ref, res: PairResult | None, scale, scale_note, t_flow, t_total) -> dict:
     rec = {"frame": frame, "ref": ref, "t_flow_s": round(t_flow, 5), "t_total_s": round(t_total, 5)}
     if res is not None:
@@ -205,8 +212,7 @@ class _Chain:
                 T = geo.make_pose(row["R"], row["t"] * norms[row["fused"]])
                 rec = self.report["pairs"][row["pair"]]
                 rec["scale_causal"], rec["scale"] = rec["scale"], round(float(norms[row["fused"]]), 6)
-            pose = poses[row["ref"]] @ geo.inverse(T)
-            poses.append(pose if np.isfinite(pose).all() else poses[row["ref"]].copy())
+            poses.append(_chain_pose(poses[row["ref"]], T)[0])
         self.out.rewrite(poses)
 
     def _tick(self) -> None:
@@ -359,10 +365,9 @@ class _Chain:
                 elif self.mem is None:
                     self.mem = dense.reference_memory(float(scale), span)
         res.timings["scale"] = time.perf_counter() - t_scale
-        pose = ref_pose @ geo.inverse(T_rel)
-        if not np.isfinite(pose).all():  # never chain a NaN: hold the reference pose instead
-            pose, note, advance = ref_pose.copy(), "non-finite motion dropped", False
-            T_rel, fused_k = np.eye(4), None
+        pose, finite = _chain_pose(ref_pose, T_rel)
+        if not finite:
+            note, advance, T_rel, fused_k = "non-finite motion dropped", False, np.eye(4), None
         self.row_of[frame.index] = len(self.rows)
         self.rows.append({"ref": self.row_of[ref_frame.index], "T": T_rel, "fused": fused_k, "R": res.R, "t": res.t,
                           "pair": len(self.report["pairs"])})

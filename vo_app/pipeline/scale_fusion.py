@@ -90,17 +90,11 @@ class ScaleFilter:
             return {"value": None, "used": False}
         z = math.log(value)
         rec = {"value": round(value, 6), "sigma": sigma}
-        if not self.anchored:  # the first absolute measurement sets the state (no prior to gate it)
-            self.anchored = True
-            self.x, self.P = z, sigma ** 2
-            self._record()
-            self._count(name, "used")
-            self.stats[name]["gain_sum"] = self.stats[name].get("gain_sum", 0.0) + 1.0
-            rec.update(used=True, gain=1.0, first=True)
-            return rec
+        first = not self.anchored  # the first absolute measurement sets the state: no prior to gate it against
+        self.anchored = True
         v = z - self.x
         S = self.P + sigma ** 2
-        if v * v / S > self.gate ** 2:
+        if not first and v * v / S > self.gate ** 2:
             self.streak[name] = self.streak.get(name, 0) + 1
             if self.streak[name] >= self.reset_after:
                 self.x, self.P = z, sigma ** 2
@@ -113,12 +107,14 @@ class ScaleFilter:
             rec.update(used=False, rejected=True, innovation=round(v, 4))
             return rec
         self.streak[name] = 0
-        gain = self.P / S
+        gain = 1.0 if first else self.P / S
         self.x += gain * v
-        self.P *= 1.0 - gain
+        self.P = sigma ** 2 if first else self.P * (1.0 - gain)
         self._record()
         self._count(name, "used")
         self.stats[name]["gain_sum"] = self.stats[name].get("gain_sum", 0.0) + gain
+        if first:
+            rec["first"] = True
         rec.update(used=True, gain=round(gain, 4))
         return rec
 
