@@ -1,7 +1,7 @@
 """Accuracy and scale drift of ``vo-run``'s scale modes on the KITTI dev clips and long synthetic drives.
 
 Usage: .venv/bin/python benchmarks/scale_modes.py [--depth-weights weights/depth_small_cpu.pt]
-       [--synthetic-frames 1500] [--only kitti|synthetic]
+       [--synthetic-frames 1500] [--only kitti|synthetic] [--dis medium|fine|...]
 
 Rows: ``--scale triangulation`` (the chain), ``fused`` with the ground plane only (the camera
 height), ``fused`` with the depth network only, ``fused`` with both, and ``depth`` (the network
@@ -89,6 +89,7 @@ def main() -> None:
     ap.add_argument("--depth-weights", default="weights/depth_small_cpu.pt")
     ap.add_argument("--synthetic-frames", type=int, default=1500)
     ap.add_argument("--only", choices=["kitti", "synthetic"])
+    ap.add_argument("--dis", help="DIS preset of every run (default: the preset's, medium)")
     args = ap.parse_args()
     dw = args.depth_weights
     jobs = []
@@ -123,7 +124,7 @@ def main() -> None:
         for name, d, preset, label, ov in jobs:
             if preset == "kitti" and label == "fused: depth":
                 preset = str(no_height)
-            r = run(d, preset, **ov)
+            r = run(d, preset, **ov, **({"dis_preset": args.dis} if args.dis else {}))
             end = "-" if r["drift_end"] is None else f"{r['drift_end']:.3f}"
             worst = "-" if r["drift_worst"] is None else f"{r['drift_worst']:+.3f}"
             print(f"| {name} | {label} | {r['rot']:.4f} | {r['ate']:.3f} | {100 * r['ate'] / r['path']:.2f}% | {end} | "

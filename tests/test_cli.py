@@ -209,7 +209,7 @@ def test_bad_config_file(kitti_copy, tmp_path, run_cli, text, words):
     assert words in assert_user_error(run_cli([kitti_copy, "--config", cfg, "--quiet", "--out", tmp_path / "o"]), cfg)
 
 
-@pytest.mark.parametrize("text", ["size: abc\n", "top_ratio: 0\n", "n_matches: abc\n"])
+@pytest.mark.parametrize("text", ["size: abc\n", "top_ratio: 0\n", "n_matches: abc\n", "min_inlier_share: 1.5\n"])
 def test_bad_config_values(kitti_copy, tmp_path, text, run_cli_proc):
     cfg = tmp_path / "bad.yaml"
     cfg.write_text(text)
@@ -235,6 +235,16 @@ def test_config_files_layer_in_order(kitti_copy, tmp_path, run_cli):
     bad.write_text("hybrid_window: 4\n")
     assert "hybrid_window" in assert_user_error(run_cli([kitti_copy, "--config", "demo", "--config", bad, "--quiet",
                                                          "--out", tmp_path / "o2"]), bad)
+
+
+def test_dis_option_overrides_the_preset(kitti_copy, tmp_path, run_cli):
+    from vo_app.pipeline.config import load_config
+
+    out = tmp_path / "o"
+    res = run_cli([kitti_copy, "--config", "demo", "--dis", "fine", "--max-frames", "3", "--quiet", "--out", out])
+    assert res.code == 0, res.err
+    assert json.loads((out / "report.json").read_text())["config"]["dis_preset"] == "fine" != load_config("demo").dis_preset
+    assert "vo-run --help" in assert_user_error(run_cli([kitti_copy, "--dis", "coarse", "--quiet", "--out", tmp_path / "b"]))
 
 
 @pytest.mark.parametrize("size", ["abc", "12x3", "0x100", "20x20x3", "-416x128"])

@@ -17,7 +17,7 @@ from vo_app.io import open_sequence
 from vo_app.pipeline import source as source_mod
 from vo_app.pipeline.config import load_config
 from vo_app.pipeline.odometry import run_odometry
-from vo_app.pipeline.pair import estimate_pair, estimate_pairs, match_scores
+from vo_app.pipeline.pair import TOO_FEW_INLIERS, estimate_pair, estimate_pairs, match_scores
 
 needs_core = pytest.mark.skipif(not geo._ext.available(), reason="vo_app._core is not built")
 TRAJ = ("trajectory_kitti.txt", "trajectory_tum.txt")
@@ -162,6 +162,19 @@ def test_estimate_pairs_equals_one_pair_at_a_time(handheld_flows):
         assert got.fallback == one.fallback and got.n_inliers == one.n_inliers
         for name in ("R", "t", "p1", "p2", "depth1", "rigid_score"):
             np.testing.assert_array_equal(getattr(got, name), getattr(one, name), err_msg=name)
+
+
+@needs_core
+def test_small_inlier_share_is_too_few_inliers(handheld_flows):
+    """A pair whose RANSAC keeps fewer inliers than ``min_inlier_share`` of the sampled matches is
+    ``too_few_inliers`` (the flow lost the motion), however many inliers that is in absolute terms."""
+    ff, fb, K, _ = handheld_flows
+    posed = estimate_pair(ff[0], fb[0], K, load_config("demo"), 1)
+    assert posed.fallback is None
+    share = posed.n_inliers / load_config("demo").n_matches
+    assert 0.2 < share < 1.0 and posed.n_inliers > 50
+    strict = estimate_pair(ff[0], fb[0], K, load_config("demo", min_inlier_share=min(1.0, share + 0.01)), 1)
+    assert strict.fallback == TOO_FEW_INLIERS and strict.n_inliers == posed.n_inliers
 
 
 def test_reference_backend_runs_batched(handheld_flows):

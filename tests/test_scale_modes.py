@@ -249,10 +249,11 @@ def test_fused_scale_after_a_stop_and_a_pure_rotation_stays_bounded(stopgo_seq, 
     """Across the 20-frame stop, the pan while standing and the U-turn at walking pace, the fused
     norm stays at the depth network's absolute scale: no jump, no reset (measured: 0.91-1.05 of the
     norm before the stop on the moving steps after it, a pure-rotation hold's ground-truth length
-    carried over).  The chain alone keeps its scale there too, within 1.5x (measured: 1.08-1.24),
-    because its memory is carried across the pairs posed without triangulation
-    (``scale_chain.carry_memory``) and a stop does not count as frames of motion; before both, it
-    came out more than 4x too long after the stop."""
+    carried over).  The chain alone keeps its scale there too, within 1.25x (measured: median
+    1.04, 0.87-1.15), because its memory is carried across the pairs posed without triangulation
+    (``scale_chain.carry_memory``), a stop does not count as frames of motion, and the first
+    ratio after a stop is not held against the speed before it; before these, it came out more
+    than 4x too long after the stop."""
     from vo_app.io import open_sequence, read_kitti
     from vo_app.pipeline.config import load_config
     from vo_app.pipeline.odometry import run_odometry
@@ -277,4 +278,33 @@ def test_fused_scale_after_a_stop_and_a_pure_rotation_stays_bounded(stopgo_seq, 
     assert 0.8 < ref < 1.25  # absolute scale from the depth network (metric renders)
     assert len(after) >= 5 and np.all((after > 0.8) & (after < 1.25)), after.round(2)
     _, chain_after = results["triangulation"]
-    assert 1 / 1.5 < np.median(chain_after) < 1.5, chain_after.round(2)
+    assert 1 / 1.25 < np.median(chain_after) < 1.25, chain_after.round(2)
+
+
+def test_stop_and_go_pans_keep_their_rotation(stopgo_seq, tmp_path):
+    """At the pans and the U-turn the reference is held while parallax builds up; a pair that then
+    loses the motion (``degenerate``, ``too_few_inliers``) releases it and is matched against the
+    last frame posed against it, and the low-parallax pairs are posed against the chain's
+    triangulated points.  Measured: 3 releases, every released and every ``pure_rotation`` pair
+    within 0.1 deg of the true rotation (before: no release, ``pure_rotation`` pairs up to 0.27 deg
+    off and a held pair 6.7 deg off)."""
+    import cv2
+
+    from vo_app.io import open_sequence, read_kitti
+    from vo_app.pipeline.config import load_config
+    from vo_app.pipeline.odometry import run_odometry
+
+    seq = open_sequence(stopgo_seq)
+    gt = seq.gt_poses
+    rep = run_odometry(seq, load_config("demo"), tmp_path)
+    est = read_kitti(tmp_path / "trajectory_kitti.txt")
+    released = [p for p in rep["pairs"] if p.get("released_reference")]
+    assert rep["totals"]["references_released"] == len(released) >= 1
+
+    def rot_err(p):
+        rel_e = np.linalg.inv(est[p["ref"]]) @ est[p["frame"]]
+        rel_g = np.linalg.inv(gt[p["ref"]]) @ gt[p["frame"]]
+        return math.degrees(np.linalg.norm(cv2.Rodrigues(rel_g[:3, :3].T @ rel_e[:3, :3])[0]))
+
+    for p in released + [p for p in rep["pairs"] if p.get("fallback") == "pure_rotation"]:
+        assert rot_err(p) < 0.15, (p["ref"], p["frame"], p.get("fallback"), rot_err(p))

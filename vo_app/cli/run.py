@@ -23,6 +23,9 @@ def demo_cache_dir() -> Path:
 @click.option("--flow", type=click.Choice(["dis", "pwc", "pwc+dis"]),
               help="Flow backend [default: dis]. pwc+dis: the network's flow initialises DIS.")
 @click.option("--weights", type=click.Path(path_type=Path), help="Flow network checkpoint (for --flow pwc, pwc+dis).")
+@click.option("--dis", "dis_preset", type=click.Choice(["ultrafast", "fast", "medium", "fine"]),
+              help="DIS preset of --flow dis [default: the preset's, medium]. fine: full-resolution DIS, "
+                   "more accurate, about 2-3.5x slower.")
 @click.option("--scale", type=click.Choice(["triangulation", "rgbd", "depth", "fused"]),
               help="Where translation norms come from: the triangulation chain, RGB-D depth images, the depth "
                    "network (--depth-weights), or the chain fused with the ground plane (--camera-height) and the "
@@ -58,7 +61,7 @@ def demo_cache_dir() -> Path:
 @click.option("--viewer-snapshot", type=click.Path(path_type=Path), hidden=True,
               help="Save the viewer's final view to this PNG (docs, tests).")
 @click.option("--save-ply", is_flag=True, help="Save the triangulated point cloud as map.ply in --out.")
-def cli(sequence, out_dir, preset, flow, weights, scale, depth_weights, camera_height, layout, intrinsics, camera, size_text, stride, start,
+def cli(sequence, out_dir, preset, flow, weights, dis_preset, scale, depth_weights, camera_height, layout, intrinsics, camera, size_text, stride, start,
         max_frames, seed, backend, device, batch, pipeline, demo, quiet, evaluate, viewer, viewer_close, viewer_snapshot,
         save_ply):
     """Estimate the camera trajectory of SEQUENCE (KITTI odometry, TUM RGB-D, or a folder of images).
@@ -83,7 +86,8 @@ def cli(sequence, out_dir, preset, flow, weights, scale, depth_weights, camera_h
         out_dir = out_dir or Path("runs/demo")
     if scale is None and depth_weights is not None:
         scale = "fused"
-    cfg = load_config(preset, flow=flow, weights=None if weights is None else str(weights), scale=scale, seed=seed,
+    cfg = load_config(preset, flow=flow, weights=None if weights is None else str(weights), dis_preset=dis_preset,
+                      scale=scale, seed=seed,
                       backend=backend, device=device, batch=batch, pipeline=pipeline,
                       depth_weights=None if depth_weights is None else str(depth_weights), camera_height=camera_height)
     resolve_device(cfg.device)  # --device cuda without a GPU: a one-line error before any work

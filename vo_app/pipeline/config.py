@@ -43,6 +43,7 @@ class VOConfig:
     refine_huber: float = 0.5
     epi_threshold: float = 0.5  # M_r = (D_epi < epi_threshold) / (1 + D_epi)
     min_inliers: int = 50
+    min_inlier_share: float = 0.2  # fewer RANSAC inliers than this share of the sampled matches: too_few_inliers
     no_motion_px: float = 0.3  # median match displacement below which the frame is not a keyframe
     keyframe_parallax_px: float = 0.0  # posed pairs whose median parallax (after rotation) is below this keep their reference (0: off)
     keyframe_flow_frac: float = 0.05  # low-parallax frames become keyframes once the median flow exceeds this share of the image size
@@ -85,7 +86,7 @@ def resolve_preset(name_or_path: str) -> Path:
 _POSITIVE = {"n_matches", "ransac_threshold", "ransac_max_iters", "min_inliers", "min_scale_points", "max_scale_change",
              "epi_threshold", "refine_band", "refine_huber", "scale_grid_step", "keyframe_flow_frac", "batch",
              "fusion_ratio_sigma", "fusion_ground_sigma", "fusion_depth_sigma"}
-_UNIT = {"top_ratio", "ransac_confidence"}
+_UNIT = {"top_ratio", "ransac_confidence", "min_inlier_share"}
 #: options with a fixed set of values
 _CHOICES = {"depth_fallback": ("pnp", "pnp+direct", "none"), "fusion_smoother": ("rts", "none"),
             "scale_memory_fill": ("sparse", "always", "none")}

@@ -29,7 +29,7 @@ from ..viewer.events import frame_event
 from .alloc import keep_freed_memory
 from .config import VOConfig
 from .output import RunOutput
-from .pair import DEGENERATE, NO_MOTION, PURE_ROTATION, PairResult, estimate_pairs
+from .pair import DEGENERATE, NO_MOTION, PURE_ROTATION, TOO_FEW_INLIERS, PairResult, estimate_pairs
 from .scale_chain import (PairMemory, carry_memory, dense_matches, depth_at, fill_memory, ratio_from_dense,
                           scale_from_rgbd)
 from .scale_fusion import ScaleFilter
@@ -98,11 +98,15 @@ class _Chain:
         self.K = seq.intrinsics.K
         self.ref = None  # (frame, pose_world, gray) of the current reference (key) frame
         self.mem: PairMemory | None = None
+        self.mem_at = -1  # the frame whose pair made the memory
         self.last_motion = np.eye(4)  # last metric relative motion, for the constant-motion guess
         # the last posed pair's norm and the frames it spans (None: no pair posed yet, the first norm is 1)
         self.last_scale, self.last_span = 1.0, None
         self.still_at = -1  # the last frame seen not to move from its reference (no_motion)
+        # the last frame posed against the held reference: (frame, pose_world, gray, flow ref -> it, T_rel)
+        self.held: tuple | None = None
         self.recomputed = 0
+        self.released = 0
         self.depth = None
         if cfg.scale in ("depth", "fused") and cfg.depth_weights:
             from .depth_scale import DepthScale
@@ -181,12 +185,29 @@ class _Chain:
                 T, how = direct.T, "pnp+direct"
         return T, f"{how} on the {source} depth ({int(pnp.inliers.sum())} PnP inliers)"
 
+    def _fallback_pose(self, res: PairResult, ref_frame, ref_gray, gray, flow_f: np.ndarray):
+        """Where F gives no pose: PnP against the sensor's depth (``--scale rgbd``), else against the
+        points the chain triangulated in the reference frame, else against the depth network's
+        depth; ``(None, why)`` when none works.  The network's depth comes last: its relative
+        depth errors turn a sideways step into a yaw (README, "Fallbacks")."""
+        if self.cfg.scale == "rgbd" and ref_frame.depth is not None:
+            T, note = self._depth_pose(res, ref_frame, ref_gray, gray)
+            if T is not None:
+                return T, note
+            T, note_map = self._map_pose(ref_frame, flow_f)
+            return T, (note_map if T is not None else note)
+        T, note = self._map_pose(ref_frame, flow_f)
+        if T is None:
+            T, note_depth = self._depth_pose(res, ref_frame, ref_gray, gray)
+            note = note_depth or note
+        return T, note
+
     def _map_pose(self, ref_frame, flow_f: np.ndarray) -> tuple[np.ndarray | None, str | None]:
-        """Keyframe mode (``keyframe_parallax_px > 0``): the pose of a frame against the points the
-        chain triangulated in its reference frame (``self.mem``, depths times their pair's norm):
-        PnP on their flow matches, well posed even when this pair's own parallax is small."""
+        """The pose of a frame against the points the chain triangulated in its reference frame
+        (``self.mem``, depths times their pair's norm): PnP on their flow matches, well posed even
+        when this pair's own parallax is small."""
         mem, cfg = self.mem, self.cfg
-        if cfg.keyframe_parallax_px <= 0 or mem is None or len(mem.p) < cfg.min_inliers:
+        if mem is None or len(mem.p) < cfg.min_inliers:
             return None, None
         q = mem.p + geo.sample_flow(flow_f, mem.p.astype(np.float32)).astype(np.float64)
         pnp = self._pnp(mem.p, q, mem.depth * mem.scale, ref_frame)
@@ -254,6 +275,23 @@ class _Chain:
             t_geo = time.perf_counter() - t0
         else:
             t_geo = sum(res.timings.values())
+        released = None
+        if res.fallback in (DEGENERATE, TOO_FEW_INLIERS) and self.held is not None:
+            # The reference was held over the last frames (parallax building up) and this pair lost it:
+            # the motion since the reference grew beyond what the flow follows (a fast pan). Start again
+            # from the last frame posed against it, its memory carried there.
+            held_frame, held_pose, held_gray, held_flow, held_T = self.held
+            if self.mem is not None:
+                self.mem = carry_memory(self.mem, held_flow, held_T, self.K)
+            self.ref = (held_frame, held_pose, held_gray)
+            ref_frame, ref_pose, ref_gray = self.ref
+            self.held, released = None, res.fallback
+            flow_f, flow_b, t_more = self.source.flow(ref_frame, ref_gray, frame, item.gray)
+            t_flow += t_more
+            t0 = time.perf_counter()
+            res = estimate_pairs([flow_f], [flow_b], self.K, cfg, [pair_seed(cfg, frame.index)], self.device)[0]
+            t_geo += time.perf_counter() - t0
+            self.released += 1
         t_scale = time.perf_counter()
         scale, note, sources = None, None, None
         fused_k = None  # this pair's entry in the scale filter, when its norm is the filter's
@@ -270,18 +308,14 @@ class _Chain:
             # pose (or the pose against the reference's depth, where it has one), and keep the
             # reference so that parallax builds up over the next frames, unless the view has
             # already moved far, as in a real panning rotation.
-            T_rel, note = self._depth_pose(res, ref_frame, ref_gray, item.gray)
-            if T_rel is None:
-                T_rel, note = self._map_pose(ref_frame, flow_f)
+            T_rel, note = self._fallback_pose(res, ref_frame, ref_gray, item.gray, flow_f)
             if T_rel is None:
                 T_rel, note = geo.make_pose(res.R, np.zeros(3)), None
             advance = res.median_flow > cfg.keyframe_flow_frac * size
             if advance and self.mem is not None:
                 self.mem = carry_memory(self.mem, flow_f, T_rel, self.K)
         elif res.fallback is not None:
-            T_rel, note = self._depth_pose(res, ref_frame, ref_gray, item.gray)
-            if T_rel is None:
-                T_rel, note = self._map_pose(ref_frame, flow_f)
+            T_rel, note = self._fallback_pose(res, ref_frame, ref_gray, item.gray, flow_f)
             measured = T_rel is not None
             if T_rel is None:
                 T_rel = self.last_motion.copy()
@@ -318,7 +352,10 @@ class _Chain:
                     # speed changes too: a start from standstill, a held keyframe's older memory)
                     lo, hi = sorted((expected, self.last_scale))
                     norm = r * self.mem.scale
-                    if np.isfinite(norm) and lo / cfg.max_scale_change <= norm <= hi * cfg.max_scale_change:
+                    # after a stop since the memory was made, the speed is anyone's guess: no jump test
+                    stopped = self.still_at > self.mem_at
+                    if np.isfinite(norm) and norm > 0 and (
+                            stopped or lo / cfg.max_scale_change <= norm <= hi * cfg.max_scale_change):
                         ratio, chain_note = r, f"triangulation ({n_used} shared points, parallax >= {thr} deg)"
                     else:
                         chain_note = f"unreliable ratio {r:.3g} from {n_used} points"
@@ -361,9 +398,9 @@ class _Chain:
                     if self.mem is not None and (cfg.scale_memory_fill == "always" or (
                             cfg.scale_memory_fill == "sparse" and len(fresh.p) < 0.5 * len(self.mem.p))):
                         fresh = fill_memory(fresh, carry_memory(self.mem, flow_f, T_rel, self.K), cfg.scale_grid_step)
-                    self.mem = fresh
+                    self.mem, self.mem_at = fresh, frame.index
                 elif self.mem is None:
-                    self.mem = dense.reference_memory(float(scale), span)
+                    self.mem, self.mem_at = dense.reference_memory(float(scale), span), frame.index
         res.timings["scale"] = time.perf_counter() - t_scale
         pose, finite = _chain_pose(ref_pose, T_rel)
         if not finite:
@@ -380,12 +417,16 @@ class _Chain:
         rec = _pair_record(frame.index, ref_frame.index, res, scale, note, t_flow, t_total)
         if sources is not None:
             rec["scale_sources"] = sources
+        if released is not None:
+            rec["released_reference"] = released
         self.report["pairs"].append(rec)
         if advance:
             self.ref = (frame, pose, item.gray)
-            self.source.hint = None
+            self.source.hint, self.held = None, None
         else:
             self.source.hint = (ref_frame, ref_gray)  # the flow thread pairs the next frames with it
+            if res.fallback != NO_MOTION:
+                self.held = (frame, pose, item.gray, flow_f, T_rel)
         self.out.flush(self.report)
         self._tick()
 
@@ -484,6 +525,7 @@ def run_odometry(seq, cfg: VOConfig, out_dir: Path, progress: Callable | None = 
             "skipped_frames": len(report["skipped_frames"]),
             "fallbacks": fallbacks,
             "flow_recomputed": chain.recomputed,
+            "references_released": chain.released,
             "waited_for_flow_s": round(source.waited, 3),
             "wall_time_s": round(wall, 3),
             "frames_per_s": round(len(seq) / wall, 3) if wall > 0 else None,

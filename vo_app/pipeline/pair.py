@@ -191,7 +191,9 @@ def estimate_pairs(flows_fwd, flows_bwd, K: np.ndarray, cfg: VOConfig, seeds, de
         keep = []
         for i, b in enumerate(A):
             common[b]["n_inliers"] = int(n_inl[i])
-            if not ok[i] or n_inl[i] < cfg.min_inliers:
+            # a small share of inliers: the flow lost the motion (too large, a pan against a held
+            # reference), and what RANSAC kept is a coincidence of a few hundred matches
+            if not ok[i] or n_inl[i] < max(cfg.min_inliers, cfg.min_inlier_share * drawn[b].sum()):
                 results[b] = PairResult(eye, np.zeros(3), TOO_FEW_INLIERS, **common[b])
             else:
                 keep.append(i)
