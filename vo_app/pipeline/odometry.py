@@ -304,8 +304,8 @@ class _Chain:
             self.still_at = frame.index
         elif res.fallback == PURE_ROTATION or (
                 res.fallback == DEGENERATE and res.median_flow <= cfg.keyframe_flow_frac * size):
-            # Too little parallax so far (or a degenerate F from a short baseline): rotation-only
-            # pose (or the pose against the reference's depth, where it has one), and keep the
+            # Too little parallax so far (or a degenerate F from a short baseline): the pose against
+            # the reference's points or depth (_fallback_pose), else rotation-only; keep the
             # reference so that parallax builds up over the next frames, unless the view has
             # already moved far, as in a real panning rotation.
             T_rel, note = self._fallback_pose(res, ref_frame, ref_gray, item.gray, flow_f)
@@ -457,12 +457,14 @@ def _chunks(items, n: int):
 
 
 def run_odometry(seq, cfg: VOConfig, out_dir: Path, progress: Callable | None = None,
-                 on_frame: Callable[[dict], None] | None = None) -> dict:
+                 on_frame: Callable[[dict], None] | None = None, flow_net: Callable | None = None) -> dict:
     """Run VO over ``seq`` and write ``trajectory_kitti.txt``, ``trajectory_tum.txt``, ``report.json``.
 
     ``seq`` is a :class:`vo_app.io.sequence.Sequence`.  Returns the final report dict.
     ``on_frame``, if given, is called after each posed frame with the dict of
     :func:`vo_app.viewer.events.frame_event` (index, pose, points_world, colors).
+    ``flow_net``, if given, replaces ``cfg.flow``'s backend: a callable ``(image1, image2) ->
+    (flow_fwd, flow_bwd)`` (``benchmarks/rotation_bias.py`` passes the renderer's exact flow).
     """
     if cfg.scale == "rgbd" and not seq.has_depth:
         raise UserError("--scale rgbd needs depth images, and this sequence has none", path=seq.root,
@@ -471,9 +473,9 @@ def run_odometry(seq, cfg: VOConfig, out_dir: Path, progress: Callable | None = 
         raise UserError(f"batch size {cfg.batch} out of range", fix=f"use --batch between 1 and {MAX_BATCH}")
     device = resolve_device(cfg.device)
     keep_freed_memory()  # no page faults on every frame's large temporaries (pipeline/alloc.py)
-    flow_net = make_flow_backend(cfg.flow, weights=cfg.weights, dis_preset=cfg.dis_preset, parallel=cfg.pipeline,
-                                 dis_backward_preset=cfg.dis_backward_preset, hybrid_window=cfg.hybrid_window,
-                                 hybrid_margin=cfg.hybrid_margin)
+    flow_net = flow_net or make_flow_backend(
+        cfg.flow, weights=cfg.weights, dis_preset=cfg.dis_preset, parallel=cfg.pipeline,
+        dis_backward_preset=cfg.dis_backward_preset, hybrid_window=cfg.hybrid_window, hybrid_margin=cfg.hybrid_margin)
     K = seq.intrinsics.K
     out = RunOutput(out_dir, cfg.flush_seconds)
     report = {

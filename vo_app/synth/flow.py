@@ -79,3 +79,33 @@ def compute_flow(depth_i: np.ndarray, pose_i: np.ndarray, pose_j: np.ndarray, in
         visible = np.where(sky, all_sky, inv_p * (1.0 + OCCLUSION_TOL) >= inv_t)
         valid &= visible
     return flow.astype(np.float32), valid
+
+
+class ExactFlow:
+    """A flow backend with the exact flow of a rendered sequence, for ``run_odometry(..., flow_net=)``.
+
+    ``seq`` is the opened sequence (KITTI or TUM layout, with its depth images and ground-truth
+    poses, at its native size).  Called with two of its frames' images, it finds the frames by
+    their pixels and returns ``(flow_fwd, flow_bwd)`` from depth and poses (:func:`compute_flow`):
+    what the pipeline would get from a perfect flow network (``benchmarks/rotation_bias.py``).
+    """
+
+    def __init__(self, seq):
+        self.poses, self.intrinsics = seq.gt_poses, seq.intrinsics
+        self._depth = {}
+        for frame in seq:
+            if frame.depth is None:
+                raise ValueError(f"frame {frame.index} of {seq.root} has no depth image")
+            self._depth[self._key(frame.image)] = (frame.index, frame.depth)
+
+    @staticmethod
+    def _key(image: np.ndarray) -> str:
+        import hashlib
+
+        return hashlib.sha1(np.ascontiguousarray(image).tobytes()).hexdigest()
+
+    def __call__(self, image1: np.ndarray, image2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        (i, d_i), (j, d_j) = self._depth[self._key(image1)], self._depth[self._key(image2)]
+        fwd, _ = compute_flow(d_i, self.poses[i], self.poses[j], self.intrinsics)
+        bwd, _ = compute_flow(d_j, self.poses[j], self.poses[i], self.intrinsics)
+        return fwd, bwd
