@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ..errors import UserError
+from ..pipeline.config import DIS_PRESETS
 from .common import ensure_writable_dir, parse_size, run_command
 
 
@@ -23,9 +24,9 @@ def demo_cache_dir() -> Path:
 @click.option("--flow", type=click.Choice(["dis", "pwc", "pwc+dis"]),
               help="Flow backend [default: dis]. pwc+dis: the network's flow initialises DIS.")
 @click.option("--weights", type=click.Path(path_type=Path), help="Flow network checkpoint (for --flow pwc, pwc+dis).")
-@click.option("--dis", "dis_preset", type=click.Choice(["ultrafast", "fast", "medium", "fine"]),
+@click.option("--dis", "dis_preset", type=click.Choice(DIS_PRESETS),
               help="DIS preset of --flow dis [default: the preset's, medium]. fine: full-resolution DIS, "
-                   "more accurate, about 2-3.5x slower.")
+                   "more accurate, about 2-4.5x slower.")
 @click.option("--scale", type=click.Choice(["triangulation", "rgbd", "depth", "fused"]),
               help="Where translation norms come from: the triangulation chain, RGB-D depth images, the depth "
                    "network (--depth-weights), or the chain fused with the ground plane (--camera-height) and the "
