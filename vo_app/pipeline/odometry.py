@@ -190,17 +190,16 @@ class _Chain:
         points the chain triangulated in the reference frame, else against the depth network's
         depth; ``(None, why)`` when none works.  The network's depth comes last: its relative
         depth errors turn a sideways step into a yaw (README, "Fallbacks")."""
+        sources = [lambda: self._map_pose(ref_frame, flow_f), lambda: self._depth_pose(res, ref_frame, ref_gray, gray)]
         if self.cfg.scale == "rgbd" and ref_frame.depth is not None:
-            T, note = self._depth_pose(res, ref_frame, ref_gray, gray)
+            sources.reverse()
+        why = None
+        for pose in sources:
+            T, note = pose()
             if T is not None:
                 return T, note
-            T, note_map = self._map_pose(ref_frame, flow_f)
-            return T, (note_map if T is not None else note)
-        T, note = self._map_pose(ref_frame, flow_f)
-        if T is None:
-            T, note_depth = self._depth_pose(res, ref_frame, ref_gray, gray)
-            note = note_depth or note
-        return T, note
+            why = why or note
+        return None, why
 
     def _map_pose(self, ref_frame, flow_f: np.ndarray) -> tuple[np.ndarray | None, str | None]:
         """The pose of a frame against the points the chain triangulated in its reference frame
