@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from vo_app.geometry.ground_plane import fit_ground_plane, ground_candidates
-from vo_app.pipeline.scale_fusion import ScaleFilter
+from vo_app.pipeline.scale_fusion import ScaleFilter, chain_sigma
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPTH_WEIGHTS = ROOT / "weights" / "depth_small_cpu.pt"
@@ -39,6 +39,26 @@ def test_filter_pulls_a_drifting_chain_back_to_the_absolute_scale():
     assert abs(math.log(f.value)) < 0.1  # the fused norm stays near the truth
     s = f.summary()
     assert s["ground"]["used"] >= 390 and 0 < s["ground"]["mean_gain"] < 0.5
+
+
+def test_chain_sigma_widens_for_low_parallax_ratios():
+    assert chain_sigma(0.003, 2.0, 2.0) == pytest.approx(0.003)
+    assert chain_sigma(0.003, 1.0, 2.0) == pytest.approx(0.012)
+    assert chain_sigma(0.003, 0.5, 2.0) == pytest.approx(0.048)
+    assert chain_sigma(0.003, 0.0, 2.0) == pytest.approx(0.048)  # 0 counts as a quarter of the full threshold
+    assert chain_sigma(0.003, 5.0, 2.0) == pytest.approx(0.003)  # never narrower than the base
+    assert chain_sigma(0.003, float("nan"), 2.0) == pytest.approx(0.048)
+
+
+def test_a_wide_ratio_sigma_lets_the_measurement_win():
+    """The same ratio and measurement: a low-parallax ratio (wider sigma) moves the norm further."""
+    out = []
+    for sigma in (0.003, 0.048):
+        f = _settled("depth", 0.1, 50)
+        f.predict(1.2, sigma=sigma)  # the chain says +20 %, the network says no change
+        f.update("depth", 1.0, 0.1)
+        out.append(math.log(f.value))
+    assert out[0] > 0.15 and out[1] < out[0] - 0.02
 
 
 def _settled(source: str, sigma: float, pairs: int) -> ScaleFilter:

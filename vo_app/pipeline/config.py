@@ -29,7 +29,7 @@ class VOConfig:
     scale: str = "triangulation"  # triangulation | rgbd | depth | fused (pipeline/scale_fusion.py)
     depth_weights: str | None = None  # depth network checkpoint for scale depth | fused
     camera_height: float | None = None  # metres above the road: the ground-plane measurement of scale fused
-    fusion_ratio_sigma: float = 0.005  # log-std of the chain's pair-to-pair ratio (scale fused)
+    fusion_ratio_sigma: float = 0.003  # log-std of the chain's pair-to-pair ratio at full parallax (scale fused; pipeline/scale_fusion.py chain_sigma)
     fusion_ground_sigma: float = 0.08  # log-std of one pair's ground-plane scale
     fusion_depth_sigma: float = 0.10  # log-std of one pair's depth-network scale
     fusion_smoother: str = "rts"  # rts: the written trajectory uses the smoothed norms (pipeline/scale_fusion.py); none
