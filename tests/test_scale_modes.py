@@ -61,6 +61,20 @@ def test_a_wide_ratio_sigma_lets_the_measurement_win():
     assert out[0] > 0.15 and out[1] < out[0] - 0.02
 
 
+def test_a_contradicted_low_parallax_ratio_is_dropped_not_the_measurement():
+    """A relaxed-threshold ratio of 1.45 where the speed did not change: the measurement wins."""
+    f = _settled("depth", 0.1, 50)
+    f.predict(1.45, sigma=0.048)
+    rec = f.update("depth", 1.0, 0.1)
+    assert rec["used"] and rec.get("chain_ratio_dropped") and abs(math.log(f.value)) < 0.05
+    assert f.summary()["chain"]["rejected"] == 1
+    # the same ratio at full parallax keeps the old rule: the measurement is the outlier
+    f = _settled("depth", 0.1, 50)
+    f.predict(1.45, sigma=0.003)
+    rec = f.update("depth", 1.0, 0.1)
+    assert rec.get("rejected") and "chain_ratio_dropped" not in rec and f.value == pytest.approx(1.45, rel=0.01)
+
+
 def _settled(source: str, sigma: float, pairs: int) -> ScaleFilter:
     """A filter after ``pairs`` pairs of ratio 1 and measurements 1.0 of ``source``."""
     f = ScaleFilter(ratio_sigma=0.005)

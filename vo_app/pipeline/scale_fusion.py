@@ -17,6 +17,11 @@ noisier per pair but without drift.  The state is ``x = log(norm)`` of the curre
 - update, for each absolute measurement ``z = log(norm)`` with its ``sigma``: innovation
   ``v = z - x``, ``S = P + sigma^2``; rejected as an outlier when ``v^2 / S > gate^2``, else
   ``K = P / S``, ``x += K v``, ``P *= 1 - K``;
+- a low-parallax ratio (its sigma above ``ratio_sigma``) that a measurement contradicts beyond
+  the gate, while the measurement is within the gate of the pair predicted *without* the ratio
+  (variance ``+ free_sigma^2``), is dropped instead: the pair is predicted without it and the
+  measurement applies (a handful of shared points at a restart after a stop gave ratios 2-3x
+  off); ``report.json`` marks the measurement ``chain_ratio_dropped``;
 - reset: when one source has been rejected ``reset_after`` pairs in a row, the chain is the
   one that is off (a ratio across a stop, a pivot or a keyframe change can be wrong by a
   factor): the state restarts from that source's measurement (``x = z``, ``P = sigma^2``).
@@ -67,15 +72,20 @@ class ScaleFilter:
     #: per pair: the prediction (x_pred, P_pred), the filtered state (x, P) and whether it was reset
     history: list = field(default_factory=list)
     anchored: bool = False  # an absolute measurement has been taken (before: the state is a placeholder)
+    _without_ratio: tuple | None = None  # (x, P) of this pair without its low-parallax chain ratio
 
     def predict(self, ratio: float | None, initial: float = 1.0, sigma: float | None = None) -> None:
         """Start a pair: the chain's ratio to the previous pair's norm (or None), with its log-std
         ``sigma`` (None: ``ratio_sigma``)."""
+        self._without_ratio = None
         if self.x is None:
             self.x, self.P = math.log(initial), self.free_sigma ** 2
         elif ratio is not None and math.isfinite(ratio) and ratio > 0:
+            sigma = self.ratio_sigma if sigma is None else sigma
+            if sigma > self.ratio_sigma:  # a low-parallax ratio: keep what the pair would be without it
+                self._without_ratio = (self.x, self.P + self.free_sigma ** 2)
             self.x += math.log(ratio)
-            self.P += (self.ratio_sigma if sigma is None else sigma) ** 2
+            self.P += sigma ** 2
             self._count("chain", "used")
         else:
             self.P += self.free_sigma ** 2
@@ -114,6 +124,18 @@ class ScaleFilter:
         self.anchored = True
         v = z - self.x
         S = self.P + sigma ** 2
+        if not first and v * v / S > self.gate ** 2 and self._without_ratio is not None:
+            # A low-parallax ratio that the measurement contradicts, while the measurement is
+            # plausible without it: the ratio is the outlier (a few shared points at a restart).
+            x0, P0 = self._without_ratio
+            if (z - x0) ** 2 / (P0 + sigma ** 2) <= self.gate ** 2:
+                self.x, self.P = x0, P0
+                h = self.history[-1]
+                h["x_pred"], h["P_pred"] = x0, P0
+                self._count("chain", "rejected")
+                rec["chain_ratio_dropped"] = True
+                v, S = z - self.x, self.P + sigma ** 2
+            self._without_ratio = None
         if not first and v * v / S > self.gate ** 2:
             self.streak[name] = self.streak.get(name, 0) + 1
             if self.streak[name] >= self.reset_after:
