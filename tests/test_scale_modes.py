@@ -67,7 +67,7 @@ def test_a_contradicted_low_parallax_ratio_is_dropped_not_the_measurement():
     f.predict(1.45, sigma=0.048)
     rec = f.update("depth", 1.0, 0.1)
     assert rec["used"] and rec.get("chain_ratio_dropped") and abs(math.log(f.value)) < 0.05
-    assert f.summary()["chain"]["rejected"] == 1
+    assert f.summary()["chain"]["rejected"] == 1 and f.summary()["chain"]["used"] == 50
     # the same ratio at full parallax keeps the old rule: the measurement is the outlier
     f = _settled("depth", 0.1, 50)
     f.predict(1.45, sigma=0.003)

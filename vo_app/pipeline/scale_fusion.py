@@ -132,6 +132,7 @@ class ScaleFilter:
                 self.x, self.P = x0, P0
                 h = self.history[-1]
                 h["x_pred"], h["P_pred"] = x0, P0
+                self.stats["chain"]["used"] -= 1  # counted when predicted; it was not used after all
                 self._count("chain", "rejected")
                 rec["chain_ratio_dropped"] = True
                 v, S = z - self.x, self.P + sigma ** 2
