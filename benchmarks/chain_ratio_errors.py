@@ -3,7 +3,7 @@
 Usage: .venv/bin/python benchmarks/chain_ratio_errors.py RUN_DIR SEQ_DIR [RUN_DIR SEQ_DIR ...]
 
 ``RUN_DIR`` is the ``--out`` folder of a ``vo-run ... --scale fused`` run (its ``report.json``
-records each pair's chain ratio and the parallax threshold it was measured at); ``SEQ_DIR`` is the
+records each pair's chain ratio and the parallax threshold it was measured at, ``scale_sources.chain``); ``SEQ_DIR`` is the
 sequence with its ground truth (``poses.txt``).  For every pair whose predecessor was also a fused
 pair, the error is ``log(chain ratio / true ratio)`` with the true ratio the ground truth's norm
 of this pair over that of the previous pair (each pair's norm spans its reference to its frame).
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -26,9 +25,6 @@ from vo_app.io import read_kitti
 from vo_app.pipeline.config import VOConfig
 from vo_app.pipeline.scale_fusion import chain_sigma
 
-_THR = re.compile(r"parallax >= ([0-9.]+) deg")
-
-
 def ratio_errors(report: dict, centres: np.ndarray) -> dict[float, list[float]]:
     """``{parallax threshold: [log-ratio errors]}`` of the fused pairs of ``report``."""
     out: dict[float, list[float]] = defaultdict(list)
@@ -37,14 +33,13 @@ def ratio_errors(report: dict, centres: np.ndarray) -> dict[float, list[float]]:
         if "scale_sources" not in prev or "scale_sources" not in cur:
             continue
         chain = cur["scale_sources"].get("chain", {})
-        m = _THR.search(chain.get("note", ""))
-        if chain.get("ratio") is None or m is None:
+        if chain.get("ratio") is None or chain.get("parallax_deg") is None:
             continue
         n_prev = np.linalg.norm(centres[prev["frame"]] - centres[prev["ref"]])
         n_cur = np.linalg.norm(centres[cur["frame"]] - centres[cur["ref"]])
         if n_prev < 1e-4 or n_cur < 1e-4:  # a stop: no true ratio
             continue
-        out[float(m.group(1))].append(float(np.log(chain["ratio"] / (n_cur / n_prev))))
+        out[float(chain["parallax_deg"])].append(float(np.log(chain["ratio"] / (n_cur / n_prev))))
     return out
 
 

@@ -117,15 +117,17 @@ class _Chain:
         self.rows: list[dict | None] = []
         self.row_of: dict[int, int] = {}  # frame index -> output row
 
-    def _fused(self, ratio, ratio_sigma, chain_note: str, dense, res: PairResult, ref_frame) -> tuple[float, str, dict]:
-        """``--scale fused`` for one posed pair: the chain's ratio (log-std ``ratio_sigma``) predicts,
-        the ground plane and the depth network correct (``scale_fusion.py``); returns the norm, a
-        note and the sources' record."""
+    def _fused(self, ratio, ratio_parallax: float, chain_note: str, dense, res: PairResult,
+               ref_frame) -> tuple[float, str, dict]:
+        """``--scale fused`` for one posed pair: the chain's ratio (measured on points of at least
+        ``ratio_parallax`` deg; its log-std from ``chain_sigma``) predicts, the ground plane and the
+        depth network correct (``scale_fusion.py``); returns the norm, a note and the sources' record."""
         cfg, f = self.cfg, self.filter
-        f.predict(ratio, initial=self.last_scale, sigma=ratio_sigma)
+        sigma = chain_sigma(cfg.fusion_ratio_sigma, ratio_parallax, max(cfg.scale_parallax_deg))
+        f.predict(ratio, initial=self.last_scale, sigma=sigma)
         sources = {"chain": {"ratio": None if ratio is None else round(float(ratio), 6), "note": chain_note}}
-        if ratio is not None and ratio_sigma is not None:
-            sources["chain"]["sigma"] = round(float(ratio_sigma), 5)
+        if ratio is not None:
+            sources["chain"].update(sigma=round(sigma, 5), parallax_deg=float(ratio_parallax))
         if cfg.camera_height is not None:
             plane = None
             if dense is not None:
@@ -338,7 +340,7 @@ class _Chain:
                 dense = dense_matches(self.mem, flow_f, res.rigid_score > 0, res.R, res.t, self.K, images,
                                       step=cfg.scale_grid_step, threads=2 if cfg.pipeline else 1,
                                       lk_min_parallax_deg=cfg.scale_lk_min_parallax_deg)
-                ratio, ratio_sigma = None, None
+                ratio, thr = None, float("nan")
                 # The norm this pair has at the speed of the pair that made the memory (or of the
                 # last posed pair): the pairs may span different numbers of frames where a
                 # reference was kept (fallbacks, keyframes), and the norm grows with the span.
@@ -350,7 +352,6 @@ class _Chain:
                 else:
                     r, n_used, thr = ratio_from_dense(self.mem, dense, cfg.min_scale_points,
                                                       tuple(cfg.scale_parallax_deg))
-                    ratio_sigma = chain_sigma(cfg.fusion_ratio_sigma, thr, max(cfg.scale_parallax_deg))
                     # a jump is a norm far from both that expectation and the last pair's norm (the
                     # speed changes too: a start from standstill, a held keyframe's older memory)
                     lo, hi = sorted((expected, self.last_scale))
@@ -377,7 +378,7 @@ class _Chain:
                 else:
                     # the filter predicts from the previous pair's norm (a held keyframe's memory may be older)
                     step_ratio = None if ratio is None else ratio * self.mem.scale / self.last_scale
-                    scale, note, sources = self._fused(step_ratio, ratio_sigma, chain_note, dense, res, ref_frame)
+                    scale, note, sources = self._fused(step_ratio, thr, chain_note, dense, res, ref_frame)
                     fused_k = len(self.filter.history) - 1
             if not np.isfinite(scale) or scale <= 0:
                 scale, note = self.last_scale, (note or "") + "; no usable scale: previous norm kept"
