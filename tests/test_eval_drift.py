@@ -106,6 +106,44 @@ def test_no_moving_step_gives_nothing_rather_than_nan():
     assert d["end"] is None and "undefined" in d["normalisation"]
 
 
+def test_from_frame_measures_against_the_steps_after_an_unmeasured_start():
+    # ground truth whose first 15 steps are too long by 1.25 (a stretch it did not measure), an estimate
+    # with the true steps: from frame 0 the start is 0.8 and the drift ends at 1.25; from frame 15 it is flat
+    gt = drive()
+    factors = np.ones(len(gt) - 1)
+    factors[:15] = 1.25
+    bad_gt = with_step_factors(gt, factors)
+    est = sim3(gt)
+    d0 = scale_drift(bad_gt[:, :3, 3], est[:, :3, 3])
+    d15 = scale_drift(bad_gt[:, :3, 3], est[:, :3, 3], from_frame=15)
+    assert d0["end"] == pytest.approx(1.25, rel=1e-6) and d0["from_frame"] == 0
+    assert d15["end"] == pytest.approx(1.0, abs=1e-9) and d15["worst"] == pytest.approx(0.0, abs=1e-9)
+    assert d15["from_frame"] == 15 and "after frame 15" in d15["normalisation"]
+    assert d15["per_step"][:15] == [None] * 15 and d15["per_step"][15] is not None
+    assert d15["n_moving"] + d15["n_skipped"] == len(gt) - 1 - 15
+    with pytest.raises(ValueError, match="from_frame"):
+        scale_drift(gt[:, :3, 3], est[:, :3, 3], from_frame=len(gt) - 1)
+
+
+def test_cli_drift_from_changes_the_start_and_rejects_a_frame_past_the_end(tmp_path, run_cli):
+    gt = drive()
+    factors = np.ones(len(gt) - 1)
+    factors[:15] = 1.25
+    write_kitti(tmp_path / "gt.txt", with_step_factors(gt, factors))
+    write_kitti(tmp_path / "est.txt", sim3(gt))
+    base = ["traj", "--gt", tmp_path / "gt.txt", "--est", tmp_path / "est.txt"]
+    rows = {}
+    for frm in (0, 15):
+        res = run_cli(base + ["--drift-from", frm], main=eval_main)
+        assert res.code == 0, res.err
+        rows[frm] = next(ln for ln in res.out.splitlines() if ln.startswith("scale drift at end"))
+    assert "start = 1" in rows[0] and float(rows[0].split()[-1]) == pytest.approx(1.25, abs=1e-3)
+    assert "frame 15 on = 1" in rows[15] and float(rows[15].split()[-1]) == pytest.approx(1.0, abs=1e-3)
+    res = run_cli(base + ["--drift-from", len(gt) - 1], main=eval_main)
+    assert res.code == 2 and "--drift-from" in res.err and "gt.txt" in res.err
+    assert "Traceback" not in res.err and len(res.err.strip().splitlines()) == 1
+
+
 def test_evaluate_pair_drift_does_not_depend_on_the_alignment():
     gt = drive()
     est = sim3(with_step_factors(gt, np.linspace(1.0, 0.8, len(gt) - 1)))

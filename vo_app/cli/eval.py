@@ -49,13 +49,16 @@ def cli():
               help="KITTI metric: a segment starts every N frames.")
 @click.option("--t-max-diff", type=click.FloatRange(min=0), default=0.01, show_default=True,
               help="TUM files: largest timestamp difference (s) for associating poses.")
+@click.option("--drift-from", type=click.IntRange(0), default=0, show_default=True,
+              help="Scale drift: score the steps after this frame only, normalised to the first moving ones there "
+                   "(for ground truth whose first frames are not measured, e.g. KITTI 00's first 15).")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write all numbers to this JSON file.")
 @click.option("--plots", "plots_dir", type=click.Path(path_type=Path),
               help="Write PNG plots into this folder (per estimate: top view, errors; scale_drift.png for all).")
 @click.option("--plane", type=click.Choice(["xz", "xy", "yz"]), default="xz", show_default=True,
               help="Top-view plane (xz for camera frames: x right, y down, z forward).")
-def traj(gt_path, est_paths, fmt, align, delta_m, segments_text, segment_step, t_max_diff, json_path, plots_dir,
-         plane):
+def traj(gt_path, est_paths, fmt, align, delta_m, segments_text, segment_step, t_max_diff, drift_from, json_path,
+         plots_dir, plane):
     """ATE, RPE, the KITTI drift metric and the scale drift of one or more estimates against GT."""
     from ..eval import format_table, load_pair
     from ..eval.report import evaluate_all, unique_labels, write_outputs
@@ -65,12 +68,17 @@ def traj(gt_path, est_paths, fmt, align, delta_m, segments_text, segment_step, t
     fmt = None if fmt == "auto" else fmt
     labels = unique_labels(list(est_paths))
     pairs = {lab: load_pair(gt_path, p, fmt, t_max_diff) for lab, p in zip(labels, est_paths)}
-    results = evaluate_all(pairs, align=align, delta_m=delta_m, lengths=lengths, step=segment_step)
+    for lab, p in pairs.items():
+        if drift_from >= len(p.ref.poses_se3) - 1:
+            raise UserError(f"--drift-from {drift_from} is past the last step ({len(p.ref.poses_se3)} poses matched "
+                            f"with {lab})", path=gt_path, fix="give a frame before the last one")
+    results = evaluate_all(pairs, align=align, delta_m=delta_m, lengths=lengths, step=segment_step,
+                           drift_from=drift_from)
     click.echo(format_table(results))
     if plots_dir is not None:
         ensure_writable_dir(plots_dir)
     meta = {"gt": str(gt_path), "estimates": {lab: str(p) for lab, p in zip(labels, est_paths)}, "align": align,
-            "delta_m": delta_m, "segments": segments_text, "segment_step": segment_step}
+            "delta_m": delta_m, "segments": segments_text, "segment_step": segment_step, "drift_from": drift_from}
     written = write_outputs(results, json_path=json_path, plots_dir=plots_dir, plane=plane, meta=meta)
     if written:
         click.echo("written: " + ", ".join(str(p) for p in written), err=True)

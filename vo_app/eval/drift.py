@@ -13,6 +13,11 @@ against the same reference): its ground-truth length is added to the next step i
 estimate moves, which covers both.  The ratios are smoothed by a running median over
 :data:`WINDOW` of them (centred; shorter at the ends) before the end value and the worst
 deviation ``r - 1`` (largest in size, with its sign) are read off.
+
+``from_frame`` starts the measure later: steps that end at or before that frame are not scored
+and the start (= 1) is the first :data:`REF_STEPS` moving steps after it.  It is for ground truth
+whose first stretch is not measured; ``benchmarks/kitti_gt_check.py`` shows such a stretch (KITTI
+00, frames 0-14: constant velocity while the heading turns), see README "Scale sources".
 """
 from __future__ import annotations
 
@@ -37,15 +42,17 @@ def running_median(x: np.ndarray, window: int = WINDOW) -> np.ndarray:
     return np.array([np.median(x[max(0, k - h):k + h + 1]) for k in range(len(x))])
 
 
-def _normalisation_text(threshold: float) -> str:
+def _normalisation_text(threshold: float, from_frame: int = 0) -> str:
+    after = f" after frame {from_frame} (earlier steps not scored)" if from_frame else ""
     return (f"|est step| / |GT step| per consecutive-frame step, divided by the median of the first {REF_STEPS} "
-            f"moving steps (start = 1; independent of the alignment); GT steps under {threshold:.4g} m "
+            f"moving steps{after} (start = 1; independent of the alignment); GT steps under {threshold:.4g} m "
             f"(max({MIN_STEP_REL:g} x median step, {MIN_STEP_M:g} m)) skipped as stationary; GT length of steps "
             f"where the estimate holds its pose added to its next step; running median over {WINDOW} steps")
 
 
-def scale_drift(gt_xyz: np.ndarray, est_xyz: np.ndarray) -> dict:
-    """Scale drift of camera centres ``est_xyz [N,3]`` against ``gt_xyz [N,3]`` (row i matches row i).
+def scale_drift(gt_xyz: np.ndarray, est_xyz: np.ndarray, from_frame: int = 0) -> dict:
+    """Scale drift of camera centres ``est_xyz [N,3]`` against ``gt_xyz [N,3]`` (row i matches row i),
+    scored on the steps that end after frame ``from_frame`` (0: all).
 
     Returns a JSON-ready dict: ``end`` (the smoothed ratio at the last moving step; 1 = no
     drift), ``worst`` (the smoothed ``r - 1`` of largest size, signed), ``worst_frame`` (the
@@ -54,12 +61,16 @@ def scale_drift(gt_xyz: np.ndarray, est_xyz: np.ndarray) -> dict:
     or held), ``n_held`` (held steps), ``normalisation`` (how, in words), ``per_step`` and
     ``per_step_raw`` (``[N-1]`` smoothed and raw normalised ratios, ``None`` for skipped steps).
     ``end``, ``worst``, ``worst_frame`` and ``start_ratio`` are ``None`` when no step has a
-    ratio (the ground truth or the estimate never moves).
+    ratio (the ground truth or the estimate never moves).  ``from_frame`` is recorded too.
     """
     gt_xyz, est_xyz = np.asarray(gt_xyz, np.float64), np.asarray(est_xyz, np.float64)
     if gt_xyz.shape != est_xyz.shape or gt_xyz.ndim != 2 or gt_xyz.shape[1] != 3:
         raise ValueError(f"scale_drift: expected two [N,3] arrays of equal shape, got {gt_xyz.shape} and "
                          f"{est_xyz.shape}")
+    from_frame = int(from_frame)
+    if not 0 <= from_frame < max(len(gt_xyz) - 1, 1):
+        raise ValueError(f"scale_drift: from_frame {from_frame} is outside 0..{len(gt_xyz) - 2} "
+                         f"(the run has {len(gt_xyz)} poses)")
     g = np.linalg.norm(np.diff(gt_xyz, axis=0), axis=1)
     e = np.linalg.norm(np.diff(est_xyz, axis=0), axis=1)
     pos = g[g > 0]
@@ -67,7 +78,7 @@ def scale_drift(gt_xyz: np.ndarray, est_xyz: np.ndarray) -> dict:
     e_pos = e[e > 0]
     held_below = 1e-9 * float(np.median(e_pos)) if len(e_pos) else 0.0  # rounding noise of a repeated pose
     idx, raw, gt_len, n_held = [], [], 0.0, 0
-    for k in range(len(g)):
+    for k in range(from_frame, len(g)):
         if not np.isfinite(e[k]):
             gt_len = 0.0
             continue
@@ -82,8 +93,8 @@ def scale_drift(gt_xyz: np.ndarray, est_xyz: np.ndarray) -> dict:
     idx, raw = np.asarray(idx, np.int64), np.asarray(raw, np.float64)
     ref = float(np.median(raw[:REF_STEPS])) if len(raw) else 0.0
     out = {"end": None, "worst": None, "worst_frame": None, "start_ratio": None, "threshold_m": threshold,
-           "n_moving": int(len(idx)), "n_skipped": int(len(g) - len(idx)), "n_held": int(n_held),
-           "normalisation": _normalisation_text(threshold), "per_step": [None] * len(g),
+           "from_frame": from_frame, "n_moving": int(len(idx)),
+           "n_skipped": int(len(g) - from_frame - len(idx)), "n_held": int(n_held), "normalisation": _normalisation_text(threshold, from_frame), "per_step": [None] * len(g),
            "per_step_raw": [None] * len(g)}
     if not (ref > 0 and np.isfinite(ref)):
         why = "the estimate does not move" if n_held else "no moving steps"

@@ -25,13 +25,13 @@ def resolve_lengths(lengths, path_length: float) -> tuple[float, ...]:
 
 
 def evaluate_pair(pair: PosePair, align: str = "sim3", delta_m: float | None = None, lengths="kitti",
-                  step: int = KITTI_STEP) -> dict:
+                  step: int = KITTI_STEP, drift_from: int = 0) -> dict:
     """ATE, RPE (per frame and, with ``delta_m``, per distance), KITTI drift and scale drift of ``pair.est``.
 
     The estimate is aligned once (``align``: sim3, se3, scale, none) and every metric
     uses the aligned estimate, as ``evo_ape``/``evo_rpe`` with the same flags do (the
     scale drift, :func:`.drift.scale_drift`, is normalised to the start, so the
-    alignment does not change it).
+    alignment does not change it; ``drift_from`` is its ``from_frame``).
     """
     est, info = align_path(pair.ref, pair.est, align)
     gt_m, est_m = as_matrices(pair.ref), as_matrices(est)
@@ -54,7 +54,7 @@ def evaluate_pair(pair: PosePair, align: str = "sim3", delta_m: float | None = N
         rd_r, _, _ = rpe(pair.ref, est, float(delta_m), "meters", "rot")
         res["rpe_dist"] = {"delta": float(delta_m), "unit": "meters", "trans_m": rd_t, "rot_deg": rd_r}
     res["kitti"] = kitti_metric(gt_m, est_m, resolve_lengths(lengths, float(dist[-1])), step)
-    res["drift"] = scale_drift(gt_m[:, :3, 3], est_m[:, :3, 3])
+    res["drift"] = scale_drift(gt_m[:, :3, 3], est_m[:, :3, 3], from_frame=drift_from)
     t = pair.timestamps
     res["series"] = {
         "gt_xyz": gt_m[:, :3, 3], "est_xyz": est_m[:, :3, 3], "ate": ate_err, "distance": dist,

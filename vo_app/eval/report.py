@@ -21,9 +21,9 @@ def unique_labels(paths: list["str | os.PathLike[str]"]) -> list[str]:
 
 
 def evaluate_all(pairs: dict[str, PosePair], align: str = "sim3", delta_m: float | None = 10.0, lengths="auto",
-                 step: int = 10) -> dict[str, dict]:
+                 step: int = 10, drift_from: int = 0) -> dict[str, dict]:
     """``{label: pair}`` -> ``{label: evaluate_pair result}`` (same options for every estimate)."""
-    return {label: evaluate_pair(p, align=align, delta_m=delta_m, lengths=lengths, step=step)
+    return {label: evaluate_pair(p, align=align, delta_m=delta_m, lengths=lengths, step=step, drift_from=drift_from)
             for label, p in pairs.items()}
 
 

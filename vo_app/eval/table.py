@@ -39,7 +39,8 @@ def _rows(r: dict) -> list[tuple[str, str]]:
     rows.append(("KITTI segments", str(k["n_segments"])))
     d = r.get("drift")
     if d is not None:
-        rows.append(("scale drift at end [ratio, start = 1]", _num(d["end"])))
+        start = f"frame {d['from_frame']} on" if d.get("from_frame") else "start"
+        rows.append((f"scale drift at end [ratio, {start} = 1]", _num(d["end"])))
         worst = _num(d["worst"])
         rows.append(("scale drift worst [r-1]", worst if d["worst_frame"] is None
                      else f"{d['worst']:+.4f} (frame {d['worst_frame']})"))
