@@ -4,16 +4,24 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+#: name -> (OpenCV base preset, overrides of its parameters).
 _PRESETS = {
-    "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
-    "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
-    "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
-    "fine": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
+    "ultrafast": (cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, {}),
+    "fast": (cv2.DISOPTICAL_FLOW_PRESET_FAST, {}),
+    "medium": (cv2.DISOPTICAL_FLOW_PRESET_MEDIUM, {}),
+    # "fine": medium, down to the full-resolution scale with smaller, denser patches and
+    # more variational refinement.  On the synthetic forward-driving renders it halves the
+    # end-point error of "medium" and its flow-magnitude bias (which drifts the scale).
+    "fine": (cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
+             {"FinestScale": 0, "PatchSize": 8, "PatchStride": 3, "VariationalRefinementIterations": 10}),
+    # "fullres": medium's patches, gradient descent and variational refinement cut down (stride 5,
+    # 12 iterations, 1 refinement pass) so that it can afford the full-resolution scale.  DIS medium
+    # stops at half resolution and under-estimates the large flow of the near road more than the
+    # small flow far away, a pitch bias of the pose; down to full resolution, that bias falls about
+    # 5x, as with "fine", at medium's cost (README "Scale sources", benchmarks/rotation_bias.py).
+    "fullres": (cv2.DISOPTICAL_FLOW_PRESET_MEDIUM, {"FinestScale": 0, "PatchStride": 5, "GradientDescentIterations": 12,
+                                                    "VariationalRefinementIterations": 1}),
 }
-# "fine": medium, down to the full-resolution scale with smaller, denser patches and
-# more variational refinement.  On the synthetic forward-driving renders it halves the
-# end-point error of "medium" and its flow-magnitude bias (which drifts the scale).
-_FINE = {"FinestScale": 0, "PatchSize": 8, "PatchStride": 3, "VariationalRefinementIterations": 10}
 
 
 def to_gray_u8(image: np.ndarray) -> np.ndarray:
@@ -51,10 +59,10 @@ class DISFlow:
 
     @staticmethod
     def _make(preset: str):
-        dis = cv2.DISOpticalFlow_create(_PRESETS[preset])
-        if preset == "fine":
-            for key, value in _FINE.items():
-                getattr(dis, "set" + key)(value)
+        base, overrides = _PRESETS[preset]
+        dis = cv2.DISOpticalFlow_create(base)
+        for key, value in overrides.items():
+            getattr(dis, "set" + key)(value)
         return dis
 
     def __call__(self, img1: np.ndarray, img2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

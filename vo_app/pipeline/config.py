@@ -10,7 +10,7 @@ from ..configs import PRESET_DIR
 from ..errors import UserError
 from ..io.yaml_file import read_yaml_mapping
 
-DIS_PRESETS = ("ultrafast", "fast", "medium", "fine")  # vo_app/models/dis.py
+DIS_PRESETS = ("ultrafast", "fast", "medium", "fullres", "fine")  # vo_app/models/dis.py
 CONFIG_DIR = PRESET_DIR  # the run presets ship inside the package (vo_app/configs/)
 
 
