@@ -6,6 +6,7 @@ from pathlib import Path
 import click
 
 from ..errors import UserError
+from ..pipeline.config import DIS_PRESETS
 
 _CTX = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 _DEFAULT_MIDDLEBURY = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "middlebury"
@@ -71,7 +72,7 @@ def _backends(flows: tuple[str, ...], weights: tuple[Path, ...], dis_preset: str
 @click.option("--synthetic-pairs", type=click.IntRange(0), default=64, show_default=True,
               help="Pairs of the held-out synthetic set (fixed seed; 0 skips it).")
 @click.option("--synthetic-size", default="256x192", show_default=True, help="WIDTHxHEIGHT of the synthetic pairs.")
-@click.option("--dis-preset", type=click.Choice(["ultrafast", "fast", "medium", "fine"]), default="medium",
+@click.option("--dis-preset", type=click.Choice(DIS_PRESETS), default="medium",
               show_default=True)
 @click.option("--hybrid-window", type=click.IntRange(0), default=9, show_default=True,
               help="pwc+dis: per-pixel selection window against plain DIS (odd; 0: off).")
