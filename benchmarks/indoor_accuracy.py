@@ -1,7 +1,7 @@
 """Accuracy on handheld 30 Hz video: 7-Scenes redkitchen frames 0-299 at stride 1 and 5.
 
 Usage: .venv/bin/python benchmarks/indoor_accuracy.py [--seed 0 1] [--strides 1 5]
-       [--rows NAME ...] [--clip 7scenes_redkitchen_0000-0299]
+       [--rows NAME ...] [--clip 7scenes_redkitchen_0000-0299] [--dis medium|fullres|...]
 
 Rows (``--rows`` picks some):
 
@@ -15,6 +15,9 @@ Rows (``--rows`` picks some):
 - ``OpenCV chain``: the plain OpenCV chain of ``benchmarks/e2e_speed.py`` (DIS medium, top 20 %
   forward-backward score then 6,000 matches, ``findEssentialMat`` + ``recoverPose``) at the
   indoor preset's 320x240, unit translation norms.
+
+``--dis P`` adds ``--dis P`` to every ``vo-run`` row (the indoor preset's DIS preset otherwise);
+the OpenCV chain always uses DIS medium.
 
 Columns: median per-pair rotation and translation-direction error and Sim(3)-aligned ATE
 (``vo_app.cli.summary.trajectory_accuracy``, what ``vo-run --eval`` prints), and for ``vo-run``
@@ -49,7 +52,7 @@ ROWS = {
 }
 
 
-def vo_run(seq: Path, stride: int, seed: int, args: tuple, settings: tuple) -> dict:
+def vo_run(seq: Path, stride: int, seed: int, args: tuple, settings: tuple, dis: str | None = None) -> dict:
     """``vo-run SEQ --config indoor [--config SETTINGS] --stride S --seed N ARGS --quiet``; its report.json."""
     with tempfile.TemporaryDirectory() as tmp:
         layers = ["--config", "indoor"]
@@ -59,7 +62,7 @@ def vo_run(seq: Path, stride: int, seed: int, args: tuple, settings: tuple) -> d
             layers += ["--config", str(cfg)]
         out = Path(tmp) / "out"
         cmd = [sys.executable, "-m", "vo_app.cli.run", str(seq), "--out", str(out), *layers,
-               "--stride", str(stride), "--seed", str(seed), "--quiet", *args]
+               "--stride", str(stride), "--seed", str(seed), "--quiet", *args, *(("--dis", dis) if dis else ())]
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
         return json.loads((out / "report.json").read_text())
 
@@ -69,6 +72,7 @@ def main() -> None:
     ap.add_argument("--clip", default=CLIP)
     ap.add_argument("--strides", type=int, nargs="+", default=[1, 5])
     ap.add_argument("--seed", type=int, nargs="+", default=[0])
+    ap.add_argument("--dis", default=None, help="DIS preset for the vo-run rows (default: the indoor preset's)")
     ap.add_argument("--rows", nargs="+", default=list(ROWS) + ["OpenCV chain"],
                     choices=list(ROWS) + ["OpenCV chain"])
     args = ap.parse_args()
@@ -87,7 +91,7 @@ def main() -> None:
                         _, _, est = run_opencv(seq, Path(tmp), seed, size=(320, 240), stride=stride)
                     a, fb, par = accuracy(gt, est), "-", "-"
                 else:
-                    rep = vo_run(seq, stride, seed, *ROWS[name])
+                    rep = vo_run(seq, stride, seed, *ROWS[name], dis=args.dis)
                     a = rep["accuracy"]
                     fb = ", ".join(f"{k} {v}" for k, v in sorted(rep["totals"]["fallbacks"].items())) or "none"
                     par = f"{np.median([p.get('parallax_px', 0.0) for p in rep['pairs']]):.2f}"
