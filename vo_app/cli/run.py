@@ -25,9 +25,9 @@ def demo_cache_dir() -> Path:
               help="Flow backend [default: dis]. pwc+dis: the network's flow initialises DIS.")
 @click.option("--weights", type=click.Path(path_type=Path), help="Flow network checkpoint (for --flow pwc, pwc+dis).")
 @click.option("--dis", "dis_preset", type=click.Choice(DIS_PRESETS),
-              help="DIS preset of --flow dis [default: the preset's: medium; fullres for demo]. fullres: "
-                   "full-resolution DIS with sparser patches, about medium's cost; fine: full-resolution DIS, "
-                   "denser, about 2-4.5x slower.")
+              help="DIS preset of --flow dis [default: the preset's: medium; fullres for demo and indoor]. "
+                   "fullres: full-resolution DIS with sparser patches, about medium's cost; fine: "
+                   "full-resolution DIS, denser, about 2-4.5x slower.")
 @click.option("--scale", type=click.Choice(["triangulation", "rgbd", "depth", "fused"]),
               help="Where translation norms come from: the triangulation chain, RGB-D depth images, the depth "
                    "network (--depth-weights), or the chain fused with the ground plane (--camera-height) and the "
