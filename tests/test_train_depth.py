@@ -106,6 +106,39 @@ def test_scale_alignment_recovers_the_scale_and_is_differentiable():
     assert torch.autograd.gradcheck(lambda q: align_scale_t(q, tri[:, :8], torch.ones_like(valid[:, :8])), (small,))
 
 
+# ------------------------------------------------------------------ the synthetic depth stream
+def _depth_agreement(s: dict) -> float:
+    """Median relative gap between frame 1's depth moved by ``T_21`` and frame 2's depth there."""
+    K, T = s["K"], s["T_21"]
+    H, W = s["depth1"].shape
+    v, u = np.mgrid[0:H:4, 0:W:4]
+    d = s["depth1"][v, u]
+    ok = (d > 0) & (d < 60)
+    X = np.linalg.inv(K) @ np.stack([u[ok], v[ok], np.ones(ok.sum())]) * d[ok]
+    Y = T[:3, :3] @ X + T[:3, 3:]
+    p = K @ Y
+    x, y = np.round(p[0] / p[2]).astype(int), np.round(p[1] / p[2]).astype(int)
+    inside = (Y[2] > 0.5) & (x >= 0) & (x < W) & (y >= 0) & (y < H)
+    d2 = s["depth2"][y[inside], x[inside]]
+    seen = d2 > 0
+    assert seen.sum() > 200
+    return float(np.median(np.abs(Y[2][inside][seen] / d2[seen] - 1)))
+
+
+def test_turned_driving_frames_look_across_the_street_with_a_consistent_pose():
+    base = dict(augment=False, handheld_fraction=0.0, gray_fraction=0.0)
+    plain = make_depth_sample(SynthDepthSpec(**base), 3, 160, 64, pair=True)
+    turned = make_depth_sample(SynthDepthSpec(**base, turn_fraction=1.0), 3, 160, 64, pair=True)
+    # the forward camera moves along its optical axis; a turned one does not (mostly sideways)
+    t_plain, t_turn = plain["T_21"][:3, 3], turned["T_21"][:3, 3]
+    assert abs(t_plain[2]) > 0.95 * np.linalg.norm(t_plain)
+    assert abs(t_turn[2]) < 0.95 * np.linalg.norm(t_turn)
+    assert not np.allclose(plain["depth1"], turned["depth1"])
+    for s in (plain, turned):  # the pose of the pair agrees with the rendered depths
+        assert _depth_agreement(s) < 0.02
+    assert SynthDepthSpec().turn_fraction == 0.0  # streams of existing configs are unchanged
+
+
 # ------------------------------------------------------------------ losses on a pair with known depth and pose
 @pytest.fixture(scope="module")
 def true_pair():

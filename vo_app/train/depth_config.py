@@ -110,7 +110,7 @@ def _check(cfg: DepthTrainConfig) -> None:
         bad.append("flow.backend must be dis or pwc")
     if cfg.flow.backend == "pwc" and not cfg.flow.weights:
         bad.append("flow.backend pwc needs flow.weights (a vo-train flow checkpoint)")
-    fr = (cfg.data.handheld_fraction, cfg.data.indoor_fraction, cfg.data.gray_fraction)
+    fr = (cfg.data.handheld_fraction, cfg.data.indoor_fraction, cfg.data.gray_fraction, cfg.data.turn_fraction)
     if min(fr) < 0 or max(fr) > 1 or cfg.data.handheld_fraction + cfg.data.indoor_fraction > 1:
         bad.append("data fractions must be in [0, 1] (handheld + indoor <= 1)")
     if bad:

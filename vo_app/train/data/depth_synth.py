@@ -5,7 +5,10 @@ run sees the batches an uninterrupted run would have seen, with any number of wo
 
 Cameras are the ones users have:
 - driving: the street renderer with a KITTI-like camera (focal ``0.58 W``, a few percent of
-  jitter) at ``camera_height`` (1.65 m, KITTI's) above the road, forward motion;
+  jitter) at ``camera_height`` (1.65 m, KITTI's) above the road, forward motion; with
+  ``turn_fraction`` that share of driving frames is seen with the camera turned about its
+  vertical axis by a uniform angle (a car turning at a junction looks across the street, a view
+  the forward camera never has);
 - handheld: walking through the street with 6-DoF wobble, a wider range of focal lengths;
 - indoor: a handheld camera in a furnished room (7-Scenes-like focal ``~0.9 W``), when the
   renderer has the ``indoor`` scene kind (``indoor_fraction``).
@@ -38,6 +41,7 @@ class SynthDepthSpec:
     indoor_fraction: float = 0.0
     gray_fraction: float = 0.5
     camera_height: float = 1.65
+    turn_fraction: float = 0.0
     augment: bool = True
 
     def to_dict(self) -> dict:
@@ -67,6 +71,14 @@ def _scene(seed: int, camera: str):
     return _SCENES.get((seed, camera), lambda: _build(seed, camera))
 
 
+def _yaw(angle: float) -> np.ndarray:
+    """``[4,4]`` rotation by ``angle`` (radians) about the camera's vertical (y) axis."""
+    c, s = np.cos(angle), np.sin(angle)
+    out = np.eye(4)
+    out[0, 0], out[0, 2], out[2, 0], out[2, 2] = c, s, -s, c
+    return out
+
+
 def _pick_camera(rng: np.random.Generator, spec: SynthDepthSpec) -> str:
     u = rng.random()
     if u < spec.indoor_fraction and "indoor" in SCENE_KINDS:
@@ -91,9 +103,14 @@ def make_depth_sample(spec: SynthDepthSpec, index: int, width: int, height: int,
     intr = default_intrinsics(int(width), int(height), fr)
     t = int(rng.integers(0, len(poses) - gap))
     pose1 = poses[t].copy()
+    turn = np.eye(4)
     if camera == "driving":
         # trajectories start GROUND_Y above the road (y down): move the camera to camera_height
         pose1[1, 3] += GROUND_Y - spec.camera_height
+        # drawn only when asked for, so that streams without turns keep their samples
+        if spec.turn_fraction > 0 and rng.random() < spec.turn_fraction:
+            turn = _yaw(float(rng.uniform(-np.pi, np.pi)))
+            pose1 = pose1 @ turn
     img1, depth1 = render_frame(scene, intr, pose1)
     out = {"img1": img1, "depth1": depth1, "K": intr.K.astype(np.float64), "fx_ratio": np.float32(fr),
            "camera": camera}
@@ -101,6 +118,7 @@ def make_depth_sample(spec: SynthDepthSpec, index: int, width: int, height: int,
         pose2 = poses[t + gap].copy()
         if camera == "driving":
             pose2[1, 3] += GROUND_Y - spec.camera_height
+            pose2 = pose2 @ turn
         out["img2"], out["depth2"] = render_frame(scene, intr, pose2)
         out["T_21"] = np.linalg.inv(pose2) @ pose1
     flip = False
