@@ -454,3 +454,12 @@ def test_torch_epipolar_distance_matches_the_numpy_reference():
     got = epipolar_distance_t(torch.from_numpy(flow).permute(0, 3, 1, 2).double(), torch.from_numpy(Fm))
     for b in range(2):
         np.testing.assert_allclose(got[b, 0].numpy(), epipolar_distance_map(Fm[b], flow[b]), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "configs").glob("train_depth*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_depth_recipe_parses(path):
+    """The recipes README "Depth network" names (the shipped weights' four stages among them) load."""
+    from vo_app.train.depth_config import load_depth_config
+
+    cfg = load_depth_config(path)
+    assert cfg.optim.steps > 0 and 0.0 <= cfg.data.turn_fraction <= 1.0
