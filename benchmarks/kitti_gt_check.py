@@ -18,18 +18,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from kitti_accuracy import DATA  # noqa: E402
+from scale_modes import estimate  # noqa: E402
 
 from vo_app.eval.drift import scale_drift  # noqa: E402
-from vo_app.io import open_sequence, read_kitti  # noqa: E402
-from vo_app.pipeline.config import load_config  # noqa: E402
-from vo_app.pipeline.odometry import run_odometry  # noqa: E402
 
 
 def constant_velocity_prefix(poses: np.ndarray, times: np.ndarray, tol: float) -> dict:
@@ -49,12 +46,7 @@ def constant_velocity_prefix(poses: np.ndarray, times: np.ndarray, tol: float) -
 
 
 def drift_of(clip: Path, mode: str, from_frames: list[int]) -> list[dict]:
-    cfg = load_config("kitti", scale=mode)
-    seq = open_sequence(clip, size=cfg.size, color=cfg.color)
-    with tempfile.TemporaryDirectory() as tmp:
-        run_odometry(seq, cfg, Path(tmp))
-        est = read_kitti(Path(tmp) / "trajectory_kitti.txt")
-    gt = seq.gt_poses
+    gt, est, _, _ = estimate(clip, "kitti", scale=mode)
     return [scale_drift(gt[:, :3, 3], est[:, :3, 3], from_frame=f) for f in from_frames]
 
 

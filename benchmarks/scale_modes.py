@@ -53,7 +53,9 @@ def with_gt_norms(est: np.ndarray, gt: np.ndarray) -> np.ndarray:
     return np.stack(out)
 
 
-def run(seq_dir: Path, preset: str, **overrides) -> dict:
+def estimate(seq_dir: Path, preset: str, **overrides) -> tuple[np.ndarray, np.ndarray, dict, float]:
+    """``vo-run SEQ --config PRESET`` with ``overrides``, in this process: ground truth ``[N,4,4]``,
+    estimate ``[N,4,4]``, the report and the seconds the run took."""
     cfg = load_config(preset, **overrides)
     seq = open_sequence(seq_dir, size=cfg.size, color=cfg.color)
     with tempfile.TemporaryDirectory() as tmp:
@@ -61,7 +63,11 @@ def run(seq_dir: Path, preset: str, **overrides) -> dict:
         rep = run_odometry(seq, cfg, Path(tmp))
         wall = time.perf_counter() - t0
         est = read_kitti(Path(tmp) / "trajectory_kitti.txt")
-    gt = seq.gt_poses
+    return seq.gt_poses, est, rep, wall
+
+
+def run(seq_dir: Path, preset: str, **overrides) -> dict:
+    gt, est, rep, wall = estimate(seq_dir, preset, **overrides)
     acc = accuracy(gt, est)
     dr = scale_drift(gt[:, :3, 3], est[:, :3, 3])
     g = np.linalg.norm(np.diff(gt[:, :3, 3], axis=0), axis=1)
@@ -70,7 +76,7 @@ def run(seq_dir: Path, preset: str, **overrides) -> dict:
     path = float(g.sum())
     return {"rot": acc["median_rot_err_deg"], "ate": acc["ate_rmse_m"], "path": path, "drift_end": dr["end"],
             "drift_worst": dr["worst"], "abs_ratio": float(np.median(e[moving] / g[moving])),
-            "ate_gt_norms": accuracy(gt, with_gt_norms(est, gt))["ate_rmse_m"], "fps": len(seq) / wall,
+            "ate_gt_norms": accuracy(gt, with_gt_norms(est, gt))["ate_rmse_m"], "fps": len(gt) / wall,
             "fusion": rep.get("scale_fusion")}
 
 

@@ -94,7 +94,8 @@ def scale_drift(gt_xyz: np.ndarray, est_xyz: np.ndarray, from_frame: int = 0) ->
     ref = float(np.median(raw[:REF_STEPS])) if len(raw) else 0.0
     out = {"end": None, "worst": None, "worst_frame": None, "start_ratio": None, "threshold_m": threshold,
            "from_frame": from_frame, "n_moving": int(len(idx)),
-           "n_skipped": int(len(g) - from_frame - len(idx)), "n_held": int(n_held), "normalisation": _normalisation_text(threshold, from_frame), "per_step": [None] * len(g),
+           "n_skipped": int(len(g) - from_frame - len(idx)), "n_held": int(n_held),
+           "normalisation": _normalisation_text(threshold, from_frame), "per_step": [None] * len(g),
            "per_step_raw": [None] * len(g)}
     if not (ref > 0 and np.isfinite(ref)):
         why = "the estimate does not move" if n_held else "no moving steps"

@@ -22,6 +22,8 @@ _PRESETS = {
     "fullres": (cv2.DISOPTICAL_FLOW_PRESET_MEDIUM, {"FinestScale": 0, "PatchStride": 5, "GradientDescentIterations": 12,
                                                     "VariationalRefinementIterations": 1}),
 }
+#: the preset names, for command-line choices and config checks (vo_app/pipeline/config.py)
+DIS_PRESETS = tuple(_PRESETS)
 
 
 def to_gray_u8(image: np.ndarray) -> np.ndarray:

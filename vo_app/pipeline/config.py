@@ -9,8 +9,7 @@ from pathlib import Path
 from ..configs import PRESET_DIR
 from ..errors import UserError
 from ..io.yaml_file import read_yaml_mapping
-
-DIS_PRESETS = ("ultrafast", "fast", "medium", "fullres", "fine")  # vo_app/models/dis.py
+from ..models.dis import DIS_PRESETS  # noqa: F401  (re-exported for the command-line choices)
 CONFIG_DIR = PRESET_DIR  # the run presets ship inside the package (vo_app/configs/)
 
 
