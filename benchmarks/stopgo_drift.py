@@ -16,8 +16,8 @@ Runs ``vo-run DIR --config demo`` on the stop-and-go render of ``benchmarks/scal
 Per run: Sim(3) ATE, the drift of ``vo-eval traj`` (``vo_app/eval/drift.py``: est/GT step ratio
 normalised to the first 10 moving steps, running median over 5; end and worst), the
 un-normalised est/GT ratio of the start (those 10 steps; 1 = metric), and, by the length of the
-ground-truth step (a held step's length is added to the next one, as in the drift), how many
-steps are outside +-5 % of the start and the largest deviation there.
+ground-truth step (``by_step_length`` of the drift: a held step's length is added to the next
+one), how many steps are outside +-5 % of the start and the largest deviation there.
 
 A second table looks at single pairs (``--pairs``, consecutive frames by default early in the
 drive, at walking pace, and one at cruising speed) with the preset's DIS flow: the norm that the
@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from kitti_accuracy import accuracy  # noqa: E402
 from scale_modes import synthetic  # noqa: E402
 
-from vo_app.eval.drift import BAND, scale_drift  # noqa: E402
+from vo_app.eval.drift import scale_drift  # noqa: E402
 from vo_app.geometry.scale import robust_ratio  # noqa: E402
 from vo_app.io import open_sequence, read_kitti  # noqa: E402
 from vo_app.pipeline.config import load_config  # noqa: E402
@@ -49,26 +49,6 @@ from vo_app.pipeline.odometry import run_odometry  # noqa: E402
 from vo_app.pipeline.pair import estimate_pairs  # noqa: E402
 from vo_app.pipeline.scale_chain import depth_at  # noqa: E402
 from vo_app.synth.flow import ExactFlow  # noqa: E402
-
-#: ground-truth step lengths (m) of the columns: [lo, hi)
-BUCKETS = ((0.0, 0.05), (0.05, 0.1), (0.1, 0.3), (0.3, float("inf")))
-
-
-def by_step_length(drift: dict, gt_xyz: np.ndarray, est_xyz: np.ndarray) -> list[tuple[int, int, float]]:
-    """``(outside, steps, worst |r - 1|)`` per :data:`BUCKETS` of the ground-truth step length that
-    each scored step of ``drift`` (:func:`vo_app.eval.drift.scale_drift`) covers."""
-    e = np.linalg.norm(np.diff(est_xyz, axis=0), axis=1)
-    ref = drift["start_ratio"]
-    r = np.array([np.nan if v is None else v for v in drift["per_step"]], np.float64)
-    raw = np.array([np.nan if v is None else v for v in drift["per_step_raw"]], np.float64)
-    length = e / (raw * ref)  # the ground-truth length the step was scored against (held steps included)
-    out = []
-    for lo, hi in BUCKETS:
-        m = np.isfinite(r) & (length >= lo) & (length < hi)
-        dev = np.abs(r[m] - 1.0)
-        out.append((int(np.sum(dev > BAND)), int(m.sum()), float(dev.max()) if m.any() else float("nan")))
-    return out
-
 
 def pair_table(root: Path, weights: str, pairs: list[tuple[int, int]]) -> None:
     """The second table of the module docstring."""
@@ -111,9 +91,7 @@ def main() -> None:
     runs = (("fused, depth network, DIS", {"scale": "fused", "depth_weights": args.depth_weights}, False),
             ("fused, depth network, exact flow", {"scale": "fused", "depth_weights": args.depth_weights}, True),
             ("rgbd (exact depth), DIS", {"scale": "rgbd"}, False))
-    cols = " | ".join(f"{lo:g}-{hi:g} m" if np.isfinite(hi) else f">= {lo:g} m" for lo, hi in BUCKETS)
-    print(f"| run | ATE Sim(3) (m) | drift end | drift worst | est/GT at the start | outside +-5 %, by GT step: {cols} |")
-    print("|---|---|---|---|---|" + "---|" * len(BUCKETS))
+    header = False
     for name, overrides, exact in runs:
         cfg = load_config("demo", **overrides)
         seq = open_sequence(root, size=cfg.size)
@@ -122,8 +100,16 @@ def main() -> None:
             est = read_kitti(Path(tmp) / "trajectory_kitti.txt")
         gt = seq.gt_poses
         dr = scale_drift(gt[:, :3, 3], est[:, :3, 3])
+        classes = dr["by_step_length"]  # vo_app/eval/drift.py: steps outside +-5 % by GT step length
+        if not header:
+            cols = " | ".join(f"{c['min_m']:g}-{c['max_m']:g} m" if c["max_m"] is not None else f">= {c['min_m']:g} m"
+                              for c in classes)
+            print(f"| run | ATE Sim(3) (m) | drift end | drift worst | est/GT at the start | "
+                  f"outside +-5 %, by GT step: {cols} |")
+            print("|---|---|---|---|---|" + "---|" * len(classes))
+            header = True
         # the start ratio is in the estimate's units: metric for these runs (depth and rgbd scale)
-        buckets = " | ".join(f"{o}/{n} ({w:.2f})" for o, n, w in by_step_length(dr, gt[:, :3, 3], est[:, :3, 3]))
+        buckets = " | ".join(f"{c['outside']}/{c['steps']} ({abs(c['worst'] or 0):.2f})" for c in classes)
         print(f"| {name} | {accuracy(gt, est)['ate_rmse_m']:.3f} | {dr['end']:.3f} | {dr['worst']:+.3f} "
               f"(frame {dr['worst_frame']}) | {dr['start_ratio']:.3f} | {buckets} |", flush=True)
     print()

@@ -125,6 +125,42 @@ def test_from_frame_measures_against_the_steps_after_an_unmeasured_start():
         scale_drift(gt[:, :3, 3], est[:, :3, 3], from_frame=len(gt) - 1)
 
 
+def slow_end_drive() -> tuple[np.ndarray, np.ndarray]:
+    """A drive of 60 steps of 1 m, then 40 steps of 6 cm (over the stationary threshold of 5 cm), and
+    an estimate with the true fast steps and the slow ones 30 % too long."""
+    gt = drive()
+    factors = np.ones(len(gt) - 1)
+    factors[60:] = 0.06
+    slow_gt = with_step_factors(gt, factors)
+    est_factors = np.ones(len(gt) - 1)
+    est_factors[60:] = 1.3
+    return slow_gt, sim3(with_step_factors(slow_gt, est_factors))
+
+
+def test_steps_outside_the_band_are_counted_by_their_ground_truth_length():
+    gt, est = slow_end_drive()
+    d = scale_drift(gt[:, :3, 3], est[:, :3, 3])
+    classes = {(c["min_m"], c["max_m"]): c for c in d["by_step_length"]}
+    assert list(classes) == [(0.0, 0.05), (0.05, 0.1), (0.1, 0.3), (0.3, None)]
+    fast, slow = classes[(0.3, None)], classes[(0.05, 0.1)]
+    assert (fast["steps"], fast["outside"]) == (60, 0) and abs(fast["worst"]) < 1e-9
+    assert (slow["steps"], slow["outside"]) == (40, 40) and slow["worst"] == pytest.approx(0.3, rel=1e-6)
+    assert classes[(0.0, 0.05)]["steps"] == 0 and classes[(0.0, 0.05)]["worst"] is None
+    assert sum(c["steps"] for c in classes.values()) == d["n_moving"]
+    json.dumps(d, allow_nan=False)
+
+
+def test_cli_prints_the_steps_outside_the_band_by_step_length(tmp_path, run_cli):
+    gt, est = slow_end_drive()
+    write_kitti(tmp_path / "gt.txt", gt)
+    write_kitti(tmp_path / "est.txt", est)
+    res = run_cli(["traj", "--gt", tmp_path / "gt.txt", "--est", tmp_path / "est.txt"], main=eval_main)
+    assert res.code == 0, res.err
+    prefix = "scale drift outside +-5%, GT step "
+    rows = {ln.split(" m ")[0][len(prefix):]: ln.split()[-1] for ln in res.out.splitlines() if ln.startswith(prefix)}
+    assert rows == {"<0.05": "0/0", "0.05-0.1": "40/40", "0.1-0.3": "0/0", ">=0.3": "0/60"}
+
+
 def test_cli_drift_from_changes_the_start_and_rejects_a_frame_past_the_end(tmp_path, run_cli):
     gt = drive()
     factors = np.ones(len(gt) - 1)

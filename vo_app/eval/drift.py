@@ -14,6 +14,12 @@ estimate moves, which covers both.  The ratios are smoothed by a running median 
 :data:`WINDOW` of them (centred; shorter at the ends) before the end value and the worst
 deviation ``r - 1`` (largest in size, with its sign) are read off.
 
+Each scored step also records the ground-truth length it was scored against (held steps
+included), and ``by_step_length`` counts the steps outside ``1 +- BAND`` per class of that length
+(:data:`STEP_CLASSES_M`): on a drive with stops, restarts of a few centimetres per frame are a
+fraction of a pixel of parallax and may fail where the cruising steps hold
+(``benchmarks/stopgo_drift.py``).
+
 ``from_frame`` starts the measure later: steps that end at or before that frame are not scored
 and the start (= 1) is the first :data:`REF_STEPS` moving steps after it.  It is for ground truth
 whose first stretch is not measured; ``benchmarks/kitti_gt_check.py`` shows such a stretch (KITTI
@@ -33,6 +39,8 @@ MIN_STEP_REL = 0.05
 MIN_STEP_M = 1e-3
 #: the band drawn around 1 in the plot (and a handy threshold for "no drift").
 BAND = 0.05
+#: edges (metres) of the ground-truth step-length classes of ``by_step_length``.
+STEP_CLASSES_M = (0.05, 0.1, 0.3)
 
 
 def running_median(x: np.ndarray, window: int = WINDOW) -> np.ndarray:
@@ -77,7 +85,7 @@ def scale_drift(gt_xyz: np.ndarray, est_xyz: np.ndarray, from_frame: int = 0) ->
     threshold = max(MIN_STEP_M, MIN_STEP_REL * float(np.median(pos))) if len(pos) else MIN_STEP_M
     e_pos = e[e > 0]
     held_below = 1e-9 * float(np.median(e_pos)) if len(e_pos) else 0.0  # rounding noise of a repeated pose
-    idx, raw, gt_len, n_held = [], [], 0.0, 0
+    idx, raw, lengths, gt_len, n_held = [], [], [], 0.0, 0
     for k in range(from_frame, len(g)):
         if not np.isfinite(e[k]):
             gt_len = 0.0
@@ -89,6 +97,7 @@ def scale_drift(gt_xyz: np.ndarray, est_xyz: np.ndarray, from_frame: int = 0) ->
         if gt_len >= threshold:  # else: the ground truth stands still (the estimate jitters)
             idx.append(k)
             raw.append(e[k] / gt_len)
+            lengths.append(gt_len)
         gt_len = 0.0
     idx, raw = np.asarray(idx, np.int64), np.asarray(raw, np.float64)
     ref = float(np.median(raw[:REF_STEPS])) if len(raw) else 0.0
@@ -96,7 +105,7 @@ def scale_drift(gt_xyz: np.ndarray, est_xyz: np.ndarray, from_frame: int = 0) ->
            "from_frame": from_frame, "n_moving": int(len(idx)),
            "n_skipped": int(len(g) - from_frame - len(idx)), "n_held": int(n_held),
            "normalisation": _normalisation_text(threshold, from_frame), "per_step": [None] * len(g),
-           "per_step_raw": [None] * len(g)}
+           "per_step_raw": [None] * len(g), "by_step_length": []}
     if not (ref > 0 and np.isfinite(ref)):
         why = "the estimate does not move" if n_held else "no moving steps"
         out["normalisation"] += f" (undefined: {why})"
@@ -106,10 +115,28 @@ def scale_drift(gt_xyz: np.ndarray, est_xyz: np.ndarray, from_frame: int = 0) ->
     dev = smooth - 1.0
     size = np.abs(dev)
     w = int(np.argmax(size >= size.max() - 1e-12))  # the first of equals (rounding noise aside)
-    out.update(end=float(smooth[-1]), worst=float(dev[w]), worst_frame=int(idx[w] + 1), start_ratio=ref)
+    out.update(end=float(smooth[-1]), worst=float(dev[w]), worst_frame=int(idx[w] + 1), start_ratio=ref,
+               by_step_length=by_step_length(np.asarray(lengths), dev))
     for k, s, v in zip(idx.tolist(), smooth.tolist(), r.tolist()):
         out["per_step"][k] = round(s, 6)
         out["per_step_raw"][k] = round(v, 6)
+    return out
+
+
+def by_step_length(lengths: np.ndarray, deviation: np.ndarray, edges=STEP_CLASSES_M, band: float = BAND) -> list:
+    """Per class ``[lo, hi)`` of the ground-truth step length (``edges`` in metres, a last class up to
+    infinity): ``{"min_m", "max_m" (None: no bound), "steps", "outside"`` (``|deviation| > band``),
+    ``"worst"`` (the signed deviation of largest size, None without steps)}``, from ``lengths [M]`` and
+    ``deviation [M]`` (smoothed ``r - 1``) of the scored steps."""
+    lengths, deviation = np.asarray(lengths, np.float64), np.asarray(deviation, np.float64)
+    bounds = [0.0, *[float(v) for v in edges], np.inf]
+    out = []
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        m = (lengths >= lo) & (lengths < hi)
+        dev = deviation[m]
+        worst = float(dev[np.argmax(np.abs(dev))]) if len(dev) else None
+        out.append({"min_m": lo, "max_m": None if np.isinf(hi) else hi, "steps": int(m.sum()),
+                    "outside": int(np.sum(np.abs(dev) > band)), "worst": worst})
     return out
 
 

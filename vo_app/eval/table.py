@@ -44,7 +44,14 @@ def _rows(r: dict) -> list[tuple[str, str]]:
         worst = _num(d["worst"])
         rows.append(("scale drift worst [r-1]", worst if d["worst_frame"] is None
                      else f"{d['worst']:+.4f} (frame {d['worst_frame']})"))
+        for c in d.get("by_step_length") or []:
+            rows.append((f"scale drift outside +-5%, GT step {_class_text(c)} m", f"{c['outside']}/{c['steps']}"))
     return rows
+
+
+def _class_text(c: dict) -> str:
+    return f"<{c['max_m']:g}" if c["min_m"] == 0 else (f">={c['min_m']:g}" if c["max_m"] is None
+                                                        else f"{c['min_m']:g}-{c['max_m']:g}")
 
 
 def format_table(results: dict[str, dict]) -> str:
