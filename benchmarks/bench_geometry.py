@@ -210,7 +210,7 @@ def main() -> None:
     else:
         print(f"\n(KITTI 06 not found at {kitti}: skipped)")
     cuda = torch.cuda.is_available() and geo._ext.available() and geo._ext._core.cuda_device_count() > 0
-    print(f"\nGPU: {'see bench_geometry_gpu section' if cuda else 'n/a (no CUDA device on this machine)'}")
+    print(f"\nGPU: {'benchmarks/bench_geometry_gpu.py times the CUDA kernels' if cuda else 'n/a (no CUDA device on this machine; benchmarks/bench_geometry_gpu.py times the CUDA kernels on one)'}")
 
 
 if __name__ == "__main__":

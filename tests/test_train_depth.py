@@ -356,6 +356,30 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, video, monk
     assert all(torch.isfinite(v).all() for v in ck["model"].values() if v.is_floating_point())
 
 
+def test_nan_loss_before_the_first_checkpoint_says_nothing_was_saved(tmp_path, video, monkeypatch, capsys):
+    """Seen on a GPU run: a NaN before checkpoint.every must not point at a last.pt that does not exist."""
+    from vo_app.cli.train import _report
+    from vo_app.train import depth_stage
+
+    cfg = _cfg(video)
+    cfg = dataclasses.replace(cfg, selfsup=dataclasses.replace(cfg.selfsup, start_step=0))
+    assert cfg.checkpoint.every > 1
+    orig = depth_stage.DepthTrainer.selfsup_terms
+
+    def poisoned(self, batch, step):
+        loss, s = orig(self, batch, step)
+        return (loss * float("nan"), s) if step >= 1 else (loss, s)
+
+    monkeypatch.setattr(depth_stage.DepthTrainer, "selfsup_terms", poisoned)
+    res = depth_stage.train_depth(cfg, tmp_path / "run", progress=False)
+    assert res["nonfinite"] and res["step"] == 1 and not (tmp_path / "run" / "last.pt").exists()
+    assert _report("depth", res, "", "cfg.yaml", tmp_path / "run") == 3
+    out, err = capsys.readouterr()
+    assert "No checkpoint had been saved yet." in err and "last good checkpoint is kept" not in err
+    assert "no weights saved" in out and "model.pt" not in out
+    assert "nothing to resume" in err
+
+
 def test_joint_stage_trains_flow_and_depth(tmp_path, video, run_cli):
     from vo_app.cli.train import main
 

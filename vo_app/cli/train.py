@@ -16,11 +16,14 @@ def _report(stage: str, res: dict, val: str, config_path, out_dir, extra: str = 
     code = 3 if res.get("nonfinite") else 130 if res["interrupted"] else 0
     if res.get("rank", 0) != 0:  # torchrun: rank 0 reports for every process
         return code
-    click.echo(f"vo-train {stage}: step {res['step']}{val}, {res['seconds'] / 60:.1f} min of training; "
-               f"weights: {Path(out_dir) / 'model.pt'}{extra}")
+    weights = Path(out_dir) / "model.pt"
+    saved = f"weights: {weights}{extra}" if weights.is_file() else "no weights saved (no checkpoint was due yet)"
+    click.echo(f"vo-train {stage}: step {res['step']}{val}, {res['seconds'] / 60:.1f} min of training; {saved}")
     if code == 3:
-        click.echo(f"vo-train: stopped on a non-finite loss; {Path(out_dir) / 'last.pt'} holds the last good state",
-                   err=True)
+        last = Path(out_dir) / "last.pt"
+        kept = f"{last} holds the last good state" if last.is_file() else \
+            "nothing to resume: it stopped before its first checkpoint (lower checkpoint.every or optim.lr)"
+        click.echo(f"vo-train: stopped on a non-finite loss; {kept}", err=True)
     elif code == 130:
         click.echo(f"vo-train: interrupted; resume with: vo-train {stage} --config {config_path} --out {out_dir} "
                    "--resume", err=True)

@@ -58,7 +58,7 @@ class VOConfig:
     fb_consistency_px: float = 1.0
     seed: int = 0
     backend: str = "auto"  # geometry backend: auto | cpp | reference
-    device: str = "auto"  # where the batched geometry runs: auto (cuda when torch sees a GPU) | cpu | cuda
+    device: str = "auto"  # where the batched geometry runs: auto (= cpu, the faster one measured) | cpu | cuda
     batch: int = 1  # pairs per batched geometry call (1: streaming)
     pipeline: bool = True  # read frames and compute the flow in a background thread
     flush_seconds: float = 1.0

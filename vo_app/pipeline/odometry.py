@@ -45,18 +45,22 @@ def _parallax_weights(res: PairResult) -> np.ndarray:
 
 
 def resolve_device(name: str) -> str:
-    """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``; ``cuda`` without one is a UserError."""
-    if name == "cpu":
+    """``auto`` -> ``cpu``; ``cuda`` without a GPU is a UserError.
+
+    ``auto`` picks the CPU kernels even where torch sees a GPU: on an H100 machine the CUDA
+    path of the pair geometry was 8-19x slower per pair than the threaded C++ kernels
+    (``benchmarks/bench_geometry_gpu.py``; benchmarks/README.md "Geometry core on a GPU").
+    ``--device cuda`` still runs it.
+    """
+    if name in ("auto", "cpu"):
         return "cpu"
-    if name not in ("auto", "cuda"):
+    if name != "cuda":
         raise UserError(f"unknown device {name!r}", fix="use --device auto, cpu or cuda")
     import torch
 
     if torch.cuda.is_available():
         return "cuda"
-    if name == "cuda":
-        raise UserError("--device cuda: torch sees no CUDA GPU on this machine", fix="use --device cpu or --device auto")
-    return "cpu"
+    raise UserError("--device cuda: torch sees no CUDA GPU on this machine", fix="use --device cpu or --device auto")
 
 
 def pair_seed(cfg: VOConfig, frame_index: int) -> int:

@@ -166,7 +166,7 @@ class DepthTrainer(StageTrainer):
     def supervised_terms(self, batch: dict) -> tuple[torch.Tensor, dict]:
         out = self.model(batch["img1"])
         target = depth_target_for_network(batch["depth1"], batch["fx_ratio"], self.cfg.model)
-        loss = supervised_depth_loss(out["depth"], target)
+        loss = supervised_depth_loss(out["depth"].float(), target)
         valid = batch["depth1"] > 0
         self.depth_stats[0] += float(batch["depth1"][valid].sum())
         self.depth_stats[1] += int(valid.sum())
@@ -202,7 +202,17 @@ class DepthTrainer(StageTrainer):
         tri = triangulate_matches(tv.p1, tv.p2, K, tv.R, tv.t, tv.drawn, lc.cos_threshold)
         tri["valid"] = tri["valid"] & tv.ok[:, None]
         out = self.model(torch.cat([a, b]))
-        depth1, depth2 = out["depth"][:n], out["depth"][n:]
+        # The losses run in fp32 even under mixed precision: pixel coordinates times depth can
+        # overflow fp16 (65504); the first GPU run, all in fp16, stopped on a NaN at step 220.
+        with torch.autocast(a.device.type, enabled=False):
+            return self._selfsup_losses(a.float(), b.float(), K, tv, tri, out["depth"].float(),
+                                        out["disp"][0].float(), ff.float(), l_flow)
+
+    def _selfsup_losses(self, a, b, K, tv, tri, depth, disp, ff, l_flow) -> tuple[torch.Tensor, dict]:
+        """L_d, L_p, L_s (and L_ph, and the joint stage's flow terms) of :meth:`selfsup_terms`, in fp32."""
+        lc = self.cfg.loss
+        n = a.shape[0]
+        depth1, depth2 = depth[:n], depth[n:]
         ld = triangulation_loss(depth1, depth2, tv.p1, tv.p2, tri, lc.min_points)
         used = ld["used"].to(depth1.dtype).view(n, 1, 1, 1)
         a1 = depth1 * ld["s1"].to(depth1.dtype).view(n, 1, 1, 1)
@@ -216,7 +226,6 @@ class DepthTrainer(StageTrainer):
             for name in lc.masks:
                 mask = mask * mm[name]
         lp = reprojection_loss(a1, a2, Kf, R, t, mask, coords2, z2)
-        disp = out["disp"][0]
         ls = disparity_smoothness(disp, torch.cat([a, b]))
         loss = lc.triangulation * ld["loss"] + lc.reprojection * lp + lc.smoothness * ls
         stats = {"L_d": float(ld["loss"].detach()), "L_p": float(lp.detach()), "L_s": float(ls.detach()),

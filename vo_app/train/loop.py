@@ -355,9 +355,10 @@ class StageTrainer(abc.ABC):
                         self.stopped_nonfinite = True
                         if self.is_main:
                             where = f"({stats.get('loss')})" if self.world == 1 else "(on at least one rank)"
-                            print(f"vo-train: non-finite loss at step {self.step + 1} {where}; "
-                                  f"stopping. The last good checkpoint is kept: {self.out / 'last.pt'} (step "
-                                  f"{self._saved_step()})", file=sys.stderr)
+                            kept = (f"The last good checkpoint is kept: {self.out / 'last.pt'} (step {self._saved_step()})"
+                                    if (self.out / "last.pt").is_file() else "No checkpoint had been saved yet.")
+                            print(f"vo-train: non-finite loss at step {self.step + 1} {where}; stopping. {kept}",
+                                  file=sys.stderr)
                         break
                     if self.world > 1 and "skipped" not in stats:  # log the mean over the whole batch
                         stats = ddp.mean_over_ranks(stats, self.world, self.device)
