@@ -140,3 +140,18 @@ def test_install_plan_auto_and_wheels(tmp_path):
     assert f"torch: {mode} (" in out
     pips = [line for line in out.splitlines() if line.strip().startswith("pip install")]
     assert pips and all(f"--no-index --find-links {wheels.resolve()}" in line for line in pips)
+
+
+def test_training_imports_without_evo():
+    """vo-train validates with vo_app.eval.depth; a GPU machine with torch but no evo must run it
+    (the first GPU lease failed on this).  The trajectory metrics then name evo when used."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['evo'] = None\n"
+            "import vo_app.eval.depth, vo_app.train.depth_stage, vo_app.train.flow_stage\n"
+            "import vo_app.eval as e\n"
+            "try:\n    e.ate\nexcept ModuleNotFoundError as x:\n    print('needs evo' if 'evo' in str(x) else x)\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "needs evo"
