@@ -11,22 +11,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import statistics
-import time
+import sys
+from pathlib import Path
 
 import torch
 
-W, H = 832, 256
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_flow import _time  # noqa: E402
 
-
-def _time(fn, repeats: int) -> float:
-    fn()  # warm-up (allocations, cuDNN/oneDNN plans)
-    ts = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts)
+W, H = 832, 256  # KITTI's working size, as in bench_flow.py
 
 
 def per_frame_ms(model, device: str, batch: int, repeats: int, amp: bool = False) -> float:

@@ -44,6 +44,21 @@ def load_pairs(seq_dir: Path, n_pairs: int):
     return np.stack(flows), np.stack(scores), seq.intrinsics.K, np.stack(rel)
 
 
+def match_sets(n_pairs: int):
+    """``(name, load_pairs(...))`` of the rendered forward drive, then of KITTI 06 when present."""
+    with tempfile.TemporaryDirectory() as tmp:
+        from vo_app.synth import write_sequence
+
+        syn = write_sequence(Path(tmp) / "syn", layout="kitti", n_frames=n_pairs + 1, width=SIZE[0], height=SIZE[1],
+                             motion="forward", seed=1, write_flow=False)
+        yield "synthetic forward driving (vo_app.synth, exact poses)", load_pairs(syn, n_pairs)
+    kitti = DATA / "kitti06_0000-0050"
+    if kitti.is_dir():
+        yield f"KITTI 06 frames 0-{n_pairs} (real DIS matches)", load_pairs(kitti, n_pairs)
+    else:
+        print(f"\n(KITTI 06 not found at {kitti}: skipped)")
+
+
 def errors(R: np.ndarray, t: np.ndarray, rel: np.ndarray) -> tuple[float, float]:
     tg = rel[:3, 3] / np.linalg.norm(rel[:3, 3])
     r = np.degrees(geo.rotation_angle(R.T @ rel[:3, :3]))
@@ -198,17 +213,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     cv2.setRNGSeed(0)
-    with tempfile.TemporaryDirectory() as tmp:
-        from vo_app.synth import write_sequence
-
-        syn = write_sequence(Path(tmp) / "syn", layout="kitti", n_frames=args.pairs + 1, width=SIZE[0], height=SIZE[1],
-                             motion="forward", seed=1, write_flow=False)
-        bench("synthetic forward driving (vo_app.synth, exact poses)", *load_pairs(syn, args.pairs), args.repeat)
-    kitti = DATA / "kitti06_0000-0050"
-    if kitti.is_dir():
-        bench(f"KITTI 06 frames 0-{args.pairs} (real DIS matches)", *load_pairs(kitti, args.pairs), args.repeat)
-    else:
-        print(f"\n(KITTI 06 not found at {kitti}: skipped)")
+    for name, data in match_sets(args.pairs):
+        bench(name, *data, args.repeat)
     cuda = torch.cuda.is_available() and geo._ext.available() and geo._ext._core.cuda_device_count() > 0
     print(f"\nGPU: {'benchmarks/bench_geometry_gpu.py times the CUDA kernels' if cuda else 'n/a (no CUDA device on this machine; benchmarks/bench_geometry_gpu.py times the CUDA kernels on one)'}")
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -24,7 +23,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_geometry import DATA, SIZE, errors, load_pairs  # noqa: E402
+from bench_geometry import SIZE, errors, match_sets  # noqa: E402
 
 from vo_app import geometry as geo  # noqa: E402
 from vo_app.geometry import batched  # noqa: E402
@@ -87,17 +86,8 @@ def main() -> int:
               "run it on a GPU machine after scripts/install.sh", file=sys.stderr)
         return 2
     print(f"GPU: {torch.cuda.get_device_name(0)}; CPU threads: {torch.get_num_threads()}")
-    with tempfile.TemporaryDirectory() as tmp:
-        from vo_app.synth import write_sequence
-
-        syn = write_sequence(Path(tmp) / "syn", layout="kitti", n_frames=args.pairs + 1, width=SIZE[0], height=SIZE[1],
-                             motion="forward", seed=1, write_flow=False)
-        bench("synthetic forward driving (vo_app.synth, exact poses)", *load_pairs(syn, args.pairs), args.repeat)
-    kitti = DATA / "kitti06_0000-0050"
-    if kitti.is_dir():
-        bench(f"KITTI 06 frames 0-{args.pairs} (real DIS matches)", *load_pairs(kitti, args.pairs), args.repeat)
-    else:
-        print(f"\n(KITTI 06 not found at {kitti}: skipped)")
+    for name, data in match_sets(args.pairs):
+        bench(name, *data, args.repeat)
     return 0
 
 

@@ -336,17 +336,24 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path, video):
     assert (tmp_path / "full" / "curve.png").is_file()
 
 
-def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, video, monkeypatch, capsys):
+def _poison_from(monkeypatch, first_step: int) -> None:
+    """Make the self-supervised loss NaN from ``first_step`` on."""
     from vo_app.train import depth_stage
 
-    cfg = _cfg(video)
     orig = depth_stage.DepthTrainer.selfsup_terms
 
     def poisoned(self, batch, step):
         loss, s = orig(self, batch, step)
-        return (loss * float("nan"), s) if step >= 4 else (loss, s)
+        return (loss * float("nan"), s) if step >= first_step else (loss, s)
 
     monkeypatch.setattr(depth_stage.DepthTrainer, "selfsup_terms", poisoned)
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, video, monkeypatch, capsys):
+    from vo_app.train import depth_stage
+
+    cfg = _cfg(video)
+    _poison_from(monkeypatch, 4)
     res = depth_stage.train_depth(cfg, tmp_path / "run", progress=False)
     err = capsys.readouterr().err
     assert res["nonfinite"] and res["step"] == 4
@@ -364,13 +371,7 @@ def test_nan_loss_before_the_first_checkpoint_says_nothing_was_saved(tmp_path, v
     cfg = _cfg(video)
     cfg = dataclasses.replace(cfg, selfsup=dataclasses.replace(cfg.selfsup, start_step=0))
     assert cfg.checkpoint.every > 1
-    orig = depth_stage.DepthTrainer.selfsup_terms
-
-    def poisoned(self, batch, step):
-        loss, s = orig(self, batch, step)
-        return (loss * float("nan"), s) if step >= 1 else (loss, s)
-
-    monkeypatch.setattr(depth_stage.DepthTrainer, "selfsup_terms", poisoned)
+    _poison_from(monkeypatch, 1)
     res = depth_stage.train_depth(cfg, tmp_path / "run", progress=False)
     assert res["nonfinite"] and res["step"] == 1 and not (tmp_path / "run" / "last.pt").exists()
     assert _report("depth", res, "", "cfg.yaml", tmp_path / "run") == 3
