@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import signal
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -240,3 +241,14 @@ def test_init_needs_the_same_architecture(tmp_path):
     cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, context=(8, 8, 8)))
     with pytest.raises(UserError, match="model.context"):
         FlowTrainer(cfg, tmp_path / "run", progress=False, init=str(tiny_run() / "model.pt"))
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[1] / "configs").glob("train_flow*.yaml")),
+                         ids=lambda p: p.name)
+def test_every_shipped_flow_recipe_parses(path):
+    """The flow recipes README "Learned flow" names (the GPU one among them) load and keep the
+    working size a multiple of 64."""
+    from vo_app.train.config import load_train_config
+
+    cfg = load_train_config(path)
+    assert cfg.optim.steps > 0 and cfg.image_size[0] % 64 == 0 and cfg.image_size[1] % 64 == 0
