@@ -300,3 +300,27 @@ def test_real_tartanair_pairs_depth_by_index():
     assert [s.name for s in ds.samples] == ["000000_left", "000008_left", "000016_left", "000024_left"]
     assert ds.cap is None and all(s.gt.shape == (480, 640) and s.fx_ratio == 0.5 for s in ds.samples)
     assert all(s.image.shape == (480, 640, 3) for s in ds.samples)
+
+
+def test_garg_crop_window_keeps_the_papers_rows_and_columns():
+    from vo_app.eval.depth import crop_window
+
+    assert crop_window(375, 1242).all()
+    w = crop_window(375, 1242, "garg")
+    rows, cols = np.nonzero(w)
+    # the fractions times 375x1242, truncated, as end-exclusive slices: rows 153-370, columns 44-1196
+    assert (rows.min(), rows.max(), cols.min(), cols.max()) == (153, 370, 44, 1196)
+    assert w.sum() == (370 - 153 + 1) * (1196 - 44 + 1)
+    with pytest.raises(ValueError, match="unknown crop"):
+        crop_window(10, 10, "eigen")
+
+
+@pytest.mark.skipif(not (RAW / "velodyne_points" / "data").is_dir(), reason="shared KITTI raw drive absent")
+def test_kitti_garg_crop_drops_the_points_outside_the_window():
+    from vo_app.eval.depth import crop_window, kitti_raw_dataset
+
+    full, cropped = kitti_raw_dataset(RAW), kitti_raw_dataset(RAW, crop="garg")
+    a, b = full.samples[0].gt, cropped.samples[0].gt
+    keep = crop_window(*a.shape, "garg")
+    assert np.array_equal(b[keep], a[keep]) and not b[~keep].any()
+    assert 0 < (b > 0).sum() < (a > 0).sum() and cropped.info["crop"] == "garg"

@@ -76,8 +76,11 @@ def _methods(weights: str, device: str) -> tuple[dict, dict, dict]:
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write all numbers to this JSON file.")
 @click.option("--pictures", "pictures_dir", type=click.Path(path_type=Path),
               help="Write PNG grids (image, prediction, ground truth, error) of a few frames per dataset here.")
+@click.option("--kitti-crop", type=click.Choice(["none", "garg"]), default="none", show_default=True,
+              help="KITTI ground truth scored: every projected point, or the Garg et al. window that the "
+                   "monocular-depth papers use (compare with them only under garg).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-def depth_cmd(weights, data, shared, synthetic_pairs, json_path, pictures_dir, device):
+def depth_cmd(weights, data, shared, synthetic_pairs, json_path, pictures_dir, kitti_crop, device):
     """Depth metrics of a checkpoint against the untrained network, a constant mean depth and a flat road.
 
     Each metric is given median-scaled per image (the usual monocular protocol) and metric (as
@@ -94,7 +97,7 @@ def depth_cmd(weights, data, shared, synthetic_pairs, json_path, pictures_dir, d
     if pictures_dir is not None:
         ensure_writable_dir(pictures_dir, "--pictures")
     shared = shared if shared is not None else default_shared_root()
-    datasets, notices = standard_depth_datasets(names, shared, synthetic_pairs, tuple(ckpt["image_size"]))
+    datasets, notices = standard_depth_datasets(names, shared, synthetic_pairs, tuple(ckpt["image_size"]), kitti_crop)
     for line in notices:
         click.echo(f"vo-eval depth: {line}", err=True)
     if not datasets:

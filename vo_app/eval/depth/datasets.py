@@ -20,8 +20,13 @@ SYNTH_FRAMES = 48
 DATA_FOLDERS = {"tartanair": "tartanair_hospital", "kitti": "kitti_raw_2011_09_26_drive_0005"}
 DATASETS = ("synthetic", "tartanair", "kitti")
 #: TartanAir's pinhole camera: fx = 320 px for 640 px wide images.
-#: TartanAir's pinhole camera: fx = 320 px for 640 px wide images.
 TARTANAIR_FX_RATIO = 0.5
+#: KITTI crops of the ground truth: "none" (every projected point), or "garg": the window
+#: (rows 0.408-0.992 of the height, columns 0.036-0.964 of the width) that Garg et al. (ECCV
+#: 2016) introduced and the monocular-depth papers (TrianFlow among them) evaluate in.
+KITTI_CROPS = ("none", "garg")
+_GARG = (0.40810811, 0.99189189, 0.03594771, 0.96405229)  # top, bottom, left, right (fractions)
+
 
 class DepthSample(NamedTuple):
     """One evaluation frame.
@@ -103,10 +108,23 @@ def tartanair_dataset(root: "str | Path") -> DepthDataset:
     return DepthDataset("tartanair", samples, None, str(root), "native size, float32 depth, no cap")
 
 
-def kitti_raw_dataset(root: "str | Path", camera: int = 2, cap: float = DRIVING_CAP) -> DepthDataset:
-    """The frames of a KITTI raw drive that have a Velodyne scan, at native size, no crop.
+def crop_window(height: int, width: int, crop: str = "none") -> np.ndarray:
+    """``[H,W]`` bool: the pixels whose ground truth is scored under ``crop`` (:data:`KITTI_CROPS`)."""
+    if crop not in KITTI_CROPS:
+        raise ValueError(f"unknown crop {crop!r}; one of {', '.join(KITTI_CROPS)}")
+    keep = np.ones((height, width), bool)
+    if crop == "garg":
+        t, b, l, r = _GARG
+        keep[:] = False
+        keep[int(t * height):int(b * height), int(l * width):int(r * width)] = True
+    return keep
 
-    Ground truth: :func:`vo_app.io.kitti_raw.velodyne_depth` (sparse);
+
+def kitti_raw_dataset(root: "str | Path", camera: int = 2, cap: float = DRIVING_CAP, crop: str = "none") -> DepthDataset:
+    """The frames of a KITTI raw drive that have a Velodyne scan, at native size.
+
+    Ground truth: :func:`vo_app.io.kitti_raw.velodyne_depth` (sparse), set to 0 (unknown)
+    outside :func:`crop_window` (``crop``: "none" keeps every point, "garg" the papers' window);
     ``fx_ratio = P_rect_0<camera> fx / native width``.
     """
     from ...io.images import ImageReadError, list_images, read_image
@@ -127,11 +145,13 @@ def kitti_raw_dataset(root: "str | Path", camera: int = 2, cap: float = DRIVING_
         except ImageReadError as e:
             raise UserError(f"cannot read image ({e})", path=p, fix="restore the drive folder") from None
         gt = velodyne_depth(root, int(p.stem) if p.stem.isdigit() else 0, camera, image_path=str(p))
+        gt = np.where(crop_window(*gt.shape, crop), gt, 0).astype(np.float32)
         W = img.shape[1]
         samples.append(DepthSample(p.stem, img, gt, float(P[0, 0] / W), P[:, :3].copy()))
+    where = "no crop" if crop == "none" else "Garg crop (rows 0.408-0.992, columns 0.036-0.964)"
     return DepthDataset("kitti", samples, cap, str(root),
-                        f"native size, no crop, Velodyne points projected to image_0{camera}; all pixels with a "
-                        f"point and depth <= {cap:g} m are used")
+                        f"native size, {where}, Velodyne points projected to image_0{camera}; all pixels with a "
+                        f"point and depth <= {cap:g} m are used", info={"crop": crop})
 
 
 def default_shared_root() -> Path:
@@ -141,7 +161,7 @@ def default_shared_root() -> Path:
 
 
 def standard_depth_datasets(names, shared: "str | Path", synth_frames: int = SYNTH_FRAMES,
-                            size: tuple[int, int] = (416, 128)) -> tuple[dict, list[str]]:
+                            size: tuple[int, int] = (416, 128), kitti_crop: str = "none") -> tuple[dict, list[str]]:
     """``({name: DepthDataset}, notices)`` for ``names`` (subset of :data:`DATASETS`, in that order).
 
     A dataset whose folder under ``shared`` is missing is skipped with a one-line notice, as is the
@@ -160,5 +180,5 @@ def standard_depth_datasets(names, shared: "str | Path", synth_frames: int = SYN
         if not folder.is_dir():
             notices.append(f"skipped {name}: folder not found: {folder}")
             continue
-        out[name] = tartanair_dataset(folder) if name == "tartanair" else kitti_raw_dataset(folder)
+        out[name] = tartanair_dataset(folder) if name == "tartanair" else kitti_raw_dataset(folder, crop=kitti_crop)
     return out, notices

@@ -25,7 +25,9 @@ def format_depth_table(results: dict, datasets: "dict | None" = None) -> str:
         n = len(datasets[dname].samples) if datasets and dname in datasets else None
         for label, r in per.items():
             s, m = r["median_scaled"], r["metric"]
-            cells = [f"{dname} ({n if n is not None else s['frames']})", label]
+            crop = datasets[dname].info.get("crop", "none") if datasets and dname in datasets else "none"
+            where = "" if crop == "none" else f", {crop} crop"
+            cells = [f"{dname} ({n if n is not None else s['frames']}{where})", label]
             cells += [_fmt(s[k]) for k in METRICS] + [_fmt(m["abs_rel"]), _fmt(m["rmse"]), _fmt(m["a1"])]
             lines.append("| " + " | ".join(cells) + " |")
     lines.append("AbsRel..d3: median-scaled per image; (metric): the prediction as is. d1..d3: delta < 1.25^k.")
