@@ -66,16 +66,19 @@ def errors(R: np.ndarray, t: np.ndarray, rel: np.ndarray) -> tuple[float, float]
     return float(r), float(d)
 
 
-def ours(flows, scores, K, seed=0, refine=False):
-    """Sampling + RANSAC + pose (+ optional robust refinement) for all pairs, one batched call each."""
-    fl = torch.from_numpy(flows).permute(0, 3, 1, 2)
-    sc = torch.from_numpy(scores)
-    B = len(flows)
-    m = batched.sample_matches(fl, sc, 6000, 0.2, seed=np.arange(B) + seed)
+def estimate(fl: torch.Tensor, sc: torch.Tensor, Kb: torch.Tensor, seed: int = 0):
+    """Sampling + RANSAC + pose of the pairs ``fl [B,2,H,W]`` on their device: ``(R, t, matches, ransac)``."""
+    m = batched.sample_matches(fl, sc, 6000, 0.2, seed=np.arange(fl.shape[0]) + seed)
     r = batched.ransac_fundamental(m.p1, m.p2, threshold=0.1, confidence=0.99, max_iters=1000, seed=seed,
                                    check_planar=False)
-    Kb = torch.from_numpy(np.broadcast_to(K, (B, 3, 3)).copy())
     R, t, _, _ = batched.pose_from_fundamental(r.F, Kb, m.p1, m.p2, r.inliers)
+    return R, t, m, r
+
+
+def ours(flows, scores, K, seed=0, refine=False):
+    """Sampling + RANSAC + pose (+ optional robust refinement) for all pairs, one batched call each."""
+    Kb = torch.from_numpy(np.broadcast_to(K, (len(flows), 3, 3)).copy())
+    R, t, m, r = estimate(torch.from_numpy(flows).permute(0, 3, 1, 2), torch.from_numpy(scores), Kb, seed)
     if refine:  # what vo-run does next: robust Gauss-Newton on the matches within 1 px of F
         F = r.F.numpy()
         band = torch.from_numpy(geo.sampson_distance(F, m.p1.numpy(), m.p2.numpy()) < 1.0)

@@ -23,20 +23,9 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_geometry import SIZE, errors, match_sets  # noqa: E402
+from bench_geometry import SIZE, errors, estimate, match_sets  # noqa: E402
 
 from vo_app import geometry as geo  # noqa: E402
-from vo_app.geometry import batched  # noqa: E402
-
-
-def run_batch(fl: torch.Tensor, sc: torch.Tensor, K: torch.Tensor, seed: int):
-    """Sampling, RANSAC and pose for the pairs of ``fl`` ``[B,2,H,W]`` on ``fl``'s device."""
-    B = fl.shape[0]
-    m = batched.sample_matches(fl, sc, 6000, 0.2, seed=np.arange(B) + seed)
-    r = batched.ransac_fundamental(m.p1, m.p2, threshold=0.1, confidence=0.99, max_iters=1000, seed=seed,
-                                   check_planar=False)
-    R, t, _, _ = batched.pose_from_fundamental(r.F, K, m.p1, m.p2, r.inliers)
-    return R, t
 
 
 def timed(device: str, flows, scores, K, batch: int, repeat: int):
@@ -49,7 +38,7 @@ def timed(device: str, flows, scores, K, batch: int, repeat: int):
     for rep in range(repeat + 1):  # the first round warms up (allocations, code paths), not counted
         sync()
         t0 = time.perf_counter()
-        out = [run_batch(fl[i:i + batch], sc[i:i + batch], Kb[i:i + batch], seed=i) for i in range(0, len(fl), batch)]
+        out = [estimate(fl[i:i + batch], sc[i:i + batch], Kb[i:i + batch], seed=i) for i in range(0, len(fl), batch)]
         sync()
         if rep:
             times.append((time.perf_counter() - t0) / len(fl))

@@ -18,15 +18,15 @@ applies to; :func:`format_depth_table`, :func:`write_depth_json` and :func:`writ
 report the results.
 """
 from .datasets import (DATA_FOLDERS, DATASETS, KITTI_CROPS, SYNTH_FRAMES, TARTANAIR_FX_RATIO, DepthDataset,
-                       DepthSample, crop_window, default_shared_root, kitti_raw_dataset, standard_depth_datasets, synthetic_dataset,
-                       tartanair_dataset)
+                       DepthSample, crop_window, default_shared_root, kitti_raw_dataset, standard_depth_datasets,
+                       synthetic_dataset, tartanair_dataset)
 from .evaluate import evaluate_depth, evaluate_method, picture_indices
 from .methods import CAMERA_HEIGHT, MEAN_DEPTH_SAMPLES, ConstantDepth, GroundPlaneDepth, NetworkDepth, mean_training_depth
 from .metrics import DRIVING_CAP, METRICS, MIN_DEPTH, depth_metrics, mean_depth_metrics, valid_mask
 from .report import dataset_summary, format_depth_table, write_depth_json, write_depth_picture
 
-__all__ = ["CAMERA_HEIGHT", "DATA_FOLDERS", "DATASETS", "DRIVING_CAP", "KITTI_CROPS", "crop_window", "MEAN_DEPTH_SAMPLES", "METRICS", "MIN_DEPTH",
-           "SYNTH_FRAMES", "TARTANAIR_FX_RATIO", "ConstantDepth", "DepthDataset", "DepthSample", "GroundPlaneDepth",
+__all__ = ["CAMERA_HEIGHT", "DATA_FOLDERS", "DATASETS", "DRIVING_CAP", "KITTI_CROPS", "MEAN_DEPTH_SAMPLES", "METRICS",
+           "MIN_DEPTH", "SYNTH_FRAMES", "crop_window", "TARTANAIR_FX_RATIO", "ConstantDepth", "DepthDataset", "DepthSample", "GroundPlaneDepth",
            "NetworkDepth", "dataset_summary", "default_shared_root", "depth_metrics", "evaluate_depth",
            "evaluate_method", "format_depth_table", "kitti_raw_dataset", "mean_depth_metrics", "mean_training_depth",
            "picture_indices", "standard_depth_datasets", "synthetic_dataset", "tartanair_dataset", "valid_mask",

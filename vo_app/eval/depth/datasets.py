@@ -112,11 +112,11 @@ def crop_window(height: int, width: int, crop: str = "none") -> np.ndarray:
     """``[H,W]`` bool: the pixels whose ground truth is scored under ``crop`` (:data:`KITTI_CROPS`)."""
     if crop not in KITTI_CROPS:
         raise ValueError(f"unknown crop {crop!r}; one of {', '.join(KITTI_CROPS)}")
-    keep = np.ones((height, width), bool)
-    if crop == "garg":
-        t, b, l, r = _GARG
-        keep[:] = False
-        keep[int(t * height):int(b * height), int(l * width):int(r * width)] = True
+    if crop == "none":
+        return np.ones((height, width), bool)
+    t, b, l, r = _GARG  # as the papers' code: fractions times the size, truncated, end-exclusive
+    keep = np.zeros((height, width), bool)
+    keep[int(t * height):int(b * height), int(l * width):int(r * width)] = True
     return keep
 
 

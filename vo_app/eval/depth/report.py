@@ -23,10 +23,10 @@ def format_depth_table(results: dict, datasets: "dict | None" = None) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for dname, per in results.items():
         n = len(datasets[dname].samples) if datasets and dname in datasets else None
+        crop = datasets[dname].info.get("crop", "none") if datasets and dname in datasets else "none"
+        where = "" if crop == "none" else f", {crop} crop"
         for label, r in per.items():
             s, m = r["median_scaled"], r["metric"]
-            crop = datasets[dname].info.get("crop", "none") if datasets and dname in datasets else "none"
-            where = "" if crop == "none" else f", {crop} crop"
             cells = [f"{dname} ({n if n is not None else s['frames']}{where})", label]
             cells += [_fmt(s[k]) for k in METRICS] + [_fmt(m["abs_rel"]), _fmt(m["rmse"]), _fmt(m["a1"])]
             lines.append("| " + " | ".join(cells) + " |")
