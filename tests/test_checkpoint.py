@@ -115,3 +115,100 @@ def test_vo_run_with_bad_weights_is_one_line(tmp_path, run_cli, static_seq):
     bad.write_bytes(b"\0" * 100)
     res = run_cli([static_seq, "--flow", "pwc", "--weights", bad, "--quiet", "--out", tmp_path / "out"])
     assert "bad.pt" in one_line_error(res, "vo-run")
+
+
+# ------------------------------------------------------------------ checkpoints over the per-file limit
+def _parts(folder, name="model.pt"):
+    return sorted(folder.glob(f"{name}.*.part*"))
+
+
+def test_a_checkpoint_over_the_limit_is_an_index_plus_parts(tmp_path):
+    ckpt = load_checkpoint(tiny_run() / "last.pt")
+    body = {k: v for k, v in ckpt.items() if k not in ("format_version", "kind")}
+    whole = save_checkpoint(tmp_path / "one.pt", body, max_bytes=0).stat().st_size
+    limit = whole // 3
+    save_checkpoint(tmp_path / "model.pt", body, max_bytes=limit)
+    parts = _parts(tmp_path)
+    assert len(parts) == 4 and all(p.stat().st_size <= limit for p in parts)
+    assert (tmp_path / "model.pt").stat().st_size < 0.05 * whole  # the index: metadata only
+    back = load_checkpoint(tmp_path / "model.pt")
+    assert back["trainer"]["step"] == ckpt["trainer"]["step"] and back["arch"] == ckpt["arch"]
+    for k, v in ckpt["model"].items():
+        assert torch.equal(v, back["model"][k]), k
+    # a new save replaces the parts; a save under the limit leaves no parts behind
+    body["model"] = {k: v + 1 if v.is_floating_point() else v for k, v in body["model"].items()}
+    save_checkpoint(tmp_path / "model.pt", body, max_bytes=limit)
+    new = _parts(tmp_path)
+    assert len(new) == 4 and not set(new) & set(parts)
+    again = load_checkpoint(tmp_path / "model.pt")["model"]
+    assert all(torch.equal(v, again[k]) for k, v in body["model"].items())
+    save_checkpoint(tmp_path / "model.pt", body)
+    assert _parts(tmp_path) == [] and load_checkpoint(tmp_path / "model.pt")["trainer"]["step"] == 6
+
+
+@pytest.mark.parametrize("damage,words", [("delete", "is missing"), ("flip", "damaged")])
+def test_a_missing_or_damaged_part_is_one_line(tmp_path, damage, words):
+    ckpt = torch.load(tiny_run() / "model.pt", weights_only=True)
+    save_checkpoint(tmp_path / "model.pt", {k: v for k, v in ckpt.items() if k not in ("format_version", "kind")},
+                    max_bytes=20_000)
+    part = _parts(tmp_path)[1]
+    if damage == "delete":
+        part.unlink()
+    else:
+        data = bytearray(part.read_bytes())
+        data[100] ^= 0xFF
+        part.write_bytes(bytes(data))
+    with pytest.raises(UserError) as info:
+        load_flow_model(tmp_path / "model.pt")
+    line = _single_line(info.value)
+    assert words in line and part.name in line
+
+
+def test_the_full_width_network_is_saved_in_files_of_at_most_16_mb(tmp_path):
+    from vo_app.models.pwc.arch import PWCArch
+    from vo_app.models.pwc.net import PWCNet
+    from vo_app.models.shards import MAX_FILE_BYTES
+
+    net = PWCNet(PWCArch())
+    state = {k: v.detach() for k, v in net.state_dict().items()}
+    assert sum(v.numel() for v in state.values()) * 4 > 2 * MAX_FILE_BYTES  # fp32: more than two files' worth
+    save_checkpoint(tmp_path / "model.pt", {"arch": PWCArch().to_dict(), "image_size": [832, 256],
+                                            "training": {}, "metrics": {}, "model": state})
+    files = [tmp_path / "model.pt"] + _parts(tmp_path)
+    assert len(files) >= 4 and max(f.stat().st_size for f in files) <= MAX_FILE_BYTES
+    model, _ = load_flow_model(tmp_path / "model.pt")
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, state[k]), k
+
+
+def test_a_sharded_checkpoint_at_a_url_fetches_its_parts(tmp_path, monkeypatch):
+    monkeypatch.setenv("VO_APP_CACHE", str(tmp_path / "cache"))
+    ckpt = torch.load(tiny_run() / "model.pt", weights_only=True)
+    save_checkpoint(tmp_path / "src" / "pwc.pt", {k: v for k, v in ckpt.items() if k not in ("format_version", "kind")},
+                    max_bytes=20_000)
+    base = "https://example.invalid/models"
+    for f in (tmp_path / "src").iterdir():  # what the server would send, put in the download cache
+        url = f"{base}/{f.name}"
+        dest = tmp_path / "cache" / "weights" / f"{hashlib.sha256(url.encode()).hexdigest()[:12]}-{f.name}"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(f.read_bytes())
+    assert len(list((tmp_path / "src").iterdir())) >= 3
+    model, got = load_flow_model(f"{base}/pwc.pt")
+    assert got["training"]["steps"] == 6
+
+
+def test_every_shipped_weights_file_is_at_most_16_mb_and_loads():
+    from pathlib import Path
+
+    from vo_app.models.checkpoint import DEPTH_KIND, KIND, read_checkpoint
+    from vo_app.models.shards import MAX_FILE_BYTES
+
+    weights = Path(__file__).resolve().parents[1] / "weights"
+    files = sorted(weights.iterdir())
+    assert files and max(f.stat().st_size for f in files) <= MAX_FILE_BYTES
+    indexes = [f for f in files if f.suffix == ".pt"]
+    assert len(indexes) >= 4
+    for f in indexes:
+        ckpt = read_checkpoint(f)
+        load_checkpoint(f, kind=DEPTH_KIND if ckpt["kind"] == DEPTH_KIND else KIND)
+        assert "optimizer" not in ckpt  # weights only

@@ -14,6 +14,10 @@ A checkpoint is one ``torch.save`` of a plain dict (loaded with ``weights_only=T
     optimizer       (optional) Adam state, for --resume
     trainer         (optional) step, RNG states, data-generator state, AMP scaler
 
+A checkpoint larger than the per-file limit (16 MB by default) is written as a small index
+file at the path plus part files next to it (``vo_app/models/shards.py``); readers pass the
+index's path or URL and never see the difference.
+
 Every problem with a file is a one-line :class:`~vo_app.errors.UserError`.
 """
 from __future__ import annotations
@@ -28,6 +32,8 @@ from pathlib import Path
 import torch
 
 from ..errors import UserError
+from . import shards
+from .shards import MAX_FILE_BYTES
 
 FORMAT_VERSION = 1
 KIND = "vo_app.flow.pwc"
@@ -86,11 +92,13 @@ def fetch(url: str, timeout: float = DOWNLOAD_TIMEOUT) -> Path:
     return dest
 
 
-def save_checkpoint(path: "str | os.PathLike[str]", ckpt: dict, *, kind: str = KIND, half: bool = False) -> Path:
+def save_checkpoint(path: "str | os.PathLike[str]", ckpt: dict, *, kind: str = KIND, half: bool = False,
+                    max_bytes: int = MAX_FILE_BYTES) -> Path:
     """Write ``ckpt`` (see the module docstring) atomically; fills in ``format_version`` and ``kind``.
 
     ``half``: store the floating-point weights of ``model`` as fp16 (``storage: fp16``); only
-    for weights-only exports (a resumable checkpoint keeps full precision).
+    for weights-only exports (a resumable checkpoint keeps full precision).  ``max_bytes``:
+    the per-file limit; a larger checkpoint becomes an index plus parts (0: no limit).
     """
     ckpt = {"format_version": FORMAT_VERSION, "kind": kind, **ckpt}
     if half:
@@ -105,7 +113,37 @@ def save_checkpoint(path: "str | os.PathLike[str]", ckpt: dict, *, kind: str = K
     torch.save(ckpt, buf)
     from ..io.atomic import atomic_write_bytes
 
-    return atomic_write_bytes(path, buf.getvalue())
+    path = Path(path)
+    index = shards.write_parts(path, buf.getvalue(), ckpt, max_bytes)
+    if index is not None:
+        buf = io.BytesIO()
+        torch.save(index, buf)
+    atomic_write_bytes(path, buf.getvalue())
+    shards.remove_stale_parts(path, keep=index["shards"]["files"] if index else ())
+    return path
+
+
+def read_checkpoint(path: "str | os.PathLike[str]", url: "str | None" = None, *,
+                    timeout: float = DOWNLOAD_TIMEOUT) -> dict:
+    """The dict of a local checkpoint file, its parts joined if it is an index (no format checks).
+
+    ``url``: where the file was downloaded from (the parts are fetched next to it).
+    """
+    def part(name: str) -> Path:
+        return fetch(url.rsplit("/", 1)[0] + "/" + name, timeout) if url else Path(path).parent / name
+
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        if shards.is_index(ckpt):
+            payload = shards.read_payload(ckpt, url or str(path), part)
+            ckpt = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
+    except UserError:
+        raise
+    except Exception as e:  # noqa: BLE001 - any unpickling/zip error means "not a checkpoint"
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f"not a readable vo_app checkpoint ({msg[:120]})", path=path,
+                        fix="pass a .pt file written by vo-train") from None
+    return ckpt
 
 
 def load_checkpoint(source: "str | os.PathLike[str]", *, timeout: float = DOWNLOAD_TIMEOUT, kind: str = KIND) -> dict:
@@ -119,12 +157,7 @@ def load_checkpoint(source: "str | os.PathLike[str]", *, timeout: float = DOWNLO
         if not cand.is_file():
             raise UserError("is a directory without model.pt", path=path, fix="pass the checkpoint file itself")
         path = cand
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any unpickling/zip error means "not a checkpoint"
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UserError(f"not a readable vo_app checkpoint ({msg[:120]})", path=path,
-                        fix="pass a .pt file written by vo-train") from None
+    ckpt = read_checkpoint(path, src if is_url(src) else None, timeout=timeout)
     check_checkpoint(ckpt, path, kind=kind)
     return ckpt
 

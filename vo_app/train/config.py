@@ -81,6 +81,11 @@ class ValConfig:
 @dataclass
 class CkptConfig:
     every: int = 250
+    max_file_mb: float = 16.0  # larger checkpoints become an index plus parts of this size (0: one file)
+
+    @property
+    def max_bytes(self) -> int:
+        return int(self.max_file_mb * 1_000_000)
 
 
 @dataclass
@@ -224,6 +229,8 @@ def common_problems(cfg, multiple: int) -> list[str]:
         bad.append("data.scenes must be >= 1")
     if cfg.val.every < 0 or cfg.val.pairs < 0 or cfg.checkpoint.every < 0 or cfg.log.every < 1:
         bad.append("val/checkpoint/log intervals must be >= 0 (log.every >= 1)")
+    if cfg.checkpoint.max_file_mb < 0 or 0 < cfg.checkpoint.max_file_mb < 0.01:
+        bad.append("checkpoint.max_file_mb must be 0 (no limit) or at least 0.01")
     if cfg.runtime.workers < 0 or cfg.runtime.threads < 0:
         bad.append("runtime.workers and runtime.threads must be >= 0")
     return bad

@@ -320,18 +320,19 @@ class DepthTrainer(StageTrainer):
         return {k: v.detach().cpu() for k, v in self.flow_net.state_dict().items()}
 
     def save(self) -> None:
-        half = self.cfg.checkpoint.half
-        save_checkpoint(self.out / "last.pt", self.checkpoint_dict(full=True), kind=DEPTH_KIND)
-        save_checkpoint(self.out / "model.pt", self.checkpoint_dict(full=False), kind=DEPTH_KIND, half=half)
+        half, mb = self.cfg.checkpoint.half, self.cfg.checkpoint.max_bytes
+        save_checkpoint(self.out / "last.pt", self.checkpoint_dict(full=True), kind=DEPTH_KIND, max_bytes=mb)
+        save_checkpoint(self.out / "model.pt", self.checkpoint_dict(full=False), kind=DEPTH_KIND, half=half,
+                        max_bytes=mb)
         if self.joint:
             ck = {"arch": self.flow_net_arch(), "image_size": list(self.cfg.image_size),
                   "training": {"stage": "joint", "steps": self.step, "config": self.cfg.to_dict()},
                   "metrics": {"step": self.step}, "model": self._flow_state()}
-            save_checkpoint(self.out / "flow.pt", ck, kind=KIND, half=half)
+            save_checkpoint(self.out / "flow.pt", ck, kind=KIND, half=half, max_bytes=mb)
 
     def save_best(self) -> None:
         save_checkpoint(self.out / "best.pt", self.checkpoint_dict(full=False), kind=DEPTH_KIND,
-                        half=self.cfg.checkpoint.half)
+                        half=self.cfg.checkpoint.half, max_bytes=self.cfg.checkpoint.max_bytes)
 
 
 def train_depth(cfg: DepthTrainConfig, out_dir, *, device: str = "cpu", resume: bool = False, progress: bool = True,

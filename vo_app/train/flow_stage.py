@@ -200,11 +200,12 @@ class FlowTrainer(StageTrainer):
         return ck
 
     def save(self) -> None:
-        save_checkpoint(self.out / "last.pt", self.checkpoint_dict(full=True))
-        save_checkpoint(self.out / "model.pt", self.checkpoint_dict(full=False))
+        mb = self.cfg.checkpoint.max_bytes
+        save_checkpoint(self.out / "last.pt", self.checkpoint_dict(full=True), max_bytes=mb)
+        save_checkpoint(self.out / "model.pt", self.checkpoint_dict(full=False), max_bytes=mb)
 
     def save_best(self) -> None:
-        save_checkpoint(self.out / "best.pt", self.checkpoint_dict(full=False))
+        save_checkpoint(self.out / "best.pt", self.checkpoint_dict(full=False), max_bytes=self.cfg.checkpoint.max_bytes)
 
     # ------------------------------------------------------------------ the batches of each step
     def batches(self, total: int):

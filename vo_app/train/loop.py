@@ -390,7 +390,9 @@ class StageTrainer(abc.ABC):
         if not last.is_file():
             return "none saved yet"
         try:
-            return str(int(torch.load(last, map_location="cpu", weights_only=True)["trainer"]["step"]))
+            from ..models.checkpoint import read_checkpoint
+
+            return str(int(read_checkpoint(last)["trainer"]["step"]))
         except Exception:  # noqa: BLE001 - only for the message
             return "?"
 
