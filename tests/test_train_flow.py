@@ -110,14 +110,16 @@ def test_loss_decreases_on_a_fixed_batch(tmp_path):
 WIDE_STREAM = dict(street_fraction=0.7, layer_shift_scale=2.5, curriculum=12, curriculum_start=0.3)
 
 
-@pytest.mark.parametrize("stream,max_file_mb", [({}, 16.0), (WIDE_STREAM, 16.0), ({}, 0.05)],
-                         ids=["default", "wide-curriculum", "sharded-checkpoints"])
+@pytest.mark.parametrize("stream,max_file_mb", [({}, 16.0), (WIDE_STREAM, 16.0), ({}, 0.05), ({"pool": 3}, 16.0)],
+                         ids=["default", "wide-curriculum", "sharded-checkpoints", "pool-and-cache"])
 def test_resume_reproduces_the_uninterrupted_run(tmp_path, stream, max_file_mb):
     from vo_app.models.checkpoint import read_checkpoint
 
     cfg = tiny_config()
     cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, **stream),
                               checkpoint=dataclasses.replace(cfg.checkpoint, max_file_mb=max_file_mb))
+    if "pool" in stream:  # the split run reads the renders the straight run stored
+        cfg = dataclasses.replace(cfg, runtime=dataclasses.replace(cfg.runtime, cache_dir=str(tmp_path / "cache")))
     train_flow(cfg, tmp_path / "straight", progress=False, max_steps=5)
     train_flow(cfg, tmp_path / "split", progress=False, max_steps=3)
     train_flow(cfg, tmp_path / "split", progress=False, max_steps=2, resume=True)

@@ -1,6 +1,7 @@
 """``vo-train``: training of the networks: ``flow`` (stage 1), ``depth`` (stage 2), ``joint`` (stage 3)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -174,6 +175,46 @@ def joint(config_path, out_dir, resume, init, device, folders, steps, max_steps,
     Start from a depth checkpoint (--init) and a flow checkpoint (--flow-init).
     """
     return _depth_stage(True, config_path, out_dir, resume, init, flow_init, device, folders, steps, max_steps, quiet)
+
+
+@cli.command("cache", context_settings=_CTX)
+@click.argument("stage", type=click.Choice(["flow", "depth"]))
+@click.option("--config", "config_path", required=True, type=click.Path(path_type=Path),
+              help="The training YAML whose data.pool to render (a flow or depth config).")
+@click.option("--cache-dir", type=click.Path(path_type=Path),
+              help="Where to store the renders [default: the config's runtime.cache_dir].")
+@click.option("--workers", type=click.IntRange(1), default=max(1, (os.cpu_count() or 2) - 1), show_default=True,
+              help="Rendering processes.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def cache(stage, config_path, cache_dir, workers, quiet):
+    """Render the pool of a config (data.pool) into its cache ahead of training.
+
+    Stored entries are skipped, so it continues an interrupted fill; training reads the cache
+    (runtime.cache_dir) and renders what is missing itself.
+    """
+    from ..errors import UserError
+    from ..train.prerender import fill_cache
+
+    if stage == "flow":
+        from ..train.config import load_train_config as load
+    else:
+        from ..train.depth_config import load_depth_config as load
+    cfg = load(config_path)
+    if not cfg.data.pool:
+        raise UserError("the config has no data.pool: every sample is rendered afresh and nothing is reused",
+                        path=config_path, fix="set data.pool (e.g. 20000) and runtime.cache_dir")
+    folder = cache_dir or cfg.runtime.cache_dir
+    if not folder:
+        raise UserError("no cache folder: the config has no runtime.cache_dir", path=config_path,
+                        fix="pass --cache-dir DIR or set runtime.cache_dir")
+    from .common import ensure_writable_dir
+
+    ensure_writable_dir(Path(folder), "--cache-dir")
+    res = fill_cache(stage, cfg, cache_dir=str(folder), workers=workers, progress=not quiet)
+    rate = res["rendered"] / res["seconds"] if res["seconds"] > 0 else 0.0
+    click.echo(f"vo-train cache {stage}: {res['rendered']} rendered ({rate:.1f}/s with {workers} processes), "
+               f"{res['stored_before']} already stored, pool {res['pool']}: {folder}")
+    return 0
 
 
 def main(args: list[str] | None = None) -> None:

@@ -5,14 +5,15 @@ Sections (every key optional; defaults below)::
     seed: 0                     # network initialisation
     image_size: [256, 192]      # working size W, H of the training pairs (multiples of 64)
     model: {pyramid, estimator, context, max_displacement, dense, out_level}   # PWCArch
-    data: {seed, street_fraction, scenes, gray_fraction, max_flow, augment, layer_shift_scale, curriculum, curriculum_start}  # SynthSpec
+    data: {seed, street_fraction, scenes, gray_fraction, max_flow, augment, layer_shift_scale, curriculum, curriculum_start,
+           pool}  # SynthSpec
     optim: {lr, schedule, final_lr, warmup_steps, batch_size, steps, weight_decay, grad_clip}
     loss: {level_weights, full_res_weight, alpha, beta, edge_weight, photo_scales}
     selfsup: {start_step, folders, max_gap, lr, supervised_weight}
     val: {every, pairs}
-    checkpoint: {every}
+    checkpoint: {every, max_file_mb}
     log: {every}
-    runtime: {workers, threads, max_minutes}
+    runtime: {workers, threads, max_minutes, cache_dir}
 """
 from __future__ import annotations
 
@@ -98,6 +99,7 @@ class RuntimeConfig:
     workers: int = 1  # data-loader processes (0: generate in the training process)
     threads: int = 0  # torch CPU threads (0: torch's default)
     max_minutes: float = 0.0  # stop with a checkpoint after this wall time (0: no limit)
+    cache_dir: str = ""  # with data.pool: where the pool's renders are kept ("": render every epoch)
 
 
 class StageConfig:
@@ -227,6 +229,8 @@ def common_problems(cfg, multiple: int) -> list[str]:
         bad.append("optim.batch_size must be >= 1 and optim.steps >= 0")
     if cfg.data.scenes < 1:
         bad.append("data.scenes must be >= 1")
+    if cfg.data.pool < 0:
+        bad.append("data.pool must be >= 0 (0: every sample rendered afresh)")
     if cfg.val.every < 0 or cfg.val.pairs < 0 or cfg.checkpoint.every < 0 or cfg.log.every < 1:
         bad.append("val/checkpoint/log intervals must be >= 0 (log.every >= 1)")
     if cfg.checkpoint.max_file_mb < 0 or 0 < cfg.checkpoint.max_file_mb < 0.01:
@@ -255,5 +259,7 @@ def _check(cfg: TrainConfig) -> None:
         bad.append("data fractions must be in [0, 1]")
     if cfg.data.curriculum < 0 or not 0 < cfg.data.curriculum_start <= 1 or cfg.data.layer_shift_scale <= 0:
         bad.append("data.curriculum must be >= 0, data.curriculum_start in (0, 1], data.layer_shift_scale > 0")
+    if cfg.data.pool and cfg.data.curriculum:
+        bad.append("data.pool and data.curriculum cannot be combined (a pool entry is rendered once)")
     if bad:
         raise UserError("invalid training config: " + "; ".join(bad), fix="fix these options")

@@ -6,16 +6,17 @@ optional, defaults below)::
     seed: 0
     image_size: [416, 128]      # working size W, H (multiples of 32)
     model: {stem, widths, blocks, decoder, scales, min_depth, max_depth, focal_norm}   # DepthArch
-    data: {seed, scene_base, scenes, handheld_fraction, indoor_fraction, gray_fraction, camera_height, augment}
+    data: {seed, scene_base, scenes, handheld_fraction, indoor_fraction, gray_fraction, camera_height, turn_fraction,
+           augment, pool}
     optim: {lr, schedule, final_lr, warmup_steps, batch_size, steps, weight_decay, grad_clip}
     loss: {triangulation, reprojection, smoothness, rigid_photo, flow_photo, flow_error, epipolar,
            masks: [edge, overlap, blank], matches, cos_threshold, min_points}
     selfsup: {start_step, folders, max_gap, lr, supervised_weight}
     flow: {backend: dis|pwc, weights, dis_preset}       # the (frozen, stage 2) flow source
     val: {every, pairs}
-    checkpoint: {every, half}
+    checkpoint: {every, half, max_file_mb}
     log: {every}
-    runtime: {workers, threads, max_minutes}
+    runtime: {workers, threads, max_minutes, cache_dir}
 
 Loss weights default to TrianFlow's (its released KITTI configuration): L_d 1, L_p 0.1,
 L_s 0.001; in the joint stage the flow's photometric loss L_f 1, the flow-to-rigid-flow

@@ -144,7 +144,8 @@ class DepthTrainer(StageTrainer):
         need_sup = ss_start is None or self.step < ss_start or sw > 0
         sup_end = total if ss_start is None or sw > 0 else min(total, ss_start)
         part = dict(rank=self.rank, world=self.world)  # this process's samples of each step
-        sup_it = loader(SynthDepthDataset(cfg.data, *cfg.image_size), self.step, max(sup_end, self.step), B,
+        synth = SynthDepthDataset(cfg.data, *cfg.image_size, cache_dir=cfg.runtime.cache_dir)
+        sup_it = loader(synth, self.step, max(sup_end, self.step), B,
                         cfg.runtime.workers, **part) if need_sup else None
         ss_it = None
         if ss_start is not None and total > ss_start:

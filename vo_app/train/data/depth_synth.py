@@ -26,6 +26,7 @@ import torch
 from ...synth import default_intrinsics, make_scene, make_trajectory, render_frame
 from ...synth.scene import GROUND_Y, SCENE_KINDS
 from .augment import gray3, photometric
+from .pool import RenderCache, augment_rng, cache_tag, pool_entry
 from .scene_cache import LRU
 
 
@@ -43,9 +44,13 @@ class SynthDepthSpec:
     camera_height: float = 1.65
     turn_fraction: float = 0.0
     augment: bool = True
+    pool: int = 0  # > 0: a finite set of that many renders, re-augmented each epoch (.pool)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if d["pool"] == 0:  # absent at its default, so runs from before the option still resume
+            del d["pool"]
+        return d
 
 
 #: held-out frames (validation, ``vo-eval depth``): other seeds and scenes never trained on.
@@ -89,12 +94,28 @@ def _pick_camera(rng: np.random.Generator, spec: SynthDepthSpec) -> str:
 
 
 def make_depth_sample(spec: SynthDepthSpec, index: int, width: int, height: int, *, pair: bool = False,
-                      gap: int = 1) -> dict:
+                      gap: int = 1, cache_dir: "str | None" = None) -> dict:
     """Sample ``index``: ``img1 [H,W,3]`` float32 in [0,1], ``depth1 [H,W]`` (metres, 0 = sky),
     ``K [3,3]`` float64 at ``(width, height)``, ``fx_ratio`` (= fx / W), ``camera`` (its kind);
     with ``pair``: also ``img2``, ``depth2`` and ``T_21 [4,4]`` (camera-1 points -> camera 2).
+    With ``spec.pool`` the frames are pool entry ``index mod pool`` (read from ``cache_dir``
+    when stored there, see :mod:`.pool`).
     """
+    if spec.pool:
+        def render(j: int) -> dict:
+            rng_j = np.random.default_rng([int(spec.seed) & 0xFFFFFFFF, 11, j])
+            return _render(spec, rng_j, width, height, pair, gap)
+
+        tag = cache_tag(f"depth{'-pair' if pair else ''}{gap if pair else ''}", spec.to_dict(), width, height)
+        cache = RenderCache(cache_dir, tag) if cache_dir else None
+        out = dict(pool_entry(int(index) % spec.pool, render, cache))
+        return _augment(spec, augment_rng(spec.seed, index), out, width, pair)
     rng = np.random.default_rng([int(spec.seed) & 0xFFFFFFFF, 11, int(index)])
+    return _augment(spec, rng, _render(spec, rng, width, height, pair, gap), width, pair)
+
+
+def _render(spec: SynthDepthSpec, rng: np.random.Generator, width: int, height: int, pair: bool, gap: int) -> dict:
+    """The frame(s) of a sample before augmentation (draws from ``rng``)."""
     camera = _pick_camera(rng, spec)
     seed = int(spec.scene_base + int(rng.integers(0, spec.scenes)))
     scene, poses = _scene(seed, camera)
@@ -121,6 +142,10 @@ def make_depth_sample(spec: SynthDepthSpec, index: int, width: int, height: int,
             pose2 = pose2 @ turn
         out["img2"], out["depth2"] = render_frame(scene, intr, pose2)
         out["T_21"] = np.linalg.inv(pose2) @ pose1
+    return out
+
+
+def _augment(spec: SynthDepthSpec, rng: np.random.Generator, out: dict, width: int, pair: bool) -> dict:
     flip = False
     if spec.augment:  # the flow stream's augmentation (train/data/augment.py), shared by the two frames
         out["img1"], second = photometric(rng, out["img1"], out.get("img2", out["img1"]), spec.gray_fraction)
@@ -134,6 +159,7 @@ def make_depth_sample(spec: SynthDepthSpec, index: int, width: int, height: int,
     if flip:
         for k in ("img1", "depth1"):
             out[k] = np.ascontiguousarray(out[k][:, ::-1])
+        out["K"] = out["K"].copy()
         out["K"][0, 2] = (width - 1) - out["K"][0, 2]
     return out
 
@@ -157,14 +183,17 @@ def depth_tensors(s: dict) -> dict:
 class SynthDepthDataset(torch.utils.data.Dataset):
     """``ds[i]``: sample ``i`` of the stream as tensors (see :func:`depth_tensors`)."""
 
-    def __init__(self, spec: SynthDepthSpec, width: int, height: int, pair: bool = False):
+    def __init__(self, spec: SynthDepthSpec, width: int, height: int, pair: bool = False,
+                 cache_dir: "str | None" = None):
         self.spec, self.width, self.height, self.pair = spec, int(width), int(height), bool(pair)
+        self.cache_dir = cache_dir or None
 
     def __len__(self) -> int:
         return 2 ** 40
 
     def __getitem__(self, i: int) -> dict:
-        return depth_tensors(make_depth_sample(self.spec, int(i), self.width, self.height, pair=self.pair))
+        return depth_tensors(make_depth_sample(self.spec, int(i), self.width, self.height, pair=self.pair,
+                                               cache_dir=self.cache_dir))
 
 
 def heldout_depth_set(n: int, width: int, height: int, spec: SynthDepthSpec = HELDOUT_DEPTH) -> list[dict]:

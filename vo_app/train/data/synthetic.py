@@ -21,6 +21,7 @@ import torch
 
 from .augment import gray3, hflip, photometric
 from .layers import LayerParams, render_layers
+from .pool import RenderCache, augment_rng, cache_tag, pool_entry
 from .street import render_street
 
 
@@ -38,6 +39,7 @@ class SynthSpec:
     layer_shift_scale: float = 1.0  # multiplies the layered pairs' shifts (2.5: up to ~0.3 W at full range)
     curriculum: int = 0  # samples over which the largest displacement grows to full (0: no curriculum)
     curriculum_start: float = 0.3  # the fraction of the full range at sample 0
+    pool: int = 0  # > 0: a finite set of that many renders, re-augmented each epoch (.pool)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -53,20 +55,15 @@ class SynthSpec:
         return float(min(1.0, self.curriculum_start + (1.0 - self.curriculum_start) * index / self.curriculum))
 
 
-_OPTIONAL = {"layer_shift_scale": 1.0, "curriculum": 0, "curriculum_start": 0.3}
+_OPTIONAL = {"layer_shift_scale": 1.0, "curriculum": 0, "curriculum_start": 0.3, "pool": 0}
 
 
 #: the fixed held-out set (validation during training, ``vo-eval flow``): other seeds, other scenes.
 HELDOUT = SynthSpec(seed=20240917, scene_base=900000, scenes=6, augment=False, gray_fraction=0.5)
 
 
-def make_sample(spec: SynthSpec, index: int, width: int, height: int) -> dict:
-    """Sample ``index`` as float32 arrays: ``img1, img2 [H,W,3]``, ``flow [H,W,2]``, ``noc, mask [H,W]``.
-
-    ``noc``: visible in frame 2 (for the non-occluded EPE); ``mask``: ground truth usable for
-    supervision (flow defined and not absurdly large).
-    """
-    rng = np.random.default_rng([int(spec.seed) & 0xFFFFFFFF, int(index)])
+def _render(spec: SynthSpec, rng: np.random.Generator, index: int, width: int, height: int) -> dict:
+    """The pair of sample ``index`` before augmentation (draws from ``rng``)."""
     scenes = list(range(spec.scene_base, spec.scene_base + spec.scenes))
     p = spec.progress(index)
     scale = spec.layer_shift_scale * p
@@ -82,6 +79,10 @@ def make_sample(spec: SynthSpec, index: int, width: int, height: int) -> dict:
             break
     s["flow"] = np.where(s["mask"][..., None] > 0, s["flow"], 0.0).astype(np.float32)
     s["noc"] = s["noc"] * s["mask"]
+    return s
+
+
+def _augment(spec: SynthSpec, rng: np.random.Generator, s: dict) -> dict:
     if spec.augment:
         s["img1"], s["img2"] = photometric(rng, s["img1"], s["img2"], spec.gray_fraction)
         if rng.random() < 0.5:
@@ -89,6 +90,24 @@ def make_sample(spec: SynthSpec, index: int, width: int, height: int) -> dict:
     elif rng.random() < spec.gray_fraction:
         s["img1"], s["img2"] = (gray3(s[k]) for k in ("img1", "img2"))
     return s
+
+
+def make_sample(spec: SynthSpec, index: int, width: int, height: int, cache_dir: "str | None" = None) -> dict:
+    """Sample ``index`` as float32 arrays: ``img1, img2 [H,W,3]``, ``flow [H,W,2]``, ``noc, mask [H,W]``.
+
+    ``noc``: visible in frame 2 (for the non-occluded EPE); ``mask``: ground truth usable for
+    supervision (flow defined and not absurdly large).  With ``spec.pool`` the pair is pool
+    entry ``index mod pool`` (read from ``cache_dir`` when stored there, see :mod:`.pool`).
+    """
+    if spec.pool:
+        def render(j: int) -> dict:
+            return _render(spec, np.random.default_rng([int(spec.seed) & 0xFFFFFFFF, j]), j, width, height)
+
+        cache = RenderCache(cache_dir, cache_tag("flow", spec.to_dict(), width, height)) if cache_dir else None
+        s = dict(pool_entry(int(index) % spec.pool, render, cache))
+        return _augment(spec, augment_rng(spec.seed, index), s)
+    rng = np.random.default_rng([int(spec.seed) & 0xFFFFFFFF, int(index)])
+    return _augment(spec, rng, _render(spec, rng, index, width, height))
 
 
 def to_tensors(s: dict) -> dict:
@@ -103,14 +122,14 @@ def to_tensors(s: dict) -> dict:
 class SynthFlowDataset(torch.utils.data.Dataset):
     """Map-style view of the stream for a DataLoader: ``ds[i]`` is sample ``i`` as tensors."""
 
-    def __init__(self, spec: SynthSpec, width: int, height: int):
-        self.spec, self.width, self.height = spec, int(width), int(height)
+    def __init__(self, spec: SynthSpec, width: int, height: int, cache_dir: "str | None" = None):
+        self.spec, self.width, self.height, self.cache_dir = spec, int(width), int(height), cache_dir or None
 
     def __len__(self) -> int:
         return 2 ** 40
 
     def __getitem__(self, i: int) -> dict:
-        return to_tensors(make_sample(self.spec, int(i), self.width, self.height))
+        return to_tensors(make_sample(self.spec, int(i), self.width, self.height, self.cache_dir))
 
 
 def heldout_set(n: int, width: int, height: int, spec: SynthSpec = HELDOUT) -> list[dict]:

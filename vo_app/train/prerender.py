@@ -1,0 +1,77 @@
+"""``vo-train cache``: render a config's pool (``data.pool``) into ``runtime.cache_dir`` ahead of training.
+
+Every entry is rendered once, in ``workers`` processes; entries already stored are skipped, so
+an interrupted fill continues where it stopped and training can start while it runs (both
+write the same files atomically).  See :mod:`vo_app.train.data.pool`.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import sys
+import time
+
+_JOB: dict = {}
+
+
+def _init(stage: str, spec, width: int, height: int, cache_dir: str) -> None:
+    import signal
+
+    import torch
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops the pool
+    torch.set_num_threads(1)
+    _JOB.update(stage=stage, spec=spec, width=width, height=height, cache_dir=cache_dir)
+
+
+def _render_one(j: int) -> int:
+    if _JOB["stage"] == "flow":
+        from .data.synthetic import make_sample
+
+        make_sample(_JOB["spec"], j, _JOB["width"], _JOB["height"], _JOB["cache_dir"])
+    else:
+        from .data.depth_synth import make_depth_sample
+
+        make_depth_sample(_JOB["spec"], j, _JOB["width"], _JOB["height"], cache_dir=_JOB["cache_dir"])
+    return j
+
+
+def stored(stage: str, spec, width: int, height: int, cache_dir: str) -> list[int]:
+    """The pool entries of this stream already in the cache."""
+    from .data.pool import RenderCache, cache_tag
+
+    tag = cache_tag("flow" if stage == "flow" else "depth", spec.to_dict(), width, height)
+    cache = RenderCache(cache_dir, tag)
+    return [j for j in range(spec.pool) if cache.path(j).is_file()]
+
+
+def fill_cache(stage: str, cfg, *, cache_dir: str, workers: int = 1, progress: bool = True) -> dict:
+    """Render the entries of ``cfg.data.pool`` that ``cache_dir`` lacks; returns counts and seconds."""
+    spec, (w, h) = cfg.data, cfg.image_size
+    have = set(stored(stage, spec, w, h, cache_dir))
+    todo = [j for j in range(spec.pool) if j not in have]
+    t0 = time.perf_counter()
+    bar = None
+    if progress and todo:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(todo), unit="render", desc=f"vo-train cache {stage}", dynamic_ncols=True, file=sys.stderr)
+    args = (stage, spec, w, h, str(cache_dir))
+    done = 0
+    try:
+        if workers <= 1:
+            _init(*args)
+            for j in todo:
+                _render_one(j)
+                done += 1
+                if bar is not None:
+                    bar.update(1)
+        elif todo:
+            with mp.get_context("spawn").Pool(workers, initializer=_init, initargs=args) as pool:
+                for _ in pool.imap_unordered(_render_one, todo, chunksize=4):
+                    done += 1
+                    if bar is not None:
+                        bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    return {"pool": spec.pool, "stored_before": len(have), "rendered": done, "seconds": time.perf_counter() - t0}
