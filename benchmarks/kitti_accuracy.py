@@ -3,7 +3,8 @@
 Usage: .venv/bin/python benchmarks/kitti_accuracy.py [--preset kitti] [--dis medium|fine] [--seed 0 ...]
        [--clips kitti06_0000-0050 kitti01_0000-0050 kitti00_0000-0090] [--set KEY=VALUE ...]
 Prints a Markdown table: median per-pair rotation / translation-direction error and
-Sim(3)-aligned ATE (evo), next to the baseline of ../shared/data/README.md.
+Sim(3)-aligned ATE (evo), next to the baseline of ../shared/data/README.md; with several seeds,
+a last row per clip gives each column's median over the seeds.
 
 ``benchmarks/e2e_speed.py`` imports ``DATA``, ``BASELINE``, ``CLIPS`` and :func:`accuracy` from here.
 """
@@ -76,6 +77,12 @@ def main() -> None:
         a = rep["accuracy"]
         rows.append((name if len(args.seed) == 1 else f"{name} seed {seed}", a["median_rot_err_deg"], b_rot, a["median_tdir_err_deg"], b_tdir, a["ate_rmse_m"], b_ate,
                      rep["totals"]["frames_per_s"]))
+    if len(args.seed) > 1:  # one more row per clip: the median over the seeds (each column on its own)
+        for name, _ in clips:
+            mine = [r for r in rows if r[0].startswith(f"{name} seed ")]
+            if mine:
+                med = np.median(np.array([r[1:] for r in mine], float), axis=0)
+                rows.append((f"{name} **median of {len(mine)} seeds**", *med))
     print("| sequence | rot. err (deg) ours / baseline | t-dir err (deg) ours / baseline | ATE Sim(3) (m) ours / baseline const-norm | frames/s |")
     print("|---|---|---|---|---|")
     for r in rows:
