@@ -73,6 +73,9 @@ def test_vo_train_cache_fills_the_pool_and_skips_stored_entries(tmp_path, run_cl
     assert "5 rendered" in res.out and len(list(cache.glob("*/*.npz"))) == 5
     res = run_cli(["cache", "flow", "--config", cfg, "--cache-dir", cache, "--workers", "1", "--quiet"], main=main)
     assert res.code == 0 and "0 rendered" in res.out and "5 already stored" in res.out
+    import signal
+
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the fill keeps this process's Ctrl-C
     res = run_cli(["cache", "flow", "--config", TINY, "--cache-dir", cache, "--quiet"], main=main)
     assert "no data.pool" in one_line_error(res, "vo-train")
 

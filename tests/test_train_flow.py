@@ -63,8 +63,9 @@ def test_curriculum_by_displacement():
 
 def test_new_stream_options_keep_old_runs_resumable():
     assert SynthSpec().to_dict() == {k: v for k, v in dataclasses.asdict(SynthSpec()).items()
-                                     if k not in ("layer_shift_scale", "curriculum", "curriculum_start")}
+                                     if k not in ("layer_shift_scale", "curriculum", "curriculum_start", "pool")}
     assert SynthSpec(curriculum=10).to_dict()["curriculum"] == 10
+    assert SynthSpec(pool=100).to_dict()["pool"] == 100
 
 
 # ------------------------------------------------------------------ losses

@@ -13,7 +13,7 @@ import time
 _JOB: dict = {}
 
 
-def _init(stage: str, spec, width: int, height: int, cache_dir: str) -> None:
+def _init_worker(stage: str, spec, width: int, height: int, cache_dir: str) -> None:
     import signal
 
     import torch
@@ -58,15 +58,15 @@ def fill_cache(stage: str, cfg, *, cache_dir: str, workers: int = 1, progress: b
     args = (stage, spec, w, h, str(cache_dir))
     done = 0
     try:
-        if workers <= 1:
-            _init(*args)
+        if workers <= 1:  # in this process, which keeps its Ctrl-C
+            _JOB.update(zip(("stage", "spec", "width", "height", "cache_dir"), args))
             for j in todo:
                 _render_one(j)
                 done += 1
                 if bar is not None:
                     bar.update(1)
         elif todo:
-            with mp.get_context("spawn").Pool(workers, initializer=_init, initargs=args) as pool:
+            with mp.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=args) as pool:
                 for _ in pool.imap_unordered(_render_one, todo, chunksize=4):
                     done += 1
                     if bar is not None:
