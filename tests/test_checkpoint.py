@@ -214,3 +214,17 @@ def test_every_shipped_weights_file_is_at_most_16_mb_and_loads():
         ckpt = read_checkpoint(f)
         load_checkpoint(f, kind=DEPTH_KIND if ckpt["kind"] == DEPTH_KIND else KIND)
         assert "optimizer" not in ckpt  # weights only
+
+
+def test_resume_accepts_the_same_folder_spelled_relative_or_absolute(tmp_path, monkeypatch):
+    from vo_app.models.checkpoint import check_compatible
+
+    (tmp_path / "frames").mkdir()
+    (tmp_path / "other").mkdir()
+    monkeypatch.chdir(tmp_path)
+    ckpt = {"training": {"data": {"seed": 0, "selfsup_folders": [str(tmp_path / "frames")]}}}
+    check_compatible(ckpt, data={"seed": 0, "selfsup_folders": ["frames"]})
+    check_compatible(ckpt, data={"seed": 0, "selfsup_folders": ["./other/../frames"]})
+    with pytest.raises(UserError) as info:
+        check_compatible(ckpt, data={"seed": 0, "selfsup_folders": ["other"]})
+    assert "data.selfsup_folders" in _single_line(info.value)

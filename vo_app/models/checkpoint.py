@@ -197,11 +197,25 @@ def check_compatible(ckpt: dict, *, arch=None, image_size=None, data=None, path=
     if data is not None:
         old = ckpt.get("training", {}).get("data", {})
         for k in sorted(set(old) | set(data)):
-            if old.get(k) != data.get(k):
+            a, b = old.get(k), data.get(k)
+            if k.endswith("_folders") and isinstance(a, list) and isinstance(b, list):
+                a, b = _same_folders(a, b)  # one folder, spelled relative or absolute, is the same folder
+            if a != b:
                 diffs.append(f"data.{k} {old.get(k)!r} vs {data.get(k)!r}")
     if diffs:
         raise UserError("checkpoint does not match the config (checkpoint vs config): " + "; ".join(diffs), path=path,
                         fix="resume with the config the run was started with, or start a new --out")
+
+
+def _same_folders(a: list, b: list) -> tuple[list, list]:
+    """``a, b`` with the folders that resolve to the same place replaced by that place."""
+    def real(f):
+        try:
+            return str(Path(f).resolve())
+        except (OSError, RuntimeError):
+            return str(f)
+
+    return [real(f) for f in a], [real(f) for f in b]
 
 
 def load_flow_model(source, *, timeout: float = DOWNLOAD_TIMEOUT):
