@@ -390,3 +390,20 @@ def test_cli(tmp_path):
         lines = res.output.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("vo-synth: error:") and word in lines[0]
     assert not (tmp_path / "e").exists()
+
+
+def test_road_objects_add_traffic_beside_the_camera_line_and_leave_the_rest():
+    plain = make_scene(3, "forward")
+    busy = make_scene(3, "forward", road_objects=True)
+    assert plain.p0.shape[0] == make_scene(3, "forward", road_objects=False).p0.shape[0]
+    q = plain.p0.shape[0]
+    added = busy.p0.shape[0] - q
+    assert added >= 5 * 6  # tens of boxes along 200 m of street
+    # the plain scene's quads are all still there, unchanged (the new boxes come before the end walls)
+    same = np.concatenate([busy.p0[:q - 2], busy.p0[-2:]])
+    np.testing.assert_array_equal(same, plain.p0)
+    new = busy.p0[q - 2:-2]
+    corners = np.concatenate([new, new + busy.e1[q - 2:-2], new + busy.e2[q - 2:-2],
+                              new + busy.e1[q - 2:-2] + busy.e2[q - 2:-2]])
+    assert np.abs(corners[:, 0]).min() >= 0.75  # never on the camera's line x = 0
+    assert np.all(corners[:, 1] <= GROUND_Y + 1e-9)  # standing on the road

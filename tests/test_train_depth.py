@@ -488,3 +488,20 @@ def test_every_shipped_depth_recipe_parses(path):
 
     cfg = load_depth_config(path)
     assert cfg.optim.steps > 0 and 0.0 <= cfg.data.turn_fraction <= 1.0
+
+
+def test_road_objects_only_occlude_and_old_streams_keep_their_identity():
+    from vo_app.train.data.depth_synth import SynthDepthSpec, make_depth_sample
+
+    assert "road_objects" not in SynthDepthSpec().to_dict() and "pool" not in SynthDepthSpec().to_dict()
+    assert SynthDepthSpec(road_objects=True).to_dict()["road_objects"] is True
+    plain = SynthDepthSpec(handheld_fraction=0.0, augment=False, gray_fraction=0.0)
+    busy = SynthDepthSpec(handheld_fraction=0.0, augment=False, gray_fraction=0.0, road_objects=True)
+    changed = 0
+    for i in range(6):
+        a = make_depth_sample(plain, i, 128, 64)["depth1"]
+        b = make_depth_sample(busy, i, 128, 64)["depth1"]
+        both = (a > 0) & (b > 0)
+        assert np.all(b[both] <= a[both] + 1e-4)  # added boxes can only hide what was behind them
+        changed += int(np.any(np.abs(a - b) > 1e-3))
+    assert changed >= 1

@@ -152,8 +152,27 @@ def _kerb_objects(b: _Builder, seed: int, side: int, z0: float, z1: float) -> No
             z += rng.uniform(3.0, 10.0)
 
 
+def _road_objects(b: _Builder, seed: int, z0: float, z1: float) -> None:
+    """Traffic on the road beside the camera's line (x = 0), never on it: cars in both lanes and
+    cyclists or pedestrians (thin upright boxes) 1-2 m to either side."""
+    rng = rng_for(seed, 12, 0)
+    z = z0 + rng.uniform(5.0, 15.0)
+    while z < z1 - 8.0:
+        r = rng.random()
+        if r < 0.5:  # a car, mostly in the other lane
+            ln, wd, ht = rng.uniform(3.8, 4.8), rng.uniform(1.7, 2.0), rng.uniform(1.3, 1.7)
+            xc = (-1 if rng.random() < 0.7 else 1) * rng.uniform(2.0, 2.4)
+            b.box((xc - wd / 2, GROUND_Y - ht, z), (xc + wd / 2, GROUND_Y, z + ln), "box")
+            z += ln + rng.uniform(6.0, 25.0)
+        else:  # a cyclist or a pedestrian
+            wd, dp, ht = rng.uniform(0.4, 0.7), rng.uniform(0.3, 1.7), rng.uniform(1.5, 1.95)
+            xc = (-1 if rng.random() < 0.5 else 1) * rng.uniform(1.1, 2.2)
+            b.box((xc - wd / 2, GROUND_Y - ht, z), (xc + wd / 2, GROUND_Y, z + dp), "box")
+            z += dp + rng.uniform(6.0, 25.0)
+
+
 def make_scene(seed: int = 0, kind: str = "forward", *, length: float | None = None,
-               texel: float | None = None) -> Scene:
+               texel: float | None = None, road_objects: bool = False) -> Scene:
     """Build the street scene for ``seed``.
 
     Args:
@@ -165,6 +184,9 @@ def make_scene(seed: int = 0, kind: str = "forward", *, length: float | None = N
             default); must be ``None`` for ``indoor`` (the room's size follows ``seed``).
         texel: texture resolution in metres (default 0.05 for streets, 0.02 for
             ``indoor``, whose surfaces are seen from closer).
+        road_objects: also put traffic on the road (cars, cyclists, pedestrians beside the
+            camera's line; streets only).  Off by default: every existing stream and
+            held-out set keeps its scenes.
 
     The street spans ``z`` from -30 m to ``length + 30`` m; objects are laid
     out from the start of the street onwards, so a longer street keeps the
@@ -194,6 +216,9 @@ def make_scene(seed: int = 0, kind: str = "forward", *, length: float | None = N
         _buildings(b, seed, side, z0, z1)
         b.group = 6 + side  # 5 and 7
         _kerb_objects(b, seed, side, z0, z1)
+    if road_objects:
+        b.group = 9
+        _road_objects(b, seed, z0, z1)
     b.group = 8
     wall_h = 30.0
     b.quad((14.0, GROUND_Y - wall_h, z1), (-28.0, 0.0, 0.0), (0.0, wall_h, 0.0), "facade")  # far end, faces -z

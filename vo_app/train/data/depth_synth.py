@@ -45,11 +45,13 @@ class SynthDepthSpec:
     turn_fraction: float = 0.0
     augment: bool = True
     pool: int = 0  # > 0: a finite set of that many renders, re-augmented each epoch (.pool)
+    road_objects: bool = False  # street scenes with traffic beside the camera's line (make_scene)
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        if d["pool"] == 0:  # absent at its default, so runs from before the option still resume
-            del d["pool"]
+        for k, default in (("pool", 0), ("road_objects", False)):
+            if d[k] == default:  # absent at their defaults, so runs from before the options still resume
+                del d[k]
         return d
 
 
@@ -66,14 +68,15 @@ _CAMERAS = {
 _SCENES = LRU(64)
 
 
-def _build(seed: int, camera: str):
+def _build(seed: int, camera: str, road_objects: bool = False):
     skind, mkind, n, length, _, fps = _CAMERAS[camera]
-    scene = make_scene(seed, skind) if length is None else make_scene(seed, skind, length=length)
+    extra = {"road_objects": True} if road_objects and skind != "indoor" else {}
+    scene = make_scene(seed, skind, **extra) if length is None else make_scene(seed, skind, length=length, **extra)
     return scene, make_trajectory(mkind, n, seed=seed, fps=fps)[0]
 
 
-def _scene(seed: int, camera: str):
-    return _SCENES.get((seed, camera), lambda: _build(seed, camera))
+def _scene(seed: int, camera: str, road_objects: bool = False):
+    return _SCENES.get((seed, camera, bool(road_objects)), lambda: _build(seed, camera, road_objects))
 
 
 def _yaw(angle: float) -> np.ndarray:
@@ -118,7 +121,7 @@ def _render(spec: SynthDepthSpec, rng: np.random.Generator, width: int, height: 
     """The frame(s) of a sample before augmentation (draws from ``rng``)."""
     camera = _pick_camera(rng, spec)
     seed = int(spec.scene_base + int(rng.integers(0, spec.scenes)))
-    scene, poses = _scene(seed, camera)
+    scene, poses = _scene(seed, camera, spec.road_objects)
     lo, hi = _CAMERAS[camera][4]
     fr = float(rng.uniform(lo, hi))
     intr = default_intrinsics(int(width), int(height), fr)
