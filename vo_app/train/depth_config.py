@@ -7,7 +7,7 @@ optional, defaults below)::
     image_size: [416, 128]      # working size W, H (multiples of 32)
     model: {stem, widths, blocks, decoder, scales, min_depth, max_depth, focal_norm}   # DepthArch
     data: {seed, scene_base, scenes, handheld_fraction, indoor_fraction, gray_fraction, camera_height, turn_fraction,
-           augment, pool}
+           augment, pool, road_objects}
     optim: {lr, schedule, final_lr, warmup_steps, batch_size, steps, weight_decay, grad_clip}
     loss: {triangulation, reprojection, smoothness, rigid_photo, flow_photo, flow_error, epipolar,
            masks: [edge, overlap, blank], matches, cos_threshold, min_points}
