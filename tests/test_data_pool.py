@@ -88,3 +88,20 @@ def test_a_pool_with_a_curriculum_is_a_config_error(tmp_path):
     cfg.write_text(TINY.read_text().replace("  scenes: 2\n", "  scenes: 2\n  pool: 5\n  curriculum: 100\n"))
     with pytest.raises(UserError, match="cannot be combined"):
         load_train_config(cfg)
+
+
+def test_vo_train_cache_refuses_a_pool_that_does_not_fit_on_the_disk(tmp_path, run_cli, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    from vo_app.cli.train import main
+
+    cfg = tmp_path / "pool.yaml"
+    cfg.write_text(TINY.read_text().replace("  scenes: 2\n", "  scenes: 2\n  pool: 1000\n"))
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda _p: usage(10**9, 10**9 - 10**6, 10**6))  # 1 MB free
+    res = run_cli(["cache", "flow", "--config", cfg, "--cache-dir", tmp_path / "cache", "--workers", "1", "--quiet"],
+                  main=main)
+    line = one_line_error(res, "vo-train")
+    assert "needs about" in line and "lower data.pool" in line
+    assert len(list((tmp_path / "cache").glob("*/*.npz"))) == 1  # it stopped after the one that measured the size

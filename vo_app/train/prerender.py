@@ -44,22 +44,45 @@ def stored(stage: str, spec, width: int, height: int, cache_dir: str) -> list[in
     return [j for j in range(spec.pool) if cache.path(j).is_file()]
 
 
+def check_disk(stage: str, spec, width: int, height: int, cache_dir: str, sample: int, remaining: int) -> None:
+    """A one-line error when ``remaining`` more entries the size of entry ``sample`` do not fit."""
+    import shutil
+
+    from ..errors import UserError
+    from .data.pool import RenderCache, cache_tag
+
+    cache = RenderCache(cache_dir, cache_tag("flow" if stage == "flow" else "depth", spec.to_dict(), width, height))
+    try:
+        need = int(cache.path(sample).stat().st_size * remaining * 1.05)
+        free = shutil.disk_usage(cache.folder).free
+    except OSError:
+        return
+    if need > free:
+        raise UserError(f"the pool needs about {need / 1e9:.1f} GB more on disk and {free / 1e9:.1f} GB are free",
+                        path=cache.folder, fix="lower data.pool, or pass --cache-dir on a larger disk")
+
+
 def fill_cache(stage: str, cfg, *, cache_dir: str, workers: int = 1, progress: bool = True) -> dict:
     """Render the entries of ``cfg.data.pool`` that ``cache_dir`` lacks; returns counts and seconds."""
     spec, (w, h) = cfg.data, cfg.image_size
     have = set(stored(stage, spec, w, h, cache_dir))
     todo = [j for j in range(spec.pool) if j not in have]
     t0 = time.perf_counter()
+    args = (stage, spec, w, h, str(cache_dir))
+    _JOB.update(zip(("stage", "spec", "width", "height", "cache_dir"), args))
+    done = 0
+    if todo:  # the first entry here: its size says whether the rest fits on the disk
+        _render_one(todo[0])
+        check_disk(stage, spec, w, h, str(cache_dir), todo[0], len(todo) - 1)
+        todo, done = todo[1:], 1
     bar = None
     if progress and todo:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(todo), unit="render", desc=f"vo-train cache {stage}", dynamic_ncols=True, file=sys.stderr)
-    args = (stage, spec, w, h, str(cache_dir))
-    done = 0
+        bar = tqdm(total=len(todo) + done, initial=done, unit="render", desc=f"vo-train cache {stage}",
+                   dynamic_ncols=True, file=sys.stderr)
     try:
         if workers <= 1:  # in this process, which keeps its Ctrl-C
-            _JOB.update(zip(("stage", "spec", "width", "height", "cache_dir"), args))
             for j in todo:
                 _render_one(j)
                 done += 1
