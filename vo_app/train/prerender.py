@@ -35,12 +35,16 @@ def _render_one(j: int) -> int:
     return j
 
 
-def stored(stage: str, spec, width: int, height: int, cache_dir: str) -> list[int]:
-    """The pool entries of this stream already in the cache."""
+def _cache(stage: str, spec, width: int, height: int, cache_dir: str):
+    """The :class:`~vo_app.train.data.pool.RenderCache` the stage's training stream reads."""
     from .data.pool import RenderCache, cache_tag
 
-    tag = cache_tag("flow" if stage == "flow" else "depth", spec.to_dict(), width, height)
-    cache = RenderCache(cache_dir, tag)
+    return RenderCache(cache_dir, cache_tag("flow" if stage == "flow" else "depth", spec.to_dict(), width, height))
+
+
+def stored(stage: str, spec, width: int, height: int, cache_dir: str) -> list[int]:
+    """The pool entries of this stream already in the cache."""
+    cache = _cache(stage, spec, width, height, cache_dir)
     return [j for j in range(spec.pool) if cache.path(j).is_file()]
 
 
@@ -49,9 +53,8 @@ def check_disk(stage: str, spec, width: int, height: int, cache_dir: str, sample
     import shutil
 
     from ..errors import UserError
-    from .data.pool import RenderCache, cache_tag
 
-    cache = RenderCache(cache_dir, cache_tag("flow" if stage == "flow" else "depth", spec.to_dict(), width, height))
+    cache = _cache(stage, spec, width, height, cache_dir)
     try:
         need = int(cache.path(sample).stat().st_size * remaining * 1.05)
         free = shutil.disk_usage(cache.folder).free
