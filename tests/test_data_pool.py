@@ -71,6 +71,13 @@ def test_vo_train_cache_fills_the_pool_and_skips_stored_entries(tmp_path, run_cl
     res = run_cli(["cache", "flow", "--config", cfg, "--cache-dir", cache, "--workers", "1", "--quiet"], main=main)
     assert res.code == 0, res.err
     assert "5 rendered" in res.out and len(list(cache.glob("*/*.npz"))) == 5
+    from vo_app.train.config import load_train_config
+
+    before = {f: f.stat().st_mtime_ns for f in cache.glob("*/*.npz")}
+    c = load_train_config(cfg)
+    for i in range(7):  # the training stream reads these entries: nothing new is written
+        make_sample(c.data, i, *c.image_size, str(cache))
+    assert {f: f.stat().st_mtime_ns for f in cache.glob("*/*.npz")} == before
     res = run_cli(["cache", "flow", "--config", cfg, "--cache-dir", cache, "--workers", "1", "--quiet"], main=main)
     assert res.code == 0 and "0 rendered" in res.out and "5 already stored" in res.out
     import signal
