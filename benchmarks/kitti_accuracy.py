@@ -35,15 +35,20 @@ def accuracy(gt: np.ndarray, est: np.ndarray) -> dict:
 
 
 def vo_run_report(seq: Path, preset: "str | tuple[str, ...]" = "kitti", seed: int = 0,
-                  extra: tuple[str, ...] = ()) -> dict:
+                  extra: tuple[str, ...] = (), poses: "list | None" = None) -> dict:
     """``vo-run SEQ --config PRESET --scale triangulation --seed SEED --quiet`` in a subprocess; its report.json.
-    ``preset`` may also be ready ``--config`` arguments, e.g. ``("--config", "kitti", "--config", "x.yaml")``."""
+    ``preset`` may also be ready ``--config`` arguments, e.g. ``("--config", "kitti", "--config", "x.yaml")``.
+    ``poses``: a list that receives the estimated trajectory ``[N,4,4]``."""
     layers = ("--config", preset) if isinstance(preset, str) else tuple(preset)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out"
         cmd = [sys.executable, "-m", "vo_app.cli.run", str(seq), "--out", str(out), *layers,
                "--scale", "triangulation", "--seed", str(seed), "--quiet", *extra]
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        if poses is not None:
+            from vo_app.io.trajectory import read_kitti
+
+            poses.append(read_kitti(out / "trajectory_kitti.txt"))
         return json.loads((out / "report.json").read_text())
 
 
@@ -56,7 +61,10 @@ def main() -> None:
     ap.add_argument("--clips", nargs="+", default=list(CLIPS), help="folders of ../shared/data (baseline: 06 and 01 only)")
     ap.add_argument("--set", dest="settings", nargs="+", default=[], metavar="KEY=VALUE",
                     help="preset options to override, e.g. scale_lk_min_parallax_deg=0 or dis_backward_preset=fast")
+    ap.add_argument("--per-pair", metavar="JSON", help="also write every run's per-pair rotation and direction "
+                    "errors here (for benchmarks/paired_compare.py)")
     args = ap.parse_args()
+    per_pair = {}
     extra = "".join(f"\n{kv.split('=', 1)[0]}: {kv.split('=', 1)[1]}" for kv in args.settings)
     if args.dis:
         extra += f"\ndis_preset: {args.dis}"
@@ -73,7 +81,16 @@ def main() -> None:
                 cfg = Path(tmp) / "cfg.yaml"
                 cfg.write_text(extra + "\n")
                 layers += ("--config", str(cfg))  # the settings on top of the preset
-            rep = vo_run_report(seq, layers, seed)
+            est = []
+            rep = vo_run_report(seq, layers, seed, poses=est)
+        if args.per_pair:
+            from vo_app.eval import pair_errors
+            from vo_app.io import open_sequence
+
+            gt = np.asarray(open_sequence(seq).gt_poses)[: len(est[0])]
+            pe = pair_errors(gt, est[0])
+            per_pair.setdefault(name, {})[str(seed)] = {"rot_deg": pe["rot_deg"].tolist(),
+                                                         "tdir_deg": pe["tdir_deg"].tolist()}
         a = rep["accuracy"]
         rows.append((name if len(args.seed) == 1 else f"{name} seed {seed}", a["median_rot_err_deg"], b_rot, a["median_tdir_err_deg"], b_tdir, a["ate_rmse_m"], b_ate,
                      rep["totals"]["frames_per_s"]))
@@ -83,6 +100,11 @@ def main() -> None:
             if mine:
                 med = np.median(np.array([r[1:] for r in mine], float), axis=0)
                 rows.append((f"{name} **median of {len(mine)} seeds**", *med))
+    if args.per_pair:
+        from vo_app.io.atomic import atomic_write_json
+
+        atomic_write_json(args.per_pair, {"settings": args.settings, "dis": args.dis, "preset": args.preset,
+                                          "clips": per_pair})
     print("| sequence | rot. err (deg) ours / baseline | t-dir err (deg) ours / baseline | ATE Sim(3) (m) ours / baseline const-norm | frames/s |")
     print("|---|---|---|---|---|")
     for r in rows:

@@ -267,3 +267,21 @@ def test_vo_run_eval_without_ground_truth_says_so(synth_run, tmp_path):
     assert [ln for ln in proc.stderr.splitlines() if ln.strip()] == [
         f"vo-run: --eval: {bare} has no ground truth; nothing to evaluate"]
     assert not (out / "eval.json").exists() and (out / "trajectory_kitti.txt").is_file()
+
+
+def test_paired_compare_of_benchmarks_finds_a_shift_and_not_a_tie():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "paired_compare.py"
+    spec = importlib.util.spec_from_file_location("paired_compare", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    rng = np.random.default_rng(1)
+    a = np.abs(rng.normal(0.03, 0.01, (10, 50)))
+    same = mod.compare(a, a.copy(), 500, np.random.default_rng(0))
+    assert same["diff"] == 0 and same["lo"] == same["hi"] == 0 and same["b_below"] == 0
+    better = mod.compare(a, a - 0.005, 500, np.random.default_rng(0))
+    assert better["b_below"] == 1.0 and better["hi"] < 0 and abs(better["diff"] + 0.005) < 1e-12
+    noisy = mod.compare(a, np.abs(a + rng.normal(0, 0.01, a.shape)), 500, np.random.default_rng(0))
+    assert noisy["lo"] < noisy["diff"] < noisy["hi"]
