@@ -25,7 +25,8 @@ def demo_cache_dir() -> Path:
               help="Flow backend [default: dis]. pwc+dis: the network's flow initialises DIS.")
 @click.option("--weights", type=click.Path(path_type=Path), help="Flow network checkpoint (for --flow pwc, pwc+dis).")
 @click.option("--dis", "dis_preset", type=click.Choice(DIS_PRESETS),
-              help="DIS preset of --flow dis [default: the preset's: medium; fullres for demo and indoor]. "
+              help="DIS preset of --flow dis, and of the refinement in --flow pwc+dis [default: the preset's: "
+                   "medium; fullres for demo and indoor]. "
                    "fullres: full-resolution DIS with sparser patches, about medium's cost; fine: "
                    "full-resolution DIS, denser, about 2-4.5x slower.")
 @click.option("--scale", type=click.Choice(["triangulation", "rgbd", "depth", "fused"]),
