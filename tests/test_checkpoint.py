@@ -228,3 +228,16 @@ def test_resume_accepts_the_same_folder_spelled_relative_or_absolute(tmp_path, m
     with pytest.raises(UserError) as info:
         check_compatible(ckpt, data={"seed": 0, "selfsup_folders": ["other"]})
     assert "data.selfsup_folders" in _single_line(info.value)
+
+
+def test_vo_train_names_the_parts_of_a_sharded_model(tmp_path, run_cli):
+    from _flowkit import TINY
+    from vo_app.cli.train import main
+
+    cfg = tmp_path / "small_files.yaml"
+    cfg.write_text(TINY.read_text().replace("checkpoint:\n  every: 3\n", "checkpoint:\n  every: 3\n  max_file_mb: 0.02\n"))
+    assert "max_file_mb" in cfg.read_text()
+    res = run_cli(["flow", "--config", cfg, "--out", tmp_path / "run", "--quiet", "--max-steps", "1"], main=main)
+    assert res.code == 0, res.err
+    parts = sorted((tmp_path / "run").glob("model.pt.*.part*"))
+    assert len(parts) >= 2 and f"an index plus {len(parts)} parts" in res.out and "model.pt*" in res.out

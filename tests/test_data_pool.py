@@ -112,3 +112,4 @@ def test_vo_train_cache_refuses_a_pool_that_does_not_fit_on_the_disk(tmp_path, r
     line = one_line_error(res, "vo-train")
     assert "needs about" in line and "lower data.pool" in line
     assert len(list((tmp_path / "cache").glob("*/*.npz"))) == 1  # it stopped after the one that measured the size
+

@@ -18,7 +18,9 @@ def _report(stage: str, res: dict, val: str, config_path, out_dir, extra: str = 
     if res.get("rank", 0) != 0:  # torchrun: rank 0 reports for every process
         return code
     weights = Path(out_dir) / "model.pt"
-    saved = f"weights: {weights}{extra}" if weights.is_file() else "no weights saved (no checkpoint was due yet)"
+    parts = sorted(weights.parent.glob("model.pt.*.part*"))
+    split = f" (an index plus {len(parts)} parts: copy {weights}*)" if parts else ""
+    saved = f"weights: {weights}{split}{extra}" if weights.is_file() else "no weights saved (no checkpoint was due yet)"
     click.echo(f"vo-train {stage}: step {res['step']}{val}, {res['seconds'] / 60:.1f} min of training; {saved}")
     if code == 3:
         last = Path(out_dir) / "last.pt"
