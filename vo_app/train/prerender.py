@@ -37,9 +37,11 @@ def _render_one(j: int) -> int:
 
 def _cache(stage: str, spec, width: int, height: int, cache_dir: str):
     """The :class:`~vo_app.train.data.pool.RenderCache` the stage's training stream reads."""
-    from .data.pool import RenderCache, cache_tag
-
-    return RenderCache(cache_dir, cache_tag("flow" if stage == "flow" else "depth", spec.to_dict(), width, height))
+    if stage == "flow":
+        from .data.synthetic import render_cache
+    else:
+        from .data.depth_synth import render_cache
+    return render_cache(spec, width, height, cache_dir)
 
 
 def stored(stage: str, spec, width: int, height: int, cache_dir: str) -> list[int]:

@@ -26,8 +26,8 @@ from .metrics import DRIVING_CAP, METRICS, MIN_DEPTH, depth_metrics, mean_depth_
 from .report import dataset_summary, format_depth_table, write_depth_json, write_depth_picture
 
 __all__ = ["CAMERA_HEIGHT", "DATA_FOLDERS", "DATASETS", "DRIVING_CAP", "KITTI_CROPS", "MEAN_DEPTH_SAMPLES", "METRICS",
-           "MIN_DEPTH", "SYNTH_FRAMES", "crop_window", "TARTANAIR_FX_RATIO", "ConstantDepth", "DepthDataset", "DepthSample", "GroundPlaneDepth",
-           "NetworkDepth", "dataset_summary", "default_shared_root", "depth_metrics", "evaluate_depth",
+           "MIN_DEPTH", "SYNTH_FRAMES", "TARTANAIR_FX_RATIO", "ConstantDepth", "DepthDataset", "DepthSample",
+           "GroundPlaneDepth", "NetworkDepth", "crop_window", "dataset_summary", "default_shared_root", "depth_metrics", "evaluate_depth",
            "evaluate_method", "format_depth_table", "kitti_raw_dataset", "mean_depth_metrics", "mean_training_depth",
            "picture_indices", "standard_depth_datasets", "synthetic_dataset", "tartanair_dataset", "valid_mask",
            "write_depth_json", "write_depth_picture"]

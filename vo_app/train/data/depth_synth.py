@@ -96,6 +96,14 @@ def _pick_camera(rng: np.random.Generator, spec: SynthDepthSpec) -> str:
     return "driving"
 
 
+def render_cache(spec: SynthDepthSpec, width: int, height: int, cache_dir: "str | None", pair: bool = False,
+                 gap: int = 1) -> "RenderCache | None":
+    """Where the pool entries of this stream are stored under ``cache_dir`` (None: no cache)."""
+    if not cache_dir:
+        return None
+    return RenderCache(cache_dir, cache_tag(f"depth-pair{gap}" if pair else "depth", spec.to_dict(), width, height))
+
+
 def make_depth_sample(spec: SynthDepthSpec, index: int, width: int, height: int, *, pair: bool = False,
                       gap: int = 1, cache_dir: "str | None" = None) -> dict:
     """Sample ``index``: ``img1 [H,W,3]`` float32 in [0,1], ``depth1 [H,W]`` (metres, 0 = sky),
@@ -109,9 +117,7 @@ def make_depth_sample(spec: SynthDepthSpec, index: int, width: int, height: int,
             rng_j = np.random.default_rng([int(spec.seed) & 0xFFFFFFFF, 11, j])
             return _render(spec, rng_j, width, height, pair, gap)
 
-        tag = cache_tag(f"depth{'-pair' if pair else ''}{gap if pair else ''}", spec.to_dict(), width, height)
-        cache = RenderCache(cache_dir, tag) if cache_dir else None
-        out = dict(pool_entry(int(index) % spec.pool, render, cache))
+        out = dict(pool_entry(int(index) % spec.pool, render, render_cache(spec, width, height, cache_dir, pair, gap)))
         return _augment(spec, augment_rng(spec.seed, index), out, width, pair)
     rng = np.random.default_rng([int(spec.seed) & 0xFFFFFFFF, 11, int(index)])
     return _augment(spec, rng, _render(spec, rng, width, height, pair, gap), width, pair)

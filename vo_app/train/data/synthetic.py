@@ -92,6 +92,11 @@ def _augment(spec: SynthSpec, rng: np.random.Generator, s: dict) -> dict:
     return s
 
 
+def render_cache(spec: SynthSpec, width: int, height: int, cache_dir: "str | None") -> "RenderCache | None":
+    """Where the pool entries of this stream are stored under ``cache_dir`` (None: no cache)."""
+    return RenderCache(cache_dir, cache_tag("flow", spec.to_dict(), width, height)) if cache_dir else None
+
+
 def make_sample(spec: SynthSpec, index: int, width: int, height: int, cache_dir: "str | None" = None) -> dict:
     """Sample ``index`` as float32 arrays: ``img1, img2 [H,W,3]``, ``flow [H,W,2]``, ``noc, mask [H,W]``.
 
@@ -103,8 +108,7 @@ def make_sample(spec: SynthSpec, index: int, width: int, height: int, cache_dir:
         def render(j: int) -> dict:
             return _render(spec, np.random.default_rng([int(spec.seed) & 0xFFFFFFFF, j]), j, width, height)
 
-        cache = RenderCache(cache_dir, cache_tag("flow", spec.to_dict(), width, height)) if cache_dir else None
-        s = dict(pool_entry(int(index) % spec.pool, render, cache))
+        s = dict(pool_entry(int(index) % spec.pool, render, render_cache(spec, width, height, cache_dir)))
         return _augment(spec, augment_rng(spec.seed, index), s)
     rng = np.random.default_rng([int(spec.seed) & 0xFFFFFFFF, int(index)])
     return _augment(spec, rng, _render(spec, rng, index, width, height))
