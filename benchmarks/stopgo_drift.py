@@ -11,7 +11,8 @@ Runs ``vo-run DIR --config demo`` on the stop-and-go render of ``benchmarks/scal
   scale-drift issue's configuration);
 - the same with the renderer's exact flow (``ExactFlow`` of ``vo_app/synth/flow.py`` as the flow
   backend): what is left when the flow is perfect;
-- ``--scale rgbd`` with the preset's DIS flow: the renderer's exact depth instead of the network.
+- ``--scale rgbd`` with the preset's DIS flow: the renderer's exact depth instead of the network;
+- ``--scale fused --camera-height 1.6`` (the ground plane), without and with the network.
 
 Per run: Sim(3) ATE, the drift of ``vo-eval traj`` (``vo_app/eval/drift.py``: est/GT step ratio
 normalised to the first 10 moving steps, running median over 5; end and worst), the
@@ -90,7 +91,10 @@ def main() -> None:
     root = synthetic("stopgo", args.frames)
     runs = (("fused, depth network, DIS", {"scale": "fused", "depth_weights": args.depth_weights}, False),
             ("fused, depth network, exact flow", {"scale": "fused", "depth_weights": args.depth_weights}, True),
-            ("rgbd (exact depth), DIS", {"scale": "rgbd"}, False))
+            ("rgbd (exact depth), DIS", {"scale": "rgbd"}, False),
+            ("fused, ground plane (1.6 m), DIS", {"scale": "fused", "camera_height": 1.6}, False),
+            ("fused, ground plane + depth network, DIS",
+             {"scale": "fused", "camera_height": 1.6, "depth_weights": args.depth_weights}, False))
     header = False
     for name, overrides, exact in runs:
         cfg = load_config("demo", **overrides)
