@@ -45,6 +45,8 @@ class VOConfig:
     min_inlier_share: float = 0.2  # fewer RANSAC inliers than this share of the sampled matches: too_few_inliers
     no_motion_px: float = 0.3  # median match displacement below which the frame is not a keyframe
     keyframe_parallax_px: float = 0.0  # posed pairs whose median parallax (after rotation) is below this keep their reference (0: off)
+    rgbd_pnp_parallax_px: float = 1.0  # --scale rgbd: posed pairs under this median parallax are posed by PnP against the reference's depth (0: off)
+    rgbd_pnp_min_inlier_share: float = 0.9  # ... and only where PnP keeps this share of the matches (the depth agrees with the flow)
     keyframe_flow_frac: float = 0.05  # low-parallax frames become keyframes once the median flow exceeds this share of the image size
     rotation_parallax_px: float = 0.3  # median parallax after rotation compensation below which t = 0
     depth_fallback: str = "pnp+direct"  # where F gives no pose and the reference has depth: pnp | pnp+direct | none
@@ -85,7 +87,7 @@ def resolve_preset(name_or_path: str) -> Path:
 _POSITIVE = {"n_matches", "ransac_threshold", "ransac_max_iters", "min_inliers", "min_scale_points", "max_scale_change",
              "epi_threshold", "refine_band", "refine_huber", "scale_grid_step", "keyframe_flow_frac", "batch",
              "fusion_ratio_sigma", "fusion_ground_sigma", "fusion_depth_sigma"}
-_UNIT = {"top_ratio", "ransac_confidence", "min_inlier_share"}
+_UNIT = {"top_ratio", "ransac_confidence", "min_inlier_share", "rgbd_pnp_min_inlier_share"}
 #: options with a fixed set of values
 _CHOICES = {"depth_fallback": ("pnp", "pnp+direct", "none"), "fusion_smoother": ("rts", "none"),
             "scale_memory_fill": ("sparse", "always", "none")}
@@ -124,7 +126,7 @@ def _coerce(key: str, value, where: Path | None):
         raise bad("must be positive")
     if key in _UNIT and not 0 < value <= 1:
         raise bad("must be in (0, 1]")
-    if key in ("seed", "flush_seconds") and value < 0:
+    if key in ("seed", "flush_seconds", "keyframe_parallax_px", "rgbd_pnp_parallax_px") and value < 0:
         raise bad("must be >= 0")
     return value
 

@@ -170,10 +170,12 @@ class _Chain:
         return pose_pnp(p1, p2, depth1, self.K, min_inliers=self.cfg.min_inliers,
                         seed=pair_seed(self.cfg, ref_frame.index))
 
-    def _depth_pose(self, res: PairResult, ref_frame, ref_gray, gray) -> tuple[np.ndarray | None, str | None]:
+    def _depth_pose(self, res: PairResult, ref_frame, ref_gray, gray, direct: bool = True,
+                    min_share: float = 0.0) -> tuple[np.ndarray | None, str | None]:
         """Where F gives no pose: PnP of the sampled matches against the reference frame's depth, then
-        (``depth_fallback: pnp+direct``) the photometric refinement (``geometry/pnp.py``, ``geometry/direct.py``).
-        ``(None, why)`` without depth or when PnP fails; ``(T_rel, note)`` otherwise."""
+        (``depth_fallback: pnp+direct`` and ``direct``) the photometric refinement (``geometry/pnp.py``,
+        ``geometry/direct.py``).  ``(None, why)`` without depth, when PnP fails or keeps under
+        ``min_share`` of the matches; ``(T_rel, note)`` otherwise."""
         cfg = self.cfg
         if cfg.depth_fallback == "none" or res.samples is None:
             return None, None
@@ -186,8 +188,10 @@ class _Chain:
         pnp = self._pnp(p1, p2, depth_at(depth, p1), ref_frame)
         if not pnp.ok:
             return None, f"PnP on the {source} depth failed"
+        if pnp.inliers.mean() < min_share:
+            return None, f"PnP on the {source} depth: {pnp.inliers.mean():.0%} inliers, under {min_share:.0%}"
         T, how = pnp.T, "pnp"
-        if cfg.depth_fallback == "pnp+direct":
+        if cfg.depth_fallback == "pnp+direct" and direct:
             direct = refine_direct(ref_gray.astype(np.float32) / 255.0, gray.astype(np.float32) / 255.0,
                                    np.asarray(depth, np.float32), self.K, pnp.T)
             if np.isfinite(direct.T).all():
@@ -390,10 +394,19 @@ class _Chain:
             T_rel = geo.make_pose(res.R, res.t * scale)
             # Keyframes: a pair with too little parallax keeps its reference and is posed against the
             # points triangulated in it (PnP), else by its own F; the reference's memory stays, or is
-            # made from this pair when there is none.
+            # made from this pair when there is none.  With a depth sensor (--scale rgbd) a pair under
+            # rgbd_pnp_parallax_px is posed against the reference's depth instead: its triangulated
+            # depths, which the rgbd norm divides by, are too noisy there (README "Scale sources").
             hold = res.parallax < cfg.keyframe_parallax_px and res.median_flow <= cfg.keyframe_flow_frac * size
             advance = not hold
-            if hold and dense is not None:
+            on_depth = False
+            if cfg.scale == "rgbd" and ref_frame.depth is not None and res.parallax < cfg.rgbd_pnp_parallax_px:
+                T_d, note_d = self._depth_pose(res, ref_frame, ref_gray, item.gray, direct=False,
+                                               min_share=cfg.rgbd_pnp_min_inlier_share)
+                if T_d is not None:  # else the pair keeps its own F pose and rgbd norm
+                    T_rel, note, on_depth = T_d, f"{note_d}, low parallax", True
+                    scale = float(np.linalg.norm(T_d[:3, 3]))
+            if hold and not on_depth and dense is not None:
                 T_map, note_map = self._map_pose(ref_frame, flow_f)
                 if T_map is not None:
                     T_rel, note = T_map, note_map
