@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import numpy as np
 
 
-
 @dataclass
 class GroundPlane:
     """``normal [3]`` (unit, pointing down, away from the camera), ``distance`` of the camera centre
@@ -49,11 +48,11 @@ def fit_ground_plane(points: np.ndarray, weights: np.ndarray | None = None, *, s
     1. RANSAC on 3-point planes whose normal is within ``max_tilt_deg`` of ``+y``.  A point is an
        inlier when its distance to the plane is below ``rel_tol`` times the plane's distance to the
        camera (the points' scale is unknown).  Nothing stands below the road, so a hypothesis loses
-       ``below_penalty`` for every point more than ``below_k * rel_tol`` below it.  Hypotheses are
-       scored on at most ``score_points`` of the points (a seeded subset; the refit uses all).  Without that
+       ``below_penalty`` for every point more than ``below_k * rel_tol`` below it.  Without that
        rule, where the road is a minority of the lower image (cars and crates close beside the
        camera), planes tilted through the bottoms of their faces and the road won, 20-30 % too far
-       (README "Scale sources").
+       (README "Scale sources").  Hypotheses are scored on at most ``score_points`` of the points
+       (a seeded subset; the refit uses all).
     2. From the best hypothesis, an M-estimator with Gaussian (redescending) weights
        ``exp(-r^2 / 2 sigma^2)`` on the relative residual ``r``, times ``weights`` (e.g.
        parallax^2; default 1), refits the plane ``irls_iters`` times: it settles on the nearest
@@ -88,8 +87,8 @@ def fit_ground_plane(points: np.ndarray, weights: np.ndarray | None = None, *, s
     nrm, d = nrm[ok], d[ok]
     S = X if n <= score_points else X[rng.choice(n, score_points, replace=False)]
     # [points, hypotheses], > 0 below the plane; written out, not a matrix product: BLAS would wake
-    # its thread pool, whose spinning threads took the cores from the flow (vo-run --scale fused was
-    # 20 % slower on 2 cores for it, README "The ground plane")
+    # its thread pool, whose spinning threads took the cores from the flow (vo-run --scale fused ran
+    # 1.5-2.4x slower on 2 cores for it, README "The ground plane")
     below = _dot(S[:, None, :], nrm[None, :, :]) - d[None, :]
     tol = rel_tol * d[None, :]
     score = (np.abs(below) < tol).sum(0) - below_penalty * (below > below_k * tol).sum(0)
