@@ -396,3 +396,19 @@ def test_stop_and_go_pans_keep_their_rotation(stopgo_seq, tmp_path):
 
     for p in released + [p for p in rep["pairs"] if p.get("fallback") == "pure_rotation"]:
         assert rot_err(p) < 0.15, (p["ref"], p["frame"], p.get("fallback"), rot_err(p))
+
+
+def test_camera_height_alone_selects_fused_and_is_never_silently_ignored(forward_seq, tmp_path, run_cli):
+    """``--camera-height`` given without ``--scale`` selects ``fused`` (the ground plane), as
+    ``--depth-weights`` does; with a mode that has no use for it, a one-line warning says so."""
+    out = tmp_path / "o"
+    res = run_cli([forward_seq, "--config", "demo", "--camera-height", "1.6", "--max-frames", "12", "--quiet",
+                   "--out", out])
+    assert res.code == 0, res.err
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["config"]["scale"] == "fused" and "ground" in rep["scale_fusion"]
+    res = run_cli([forward_seq, "--config", "demo", "--scale", "triangulation", "--camera-height", "1.6",
+                   "--max-frames", "12", "--quiet", "--out", tmp_path / "t"])
+    assert res.code == 0, res.err
+    warned = [line for line in res.err_lines if "--camera-height" in line]
+    assert len(warned) == 1 and "ignored" in warned[0]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import click
@@ -32,12 +33,13 @@ def demo_cache_dir() -> Path:
 @click.option("--scale", type=click.Choice(["triangulation", "rgbd", "depth", "fused"]),
               help="Where translation norms come from: the triangulation chain, RGB-D depth images, the depth "
                    "network (--depth-weights), or the chain fused with the ground plane (--camera-height) and the "
-                   "depth network [default: fused with --depth-weights, else the preset's, triangulation].")
+                   "depth network [default: fused with --depth-weights or --camera-height, else the preset's, "
+                   "triangulation].")
 @click.option("--depth-weights", type=click.Path(path_type=Path),
               help="Depth network checkpoint (from vo-train depth, e.g. weights/depth_small_cpu.pt) for --scale depth|fused.")
 @click.option("--camera-height", type=click.FloatRange(min=0, min_open=True),
               help="Camera height above the road in metres, for the ground-plane scale of --scale fused "
-                   "[default: the preset's; 1.65 in kitti].")
+                   "(given here without --scale, it selects fused) [default: the preset's; 1.65 in kitti].")
 @click.option("--layout", type=click.Choice(["auto", "kitti", "tum", "folder"]), default="auto", show_default=True)
 @click.option("--intrinsics", type=click.Path(path_type=Path), help="Text file with 'fx fy cx cy [k1 k2 p1 p2 [k3]]' (plain folders, TUM).")
 @click.option("--camera", type=click.IntRange(0, 3), help="KITTI camera: 0 (image_0, gray) or 2 (image_2, colour).")
@@ -87,12 +89,15 @@ def cli(sequence, out_dir, preset, flow, weights, dis_preset, scale, depth_weigh
         sequence = Path(ensure_demo_sequence(demo_cache_dir() / "demo"))
         preset = preset or ("demo",)
         out_dir = out_dir or Path("runs/demo")
-    if scale is None and depth_weights is not None:
-        scale = "fused"
+    if scale is None and (depth_weights is not None or camera_height is not None):
+        scale = "fused"  # an absolute scale source given on the command line is meant to be used
     cfg = load_config(preset, flow=flow, weights=None if weights is None else str(weights), dis_preset=dis_preset,
                       scale=scale, seed=seed,
                       backend=backend, device=device, batch=batch, pipeline=pipeline,
                       depth_weights=None if depth_weights is None else str(depth_weights), camera_height=camera_height)
+    if camera_height is not None and cfg.scale != "fused":
+        print(f"warning: --camera-height is used by --scale fused only; ignored with --scale {cfg.scale}",
+              file=sys.stderr)
     resolve_device(cfg.device)  # --device cuda without a GPU: a one-line error before any work
     if size_text is not None:
         cfg.size = parse_size(size_text)
