@@ -50,8 +50,8 @@ def fit_ground_plane(points: np.ndarray, weights: np.ndarray | None = None, *, s
        camera (the points' scale is unknown).  Nothing stands below the road, so a hypothesis loses
        ``below_penalty`` for every point more than ``below_k * rel_tol`` below it.  Without that
        rule, where the road is a minority of the lower image (cars and crates close beside the
-       camera), planes tilted through the bottoms of their faces and the road won, 20-30 % too far
-       (README "Scale sources").  Hypotheses are scored on at most ``score_points`` of the points
+       camera), planes tilted through the bottoms of their faces and the road won, too far from the
+       camera (README "Scale sources", "The ground plane").  Hypotheses are scored on at most ``score_points`` of the points
        (a seeded subset; the refit uses all).
     2. From the best hypothesis, an M-estimator with Gaussian (redescending) weights
        ``exp(-r^2 / 2 sigma^2)`` on the relative residual ``r``, times ``weights`` (e.g.
@@ -80,7 +80,7 @@ def fit_ground_plane(points: np.ndarray, weights: np.ndarray | None = None, *, s
     ok = length > 1e-12
     nrm = nrm / np.where(ok, length, 1.0)[:, None]
     nrm *= np.where(nrm[:, 1] < 0, -1.0, 1.0)[:, None]  # pointing down (+y), towards the road
-    d = np.einsum("ij,ij->i", nrm, a)
+    d = _dot(nrm, a)
     ok &= (nrm[:, 1] >= cos_tilt) & (d > 0)
     if not ok.any():
         return None

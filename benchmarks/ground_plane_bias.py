@@ -1,0 +1,102 @@
+"""The ground plane's norm against the true step, per sequence, and the time of one plane fit.
+
+Usage: .venv/bin/python benchmarks/ground_plane_bias.py [--frames 120] [--clips kitti00_0000-0090 ...]
+
+Runs ``vo-run SEQ --scale fused --camera-height H`` with ``fusion_smoother: none`` (in this process,
+``open_sequence`` + ``run_odometry``) and reads each posed pair's ground-plane measurement
+(``scale_sources.ground.value`` in ``report.json``) against the ground truth's step over the same
+pair (pairs whose true step is under 5 cm are left out).  Sequences:
+
+- a rendered forward drive (``vo-synth DIR --frames N --motion forward --seed 3 --layout kitti``,
+  cached in ``runs/scale_bench/``), ``--config demo``, camera height 1.6 m, once with the
+  renderer's exact flow (``ExactFlow``: only the plane fit can err) and once with the preset's DIS;
+- the KITTI clips of ``../shared/data`` with ``--config kitti`` (camera height 1.65 m).
+
+Printed per sequence: the median ratio, the median |log ratio| of a single pair, how many pairs
+had no plane, and the mean wall time of ``fit_ground_plane`` per call (timed around the calls the
+run makes; one thread; run it alone on the machine).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from kitti_accuracy import DATA  # noqa: E402
+
+import vo_app.pipeline.odometry as odometry  # noqa: E402
+from vo_app.io import open_sequence  # noqa: E402
+from vo_app.pipeline.config import load_config  # noqa: E402
+from vo_app.synth import write_sequence  # noqa: E402
+from vo_app.synth.flow import ExactFlow  # noqa: E402
+
+CACHE = Path(__file__).resolve().parents[1] / "runs" / "scale_bench"
+
+
+class _TimedFit:
+    """``fit_ground_plane`` with the seconds of its calls added up."""
+
+    def __init__(self, fit):
+        self.fit, self.seconds, self.calls = fit, 0.0, 0
+
+    def __call__(self, *args, **kwargs):
+        t0 = time.perf_counter()
+        out = self.fit(*args, **kwargs)
+        self.seconds += time.perf_counter() - t0
+        self.calls += 1
+        return out
+
+
+def measure(root: Path, preset: str, height: float, exact: bool) -> tuple[np.ndarray, int, float]:
+    """``(ratios of the pairs with a plane, pairs without one, ms per fit)``."""
+    cfg = load_config(preset, scale="fused", camera_height=height, fusion_smoother="none", pipeline=False)
+    seq = open_sequence(root, size=cfg.size)
+    timed = _TimedFit(odometry.fit_ground_plane)
+    odometry.fit_ground_plane = timed
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            report = odometry.run_odometry(seq, cfg, Path(tmp), flow_net=ExactFlow(seq) if exact else None)
+    finally:
+        odometry.fit_ground_plane = timed.fit
+    gt = np.asarray(seq.gt_poses)
+    ratios, missing = [], 0
+    for p in report["pairs"]:
+        ground = p.get("scale_sources", {}).get("ground")
+        step = float(np.linalg.norm(gt[p["frame"], :3, 3] - gt[p["ref"], :3, 3]))
+        if ground is None or step < 0.05:
+            continue
+        value = ground.get("value")
+        if value is None or not np.isfinite(value):
+            missing += 1
+        else:
+            ratios.append(value / step)
+    return np.asarray(ratios), missing, 1000.0 * timed.seconds / max(timed.calls, 1)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--frames", type=int, default=120)
+    ap.add_argument("--clips", nargs="*", default=["kitti00_0000-0090", "kitti06_0000-0050", "kitti01_0000-0050"])
+    args = ap.parse_args()
+    render = CACHE / f"forward_{args.frames}_s3"
+    if not (render / "synth.json").is_file():
+        print(f"rendering {render} ...", file=sys.stderr)
+        write_sequence(render, layout="kitti", n_frames=args.frames, motion="forward", seed=3, write_flow=False)
+    runs = [(f"rendered forward {args.frames}, exact flow", render, "demo", 1.6, True),
+            (f"rendered forward {args.frames}, DIS (demo preset)", render, "demo", 1.6, False)]
+    runs += [(clip, DATA / clip, "kitti", 1.65, False) for clip in args.clips if (DATA / clip).is_dir()]
+    print("| sequence | ground / true step, median | median abs log error of a pair | pairs without a plane | ms per fit |")
+    print("|---|---|---|---|---|")
+    for name, root, preset, height, exact in runs:
+        r, missing, ms = measure(root, preset, height, exact)
+        print(f"| {name} | {np.median(r):.3f} | {np.median(np.abs(np.log(r))):.3f} | {missing} of {len(r) + missing} | "
+              f"{ms:.2f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
