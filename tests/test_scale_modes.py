@@ -244,6 +244,40 @@ def test_ground_plane_refuses_walls_and_too_few_points():
     assert fit_ground_plane(road[:30]) is None
 
 
+def _walking_pace(rng, height=1.6):
+    """What the lower image triangulates at walking pace: the lids and faces of boxes close beside the
+    camera (1 m tall, so their lids lie 0.6 m below it) have the parallax to be fitted; the road, seen
+    with little parallax, has 20 % depth noise along the rays."""
+    lids = np.stack([rng.choice([-1, 1], 300) * rng.uniform(2.4, 3.4, 300), np.full(300, height - 1.0),
+                     rng.uniform(4, 12, 300)], 1)
+    faces = np.stack([rng.choice([-1, 1], 200) * 2.4, rng.uniform(height - 1.0, height, 200), rng.uniform(4, 12, 200)], 1)
+    road = np.stack([rng.uniform(-2, 2, 600), np.full(600, height), rng.uniform(6, 25, 600)], 1)
+    road *= np.exp(rng.normal(0, 0.2, (600, 1)))
+    return np.concatenate([lids, faces, road]), np.r_[np.ones(500, bool), np.zeros(600, bool)]
+
+
+def test_ground_plane_is_vetoed_by_the_imprecise_points_far_below_it():
+    """At walking pace only the objects beside the road can be fitted: alone they give their lids as
+    the road (0.6 m, far from 1.6); the road's imprecise points, which lie far below that plane even
+    with their noise, veto it (``fit`` and ``noise`` as ``vo-run`` passes them)."""
+    rng = np.random.default_rng(4)
+    X, precise = _walking_pace(rng)
+    lid = fit_ground_plane(X[precise], seed=0)
+    assert lid is not None and lid.distance == pytest.approx(0.6, rel=0.05)
+    noise = np.where(precise, 0.01, 0.2)
+    assert fit_ground_plane(X, fit=precise, noise=noise, seed=0) is None
+
+
+def test_ground_plane_tilt_limit():
+    """A car-mounted camera sees the road within a few degrees of its down axis (``max_tilt_deg``,
+    5 by default; ``ground_max_tilt_deg`` in a config): a road pitched 8 deg is refused, unless allowed."""
+    rng = np.random.default_rng(5)
+    X, _ = _road(rng, pitch_deg=8.0)
+    assert fit_ground_plane(X, seed=0) is None
+    plane = fit_ground_plane(X, seed=0, max_tilt_deg=15.0)
+    assert plane is not None and plane.distance == pytest.approx(1.65, rel=0.02)
+
+
 def test_ground_candidates_are_the_lower_central_image():
     K = np.array([[400.0, 0, 200], [0, 400, 60], [0, 0, 1]])
     p = np.array([[200, 100], [200, 30], [10, 110], [250, 119]], float)

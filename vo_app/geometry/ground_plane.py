@@ -5,7 +5,8 @@ A camera mounted at a known height ``h`` above a flat road sees the road as the 
 unit baseline, the points give the plane at distance ``d``; the pair's translation norm is then
 ``h / d``.  :func:`fit_ground_plane` finds the plane with a seeded RANSAC over points of the
 lower central image, accepts only a plane whose normal is within ``max_tilt_deg`` of the
-camera's down axis and has few points below it, and refits it with a redescending M-estimator.
+camera's down axis and has few points below it, and refits it with a redescending M-estimator;
+points too imprecise to fit it to can still veto a plane they lie far below.
 """
 from __future__ import annotations
 
@@ -39,11 +40,18 @@ def ground_candidates(pixels: np.ndarray, K: np.ndarray, size: tuple[int, int], 
     return (pixels[:, 1] > cy + below * h) & (np.abs(pixels[:, 0] - cx) < half_width * w)
 
 
-def fit_ground_plane(points: np.ndarray, weights: np.ndarray | None = None, *, seed: int = 0, iters: int = 600,
-                     rel_tol: float = 0.04, max_tilt_deg: float = 15.0, min_points: int = 50,
+def fit_ground_plane(points: np.ndarray, weights: np.ndarray | None = None, *, fit: np.ndarray | None = None,
+                     noise: np.ndarray | None = None, seed: int = 0, iters: int = 600,
+                     rel_tol: float = 0.04, max_tilt_deg: float = 5.0, min_points: int = 50,
                      min_share: float = 0.05, below_penalty: float = 1.0, below_k: float = 3.0,
-                     sigma: float = 0.02, irls_iters: int = 8, score_points: int = 1000) -> GroundPlane | None:
+                     max_below: float = 0.25, veto_rel: float = 0.3, sigma: float = 0.02, irls_iters: int = 8,
+                     score_points: int = 1000) -> GroundPlane | None:
     """Fit the road plane to candidate points ``[N,3]`` (camera coordinates, y down).
+
+    ``fit [N]`` (bool, default all) marks the points precise enough to fit the plane to; the others
+    (e.g. triangulated with little parallax) only vote against planes they lie far below: by more
+    than ``max(veto_rel, 3 * noise)`` of the plane's distance, with ``noise [N]`` (default 0) each
+    point's relative depth std.
 
     1. RANSAC on 3-point planes whose normal is within ``max_tilt_deg`` of ``+y``.  A point is an
        inlier when its distance to the plane is below ``rel_tol`` times the plane's distance to the
@@ -60,14 +68,20 @@ def fit_ground_plane(points: np.ndarray, weights: np.ndarray | None = None, *, s
        the objects standing on it.  The distance is the weighted geometric mean of the supporting
        points' heights (triangulation noise is close to log-normal in depth).
 
-    None when fewer than ``min_points`` candidates or supporting points, when the final inliers
-    (within ``rel_tol``) are fewer than ``min_share`` of the candidates, or when no plane is flat
-    enough.
+    None when fewer than ``min_points`` fitting candidates or supporting points, when the final
+    inliers (within ``rel_tol``) are fewer than ``min_share`` of the fitting candidates, when no
+    plane is flat enough, or when more than ``max_below`` times as many of the points outside ``fit``
+    as it has inliers lie below the final plane: at walking pace only objects beside the road (crate tops, car
+    roofs) have the parallax to be fitted, and the road, seen with little parallax, lies far
+    below such a plane (README "Scale sources", "The ground plane").
     """
-    X = np.asarray(points, np.float64)
-    keep = np.isfinite(X).all(1)
-    X = X[keep]
-    w = np.ones(len(X)) if weights is None else np.clip(np.asarray(weights, np.float64)[keep], 0.0, None)
+    X_all = np.asarray(points, np.float64)
+    keep = np.isfinite(X_all).all(1)
+    X_all = X_all[keep]
+    noise_all = np.zeros(len(X_all)) if noise is None else np.asarray(noise, np.float64)[keep]
+    use = np.ones(len(X_all), bool) if fit is None else np.asarray(fit, bool)[keep]
+    X = X_all[use]
+    w = np.ones(len(X)) if weights is None else np.clip(np.asarray(weights, np.float64)[keep][use], 0.0, None)
     n = len(X)
     if n < max(min_points, 3):
         return None
@@ -86,12 +100,21 @@ def fit_ground_plane(points: np.ndarray, weights: np.ndarray | None = None, *, s
         return None
     nrm, d = nrm[ok], d[ok]
     S = X if n <= score_points else X[rng.choice(n, score_points, replace=False)]
+    # the points that vote against planes above them (scored on as many as S at most), and by how much
+    # they must lie below: the fitting points by below_k tolerances, the others by their noise
+    margin_all = np.where(use, below_k * rel_tol, np.maximum(veto_rel, 3.0 * noise_all))
+    if fit is None:
+        B, B_margin = S, np.full(len(S), below_k * rel_tol)
+    else:
+        m_all = len(X_all)
+        vb = np.arange(m_all) if m_all <= score_points else rng.choice(m_all, score_points, replace=False)
+        B, B_margin = X_all[vb], margin_all[vb]
     # [points, hypotheses], > 0 below the plane; written out, not a matrix product: BLAS would wake
     # its thread pool, whose spinning threads took the cores from the flow (vo-run --scale fused ran
     # 1.5-2.4x slower on 2 cores for it, README "The ground plane")
-    below = _dot(S[:, None, :], nrm[None, :, :]) - d[None, :]
-    tol = rel_tol * d[None, :]
-    score = (np.abs(below) < tol).sum(0) - below_penalty * (below > below_k * tol).sum(0)
+    resid = _dot(S[:, None, :], nrm[None, :, :]) - d[None, :]
+    below = (_dot(B[:, None, :], nrm[None, :, :]) - d[None, :]) > B_margin[:, None] * d[None, :]
+    score = (np.abs(resid) < rel_tol * d[None, :]).sum(0) - below_penalty * below.sum(0) * (len(S) / len(B))
     best = int(np.argmax(score))
     normal, dist = nrm[best], float(d[best])
     for _ in range(irls_iters):
@@ -111,5 +134,9 @@ def fit_ground_plane(points: np.ndarray, weights: np.ndarray | None = None, *, s
         dist = float(np.exp((g[sup] * np.log(h)).sum() / g[sup].sum()))
     inl = np.abs(_dot(X, normal) - dist) < rel_tol * dist
     if inl.sum() < max(min_points, min_share * n):
+        return None
+    rest = ~use
+    n_below = int(np.sum(_dot(X_all[rest], normal) - dist > margin_all[rest] * dist))
+    if n_below > max_below * inl.sum():
         return None
     return GroundPlane(normal, dist, int(inl.sum()), n)

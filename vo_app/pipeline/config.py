@@ -30,6 +30,7 @@ class VOConfig:
     camera_height: float | None = None  # metres above the road: the ground-plane measurement of scale fused
     fusion_ratio_sigma: float = 0.003  # log-std of the chain's pair-to-pair ratio at full parallax (scale fused; pipeline/scale_fusion.py chain_sigma)
     fusion_ground_sigma: float = 0.08  # log-std of one pair's ground-plane scale
+    ground_max_tilt_deg: float = 5.0  # the road plane's normal within this of the camera's down axis (a car-mounted camera; geometry/ground_plane.py)
     fusion_depth_sigma: float = 0.10  # log-std of one pair's depth-network scale
     fusion_smoother: str = "rts"  # rts: the written trajectory uses the smoothed norms (pipeline/scale_fusion.py); none
     n_matches: int = 6000
@@ -86,7 +87,7 @@ def resolve_preset(name_or_path: str) -> Path:
 
 _POSITIVE = {"n_matches", "ransac_threshold", "ransac_max_iters", "min_inliers", "min_scale_points", "max_scale_change",
              "epi_threshold", "refine_band", "refine_huber", "scale_grid_step", "keyframe_flow_frac", "batch",
-             "fusion_ratio_sigma", "fusion_ground_sigma", "fusion_depth_sigma"}
+             "fusion_ratio_sigma", "fusion_ground_sigma", "fusion_depth_sigma", "ground_max_tilt_deg"}
 _UNIT = {"top_ratio", "ransac_confidence", "min_inlier_share", "rgbd_pnp_min_inlier_share"}
 #: options with a fixed set of values
 _CHOICES = {"depth_fallback": ("pnp", "pnp+direct", "none"), "fusion_smoother": ("rts", "none"),

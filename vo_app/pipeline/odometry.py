@@ -36,7 +36,10 @@ from .scale_fusion import ScaleFilter, chain_sigma
 from .source import FlowItem, FlowSource
 
 MAX_BATCH = 256
-GROUND_MIN_PARALLAX_DEG = 0.5  # road points triangulated with less parallax are too noisy for the plane
+GROUND_MIN_PARALLAX_DEG = 0.5  # road points triangulated with less parallax are too noisy to fit the plane to
+# the flow's error (px) behind the depth noise of a triangulated point, sigma(depth)/depth ~ error / (f * parallax):
+# the points under GROUND_MIN_PARALLAX_DEG still veto planes they lie far below (fit_ground_plane's noise)
+GROUND_FLOW_NOISE_PX = 0.25
 
 
 def _parallax_weights(res: PairResult) -> np.ndarray:
@@ -136,9 +139,11 @@ class _Chain:
             plane = None
             if dense is not None:
                 pts = dense.tri.points
-                sel = dense.tri.valid & dense.ok & (dense.angle >= np.radians(GROUND_MIN_PARALLAX_DEG))
-                sel &= ground_candidates(dense.p, self.K, self.seq.size)
-                plane = fit_ground_plane(pts[sel], dense.angle[sel] ** 2, seed=int(ref_frame.index))
+                sel = dense.tri.valid & dense.ok & (dense.angle > 0) & ground_candidates(dense.p, self.K, self.seq.size)
+                angle = dense.angle[sel]
+                plane = fit_ground_plane(pts[sel], angle ** 2, fit=angle >= np.radians(GROUND_MIN_PARALLAX_DEG),
+                                         noise=GROUND_FLOW_NOISE_PX / (self.K[0, 0] * angle),
+                                         max_tilt_deg=cfg.ground_max_tilt_deg, seed=int(ref_frame.index))
             if plane is None:
                 sources["ground"] = f.update("ground", float("nan"), cfg.fusion_ground_sigma)
                 sources["ground"]["note"] = "no road plane found"
