@@ -407,3 +407,19 @@ def test_road_objects_add_traffic_beside_the_camera_line_and_leave_the_rest():
                               new + busy.e1[q - 2:-2] + busy.e2[q - 2:-2]])
     assert np.abs(corners[:, 0]).min() >= 0.75  # never on the camera's line x = 0
     assert np.all(corners[:, 1] <= GROUND_Y + 1e-9)  # standing on the road
+
+
+def test_junction_ends_the_street_at_a_cross_street_and_leaves_other_scenes_alone():
+    plain = make_scene(3, "forward", length=40.0)
+    np.testing.assert_array_equal(make_scene(3, "forward", length=40.0, junction=0.0).p0, plain.p0)
+    t = make_scene(3, "forward", length=40.0, junction=14.0)
+    far = 40.0 + 30.0
+    corners = np.concatenate([t.p0, t.p0 + t.e1, t.p0 + t.e2, t.p0 + t.e1 + t.e2])
+    # no part of the street's own buildings or kerb objects is in the cross street (z in (56, 70))
+    inside = (corners[:, 2] > far - 14.0 + 1e-6) & (corners[:, 2] < far - 1e-6) & (corners[:, 1] < GROUND_Y - 1e-6)
+    assert not inside.any()
+    # the buildings across it face the camera (-z) and span far wider than the street
+    across = (t.p0[:, 2] >= far - 1e-6) & (t.normal[:, 2] < -0.99)
+    assert across.sum() >= 4 and corners[:, 0].min() <= -59.0 and corners[:, 0].max() >= 59.0
+    with pytest.raises(ValueError, match="junction"):
+        make_scene(3, "forward", length=40.0, junction=-1.0)

@@ -505,3 +505,21 @@ def test_road_objects_only_occlude_and_old_streams_keep_their_identity():
         assert np.all(b[both] <= a[both] + 1e-4)  # added boxes can only hide what was behind them
         changed += int(np.any(np.abs(a - b) > 1e-3))
     assert changed >= 1
+
+
+def test_junction_frames_see_the_buildings_across_and_old_streams_keep_their_identity():
+    from vo_app.train.data.depth_synth import SynthDepthSpec, make_depth_sample
+
+    assert "junction_fraction" not in SynthDepthSpec().to_dict()
+    assert SynthDepthSpec(junction_fraction=0.3).to_dict()["junction_fraction"] == 0.3
+    plain = SynthDepthSpec(handheld_fraction=0.0, augment=False, gray_fraction=0.0)
+    ends = SynthDepthSpec(handheld_fraction=0.0, augment=False, gray_fraction=0.0, junction_fraction=1.0)
+    far_plain, far_ends = [], []
+    for i in range(6):
+        a = make_depth_sample(plain, i, 128, 64)["depth1"]
+        b = make_depth_sample(ends, i, 128, 64)["depth1"]
+        # the centre of the image: the street's far end, 15-60 m ahead at a junction
+        far_plain.append(float(np.median(a[24:34, 56:72][a[24:34, 56:72] > 0])))
+        far_ends.append(float(np.median(b[24:34, 56:72][b[24:34, 56:72] > 0])))
+    assert max(far_ends) <= 64.0  # the buildings across, within 15-60 m (+ their 0-3 m setback)
+    assert np.median(far_plain) > np.median(far_ends)

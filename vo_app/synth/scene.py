@@ -171,8 +171,20 @@ def _road_objects(b: _Builder, seed: int, z0: float, z1: float) -> None:
             z += dp + rng.uniform(6.0, 25.0)
 
 
+def _cross_row(b: _Builder, seed: int, z: float, half_width: float) -> None:
+    """Buildings across the street beyond a junction: their facades face the camera (-z) from ``z`` on."""
+    rng = rng_for(seed, 13, 0)
+    x = -half_width
+    while x < half_width:
+        ln = rng.uniform(8.0, 25.0)
+        xe = min(x + ln, half_width)
+        za = z + rng.uniform(0.0, 3.0)
+        b.box((x, GROUND_Y - rng.uniform(6.0, 25.0), za), (xe, GROUND_Y, za + rng.uniform(9.0, 14.0)), "facade", "zxX")
+        x = xe
+
+
 def make_scene(seed: int = 0, kind: str = "forward", *, length: float | None = None,
-               texel: float | None = None, road_objects: bool = False) -> Scene:
+               texel: float | None = None, road_objects: bool = False, junction: float = 0.0) -> Scene:
     """Build the street scene for ``seed``.
 
     Args:
@@ -187,6 +199,10 @@ def make_scene(seed: int = 0, kind: str = "forward", *, length: float | None = N
         road_objects: also put traffic on the road (cars, cyclists, pedestrians beside the
             camera's line; streets only).  Off by default: every existing stream and
             held-out set keeps its scenes.
+        junction: > 0 ends the street at a T-junction instead of a wall: the buildings and
+            kerb objects stop this many metres before the street's far end, a cross street runs
+            there, and a row of buildings stands across it (streets only; 0, the default, keeps
+            every existing scene).
 
     The street spans ``z`` from -30 m to ``length + 30`` m; objects are laid
     out from the start of the street onwards, so a longer street keeps the
@@ -203,25 +219,34 @@ def make_scene(seed: int = 0, kind: str = "forward", *, length: float | None = N
     texel = 0.05 if texel is None else texel
     length = float(DEFAULT_LENGTH[kind] if length is None else length)
     z0, z1 = -_STREET_BACK, length + _STREET_BACK
+    junction = float(junction)
+    if not 0.0 <= junction < z1 - z0:
+        raise ValueError(f"junction must be in [0, {z1 - z0:g}) m, got {junction:g}")
+    zs = z1 - junction  # where the street's own buildings end
     b = _Builder()
     b.group = 1
     tile = 20.0
     z = z0
-    while z < z1 - 1e-9:  # ground tiles, normal pointing up (-y)
-        ze = min(z + tile, z1)
+    while z < zs - 1e-9:  # ground tiles, normal pointing up (-y)
+        ze = min(z + tile, zs)
         b.quad((-13.0, GROUND_Y, z), (26.0, 0.0, 0.0), (0.0, 0.0, ze - z), "ground")
         z = ze
     for side in (-1, 1):
         b.group = 3 + side  # 2 and 4
-        _buildings(b, seed, side, z0, z1)
+        _buildings(b, seed, side, z0, zs)
         b.group = 6 + side  # 5 and 7
-        _kerb_objects(b, seed, side, z0, z1)
+        _kerb_objects(b, seed, side, z0, zs)
     if road_objects:
         b.group = 9
-        _road_objects(b, seed, z0, z1)
+        _road_objects(b, seed, z0, zs)
     b.group = 8
     wall_h = 30.0
-    b.quad((14.0, GROUND_Y - wall_h, z1), (-28.0, 0.0, 0.0), (0.0, wall_h, 0.0), "facade")  # far end, faces -z
+    if junction > 0:  # the cross street and the buildings across it
+        half = 60.0
+        b.quad((-half, GROUND_Y, zs), (2 * half, 0.0, 0.0), (0.0, 0.0, junction + 20.0), "ground")
+        _cross_row(b, seed, z1, half)
+    else:
+        b.quad((14.0, GROUND_Y - wall_h, z1), (-28.0, 0.0, 0.0), (0.0, wall_h, 0.0), "facade")  # far end, faces -z
     b.quad((-14.0, GROUND_Y - wall_h, z0), (28.0, 0.0, 0.0), (0.0, wall_h, 0.0), "facade")  # near end, faces +z
     return _finish(b, seed, kind, length, (z0, z1), texel, np.array([0.4, -0.8, 0.45]))
 

@@ -7,7 +7,7 @@ optional, defaults below)::
     image_size: [416, 128]      # working size W, H (multiples of 32)
     model: {stem, widths, blocks, decoder, scales, min_depth, max_depth, focal_norm}   # DepthArch
     data: {seed, scene_base, scenes, handheld_fraction, indoor_fraction, gray_fraction, camera_height, turn_fraction,
-           augment, pool, road_objects}
+           augment, pool, road_objects, junction_fraction}
     optim: {lr, schedule, final_lr, warmup_steps, batch_size, steps, weight_decay, grad_clip}
     loss: {triangulation, reprojection, smoothness, rigid_photo, flow_photo, flow_error, epipolar,
            masks: [edge, overlap, blank], matches, cos_threshold, min_points}
@@ -111,7 +111,8 @@ def _check(cfg: DepthTrainConfig) -> None:
         bad.append("flow.backend must be dis or pwc")
     if cfg.flow.backend == "pwc" and not cfg.flow.weights:
         bad.append("flow.backend pwc needs flow.weights (a vo-train flow checkpoint)")
-    fr = (cfg.data.handheld_fraction, cfg.data.indoor_fraction, cfg.data.gray_fraction, cfg.data.turn_fraction)
+    fr = (cfg.data.handheld_fraction, cfg.data.indoor_fraction, cfg.data.gray_fraction, cfg.data.turn_fraction,
+          cfg.data.junction_fraction)
     if min(fr) < 0 or max(fr) > 1 or cfg.data.handheld_fraction + cfg.data.indoor_fraction > 1:
         bad.append("data fractions must be in [0, 1] (handheld + indoor <= 1)")
     if bad:

@@ -8,7 +8,9 @@ Cameras are the ones users have:
   jitter) at ``camera_height`` (1.65 m, KITTI's) above the road, forward motion; with
   ``turn_fraction`` that share of driving frames is seen with the camera turned about its
   vertical axis by a uniform angle (a car turning at a junction looks across the street, a view
-  the forward camera never has);
+  the forward camera never has), and with ``junction_fraction`` that share ends its street at a
+  T-junction 15-60 m ahead, buildings across it (``make_scene(junction=...)``), where the other
+  streets run on to a far wall;
 - handheld: walking through the street with 6-DoF wobble, a wider range of focal lengths;
 - indoor: a handheld camera in a furnished room (7-Scenes-like focal ``~0.9 W``), when the
   renderer has the ``indoor`` scene kind (``indoor_fraction``).
@@ -46,10 +48,11 @@ class SynthDepthSpec:
     augment: bool = True
     pool: int = 0  # > 0: a finite set of that many renders, re-augmented each epoch (.pool)
     road_objects: bool = False  # street scenes with traffic beside the camera's line (make_scene)
+    junction_fraction: float = 0.0  # share of driving frames where the street ends at a T-junction ahead
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        for k, default in (("pool", 0), ("road_objects", False)):
+        for k, default in (("pool", 0), ("road_objects", False), ("junction_fraction", 0.0)):
             if d[k] == default:  # absent at their defaults, so runs from before the options still resume
                 del d[k]
         return d
@@ -68,15 +71,34 @@ _CAMERAS = {
 _SCENES = LRU(64)
 
 
-def _build(seed: int, camera: str, road_objects: bool = False):
-    skind, mkind, n, length, _, fps = _CAMERAS[camera]
+#: T-junction streets (``junction_fraction``): street lengths (m) and the cross street's width (m); the
+#: driving camera is placed 15-60 m before the buildings across, at least 3 m before the junction
+JUNCTION_LENGTHS = (40.0, 55.0, 70.0)
+JUNCTION_WIDTH = 14.0
+
+
+def _build(seed: int, camera: str, road_objects: bool = False, length: float | None = None):
+    skind, mkind, n, default_length, _, fps = _CAMERAS[camera]
     extra = {"road_objects": True} if road_objects and skind != "indoor" else {}
-    scene = make_scene(seed, skind, **extra) if length is None else make_scene(seed, skind, length=length, **extra)
-    return scene, make_trajectory(mkind, n, seed=seed, fps=fps)[0]
+    if length is not None:  # a T-junction street (driving only)
+        extra.update(length=length, junction=JUNCTION_WIDTH)
+    elif default_length is not None:
+        extra["length"] = default_length
+    return make_scene(seed, skind, **extra), make_trajectory(mkind, n, seed=seed, fps=fps)[0]
 
 
-def _scene(seed: int, camera: str, road_objects: bool = False):
-    return _SCENES.get((seed, camera, bool(road_objects)), lambda: _build(seed, camera, road_objects))
+def _scene(seed: int, camera: str, road_objects: bool = False, length: float | None = None):
+    key = (seed, camera, bool(road_objects)) + (() if length is None else (float(length),))
+    return _SCENES.get(key, lambda: _build(seed, camera, road_objects, length))
+
+
+def _junction_frames(poses: list, length: float, gap: int) -> np.ndarray:
+    """Frame indices whose camera is 15-60 m before the buildings across a T-junction street of
+    ``length`` and at least 3 m before the junction (the street's far end is at ``length + 30``)."""
+    far = length + 30.0
+    z = np.array([p[2, 3] for p in poses[: len(poses) - gap]])
+    ok = np.flatnonzero((far - z >= 15.0) & (far - z <= 60.0) & (z <= far - JUNCTION_WIDTH - 3.0))
+    return ok if len(ok) else np.arange(len(poses) - gap)
 
 
 def _yaw(angle: float) -> np.ndarray:
@@ -127,11 +149,18 @@ def _render(spec: SynthDepthSpec, rng: np.random.Generator, width: int, height: 
     """The frame(s) of a sample before augmentation (draws from ``rng``)."""
     camera = _pick_camera(rng, spec)
     seed = int(spec.scene_base + int(rng.integers(0, spec.scenes)))
-    scene, poses = _scene(seed, camera, spec.road_objects)
+    # drawn only when asked for, so that streams without junctions keep their samples
+    junction = camera == "driving" and spec.junction_fraction > 0 and rng.random() < spec.junction_fraction
+    length = float(JUNCTION_LENGTHS[int(rng.integers(0, len(JUNCTION_LENGTHS)))]) if junction else None
+    scene, poses = _scene(seed, camera, spec.road_objects, length)
     lo, hi = _CAMERAS[camera][4]
     fr = float(rng.uniform(lo, hi))
     intr = default_intrinsics(int(width), int(height), fr)
-    t = int(rng.integers(0, len(poses) - gap))
+    if junction:
+        frames = _junction_frames(poses, length, gap)
+        t = int(frames[int(rng.integers(0, len(frames)))])
+    else:
+        t = int(rng.integers(0, len(poses) - gap))
     pose1 = poses[t].copy()
     turn = np.eye(4)
     if camera == "driving":
