@@ -523,3 +523,39 @@ def test_junction_frames_see_the_buildings_across_and_old_streams_keep_their_ide
         far_ends.append(float(np.median(b[24:34, 56:72][b[24:34, 56:72] > 0])))
     assert max(far_ends) <= 64.0  # the buildings across, within 15-60 m (+ their 0-3 m setback)
     assert np.median(far_plain) > np.median(far_ends)
+
+
+def test_input_stretch_makes_the_network_blind_to_affine_brightness_changes():
+    """``input_stretch`` maps each image's 2 % and 98 % quantiles to 0 and 1 inside the network, so a
+    darker, lower-contrast copy of an image gives the same depth; without it, it does not."""
+    torch.manual_seed(0)
+    net = DepthNet(dataclasses.replace(TINY_ARCH, input_stretch=0.02)).eval()
+    plain = DepthNet(TINY_ARCH).eval()
+    plain.load_state_dict(net.state_dict())  # the stretch holds no weights
+    img = torch.rand(2, 3, 64, 96) ** 2
+    dull = 0.5 * img + 0.2
+    with torch.no_grad():
+        torch.testing.assert_close(net(img)["depth"], net(dull)["depth"], rtol=1e-4, atol=1e-4)
+        assert (plain(img)["depth"] - plain(dull)["depth"]).abs().max() > 1e-3
+
+
+def test_input_stretch_travels_in_the_checkpoint_and_init_may_switch_it(tmp_path, video):
+    from vo_app.errors import UserError
+    from vo_app.train.depth_stage import train_depth
+
+    with pytest.raises(UserError, match="input_stretch"):
+        dataclasses.replace(TINY_ARCH, input_stretch=0.5)
+    old = {k: v for k, v in TINY_ARCH.to_dict().items() if k != "input_stretch"}  # written before the option
+    assert DepthArch.from_dict(old) == TINY_ARCH
+    stretched = dataclasses.replace(TINY_ARCH, input_stretch=0.02)
+    model, _ = load_depth_model(_tiny_ckpt(tmp_path / "s.pt", arch=stretched))
+    assert model.arch.input_stretch == 0.02
+    # weights without the stretch continue with it (and a real architecture change stays an error)
+    res = train_depth(_cfg(video, model=stretched), tmp_path / "run", progress=False, max_steps=1,
+                      init=str(_tiny_ckpt(tmp_path / "plain.pt")))
+    assert res["step"] == 1
+    assert load_depth_model(tmp_path / "run" / "model.pt")[0].arch.input_stretch == 0.02
+    wider = dataclasses.replace(TINY_ARCH, stem=8)
+    with pytest.raises(UserError, match="model.stem"):
+        train_depth(_cfg(video, model=wider), tmp_path / "run2", progress=False, max_steps=1,
+                    init=str(_tiny_ckpt(tmp_path / "plain.pt")))

@@ -19,6 +19,7 @@ Run folder (``--out``): ``config.yaml``, ``log.jsonl``, ``curve.png``, ``last.pt
 """
 from __future__ import annotations
 
+import dataclasses
 
 import numpy as np
 import torch
@@ -30,6 +31,7 @@ from ..geometry.two_view_t import two_view_t
 from ..geometry.warp import pixel_grid_t
 from ..models.checkpoint import (DEPTH_KIND, KIND, check_compatible, load_checkpoint, load_weights,
                                  save_checkpoint)
+from ..models.depth.arch import DepthArch
 from ..models.depth.net import DepthNet, depth_target_for_network
 from .data.depth_folders import DepthFolderPairs
 from .data.depth_synth import SynthDepthDataset, heldout_depth_set
@@ -107,7 +109,9 @@ class DepthTrainer(StageTrainer):
             load_weights(self.model, ckpt["model"], path=last)
         elif self.init is not None:
             src = load_checkpoint(self.init, kind=DEPTH_KIND)
-            check_compatible(src, arch=cfg.model, path=self.init)
+            # the input stretch holds no weights: --init may switch it
+            same = dataclasses.replace(cfg.model, input_stretch=DepthArch.from_dict(src["arch"]).input_stretch)
+            check_compatible(src, arch=same, path=self.init)
             load_weights(self.model, src["model"], path=self.init)
         if self.joint and (cfg.image_size[0] % 64 or cfg.image_size[1] % 64):
             raise UserError(f"the joint stage trains the flow network, whose input must be a multiple of 64; "

@@ -34,6 +34,9 @@ class DepthArch:
         min_depth, max_depth: the depth range of the sigmoid output, metres.
         focal_norm: the network predicts depth for a camera of focal ``REF_FOCAL_RATIO * W``;
             :func:`vo_app.models.depth.net.depth_for_camera` rescales it by the real focal length.
+        input_stretch: > 0: each input image is stretched linearly so that its ``input_stretch`` and
+            ``1 - input_stretch`` quantiles (over all pixels and channels) become 0 and 1, in
+            training and at run time alike (0: off).  It changes no weights: ``--init`` may switch it.
     """
 
     stem: int = 64
@@ -44,9 +47,12 @@ class DepthArch:
     min_depth: float = 0.1
     max_depth: float = 100.0
     focal_norm: bool = True
+    input_stretch: float = 0.0
 
     def __post_init__(self):
         problems = []
+        if not 0.0 <= self.input_stretch < 0.5:
+            problems.append("input_stretch must be in [0, 0.5)")
         if self.stem < 1:
             problems.append("stem must be >= 1")
         if len(self.widths) != 4 or min(self.widths, default=0) < 1:

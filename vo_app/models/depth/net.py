@@ -40,8 +40,19 @@ class DepthNet(nn.Module):
             raise ValueError(f"image size {w}x{h} must be a multiple of 32 on both sides")
         if img.shape[1] == 1:
             img = img.expand(-1, 3, -1, -1)
+        if self.arch.input_stretch > 0:
+            img = stretch(img, self.arch.input_stretch)
         disps = self.decoder(self.encoder((img - _MEAN) / _STD))
         return {"disp": disps, "depth": self.disp_to_depth(disps[0])}
+
+
+def stretch(img: torch.Tensor, q: float) -> torch.Tensor:
+    """``img [B,C,H,W]`` with each image's ``q`` and ``1 - q`` quantiles (all pixels and channels) mapped
+    to 0 and 1, clipped to [0, 1] (a per-image linear contrast stretch)."""
+    flat = img.detach().float().flatten(1)
+    qs = torch.quantile(flat, torch.tensor([q, 1.0 - q], device=img.device), dim=1)  # [2, B]
+    lo, hi = qs[0].view(-1, 1, 1, 1), qs[1].view(-1, 1, 1, 1)
+    return ((img.float() - lo) / (hi - lo).clamp_min(1e-3)).clamp(0.0, 1.0).to(img.dtype)
 
 
 def depth_for_camera(depth: torch.Tensor, fx_ratio, arch: DepthArch) -> torch.Tensor:
