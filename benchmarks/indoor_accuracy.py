@@ -10,7 +10,8 @@ Rows (``--rows`` picks some):
 - ``no keyframes``: the same with ``keyframe_parallax_px: 0`` and ``scale_memory_fill: sparse``
   (the generic defaults);
 - ``rgbd``: ``--scale rgbd``: 7-Scenes' raw Kinect depth (every 5th frame, not registered to the
-  colour image, used as if it were), with the PnP + direct fallback against it (the default);
+  colour image, used as if it were), with the PnP fallback against it (``depth_fallback: pnp``, the default);
+- ``rgbd, PnP only``: the same with ``depth_fallback: pnp`` (no direct refinement);
 - ``rgbd, no depth fallback``: the same with ``depth_fallback: none``;
 - ``OpenCV chain``: the plain OpenCV chain of ``benchmarks/e2e_speed.py`` (DIS medium, top 20 %
   forward-backward score then 6,000 matches, ``findEssentialMat`` + ``recoverPose``) at the
@@ -48,6 +49,7 @@ ROWS = {
     "triangulation": ((), ()),
     "no keyframes": ((), ("keyframe_parallax_px: 0", "scale_memory_fill: sparse")),
     "rgbd": (("--scale", "rgbd"), ()),
+    "rgbd, PnP only": (("--scale", "rgbd"), ("depth_fallback: pnp",)),
     "rgbd, no depth fallback": (("--scale", "rgbd"), ("depth_fallback: none",)),
 }
 

@@ -103,13 +103,15 @@ def _run(seq, out, run_cli, *extra, config=None):
 
 
 def test_pure_rotation_with_rgbd_poses_against_the_depth_without_a_jump(rotation_seq, tmp_path, run_cli):
-    """Pure rotation about a fixed centre: with depth, the fallback pairs are posed by PnP + direct
-    refinement (named in the report) and the camera centre stays put."""
-    rep, traj = _run(rotation_seq, tmp_path / "a", run_cli, "--scale", "rgbd")
-    notes = [p.get("scale_note") or "" for p in rep["pairs"] if p.get("fallback")]
-    assert notes and sum(n.startswith("pnp+direct on the rgbd depth") for n in notes) >= len(notes) // 2, notes
-    centres = traj.reshape(-1, 3, 4)[:, :, 3]
-    assert np.abs(centres).max() < 0.05, np.abs(centres).max()
+    """Pure rotation about a fixed centre: with depth, the fallback pairs are posed by PnP (the default,
+    ``depth_fallback: pnp``) or PnP + direct refinement (named in the report) and the camera centre
+    stays put either way."""
+    for name, how, cfg in (("a", "pnp", None), ("b", "pnp+direct", _config(tmp_path, "pd", "depth_fallback: pnp+direct"))):
+        rep, traj = _run(rotation_seq, tmp_path / name, run_cli, "--scale", "rgbd", config=cfg)
+        notes = [p.get("scale_note") or "" for p in rep["pairs"] if p.get("fallback")]
+        assert notes and sum(n.startswith(f"{how} on the rgbd depth") for n in notes) >= len(notes) // 2, (how, notes)
+        centres = traj.reshape(-1, 3, 4)[:, :, 3]
+        assert np.abs(centres).max() < 0.05, (how, np.abs(centres).max())
 
 
 def test_depth_fallback_option(rotation_seq, tmp_path, run_cli):
