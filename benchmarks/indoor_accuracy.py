@@ -11,7 +11,8 @@ Rows (``--rows`` picks some):
   (the generic defaults);
 - ``rgbd``: ``--scale rgbd``: 7-Scenes' raw Kinect depth (every 5th frame, not registered to the
   colour image, used as if it were), with the PnP fallback against it (``depth_fallback: pnp``, the default);
-- ``rgbd, PnP only``: the same with ``depth_fallback: pnp`` (no direct refinement);
+- ``rgbd, PnP + direct``: the same with ``depth_fallback: pnp+direct`` (the direct photometric
+  refinement after PnP, the default before ``pnp``);
 - ``rgbd, no depth fallback``: the same with ``depth_fallback: none``;
 - ``OpenCV chain``: the plain OpenCV chain of ``benchmarks/e2e_speed.py`` (DIS medium, top 20 %
   forward-backward score then 6,000 matches, ``findEssentialMat`` + ``recoverPose``) at the
@@ -49,7 +50,7 @@ ROWS = {
     "triangulation": ((), ()),
     "no keyframes": ((), ("keyframe_parallax_px: 0", "scale_memory_fill: sparse")),
     "rgbd": (("--scale", "rgbd"), ()),
-    "rgbd, PnP only": (("--scale", "rgbd"), ("depth_fallback: pnp",)),
+    "rgbd, PnP + direct": (("--scale", "rgbd"), ("depth_fallback: pnp+direct",)),
     "rgbd, no depth fallback": (("--scale", "rgbd"), ("depth_fallback: none",)),
 }
 
