@@ -385,6 +385,31 @@ def test_so3_exp_log_and_inverse_identities(w, v):
     np.testing.assert_array_equal(T[3], [0, 0, 0, 1])
 
 
+def test_rotation_angle_small_rotations_of_rounded_poses():
+    """Per-pair errors of 0.03 deg between poses written with 7 significant digits (the KITTI
+    ground-truth files): the angle stays within 1e-4 deg of the exact one, where the arccos of
+    the trace alone (the form used before) errs by more than 1e-3 deg on many pairs."""
+    rng = np.random.default_rng(0)
+
+    def rounded(R):
+        return np.array([float(f"{x:.6e}") for x in R.ravel()]).reshape(3, 3)
+
+    new_err, old_err = [], []
+    for _ in range(200):
+        A = so3_exp(rng.normal(size=3))  # absolute orientations far from identity
+        B = A @ so3_exp(rng.normal(size=3) * 0.01)
+        E = so3_exp(rng.normal(size=3) * np.radians(0.03) / np.sqrt(3))  # the estimate's error
+        rel_e = E @ B.T @ A
+        exact = np.degrees(float(geo.rotation_angle(rel_e.T @ (B.T @ A))))
+        R = rel_e.T @ (rounded(B).T @ rounded(A))
+        new_err.append(abs(np.degrees(float(geo.rotation_angle(R))) - exact))
+        c = np.clip((np.trace(R) - 1.0) / 2.0, -1.0, 1.0)
+        old_err.append(abs(np.degrees(np.arccos(c)) - exact))
+    assert max(new_err) < 1e-4, max(new_err)
+    assert np.mean(np.asarray(old_err) > 1e-3) > 0.3, np.median(old_err)  # the failure this avoids
+    assert float(geo.rotation_angle(so3_exp(np.array([0.0, 0.0, np.pi])))) == pytest.approx(np.pi)
+
+
 def test_so3_small_angles_and_nearest_rotation():
     w = np.array([1e-10, -2e-10, 3e-11])
     np.testing.assert_allclose(so3_exp(w), np.eye(3) + skew(w), atol=1e-18)
