@@ -398,9 +398,9 @@ def test_rotation_angle_small_rotations_of_rounded_poses():
     for _ in range(200):
         A = so3_exp(rng.normal(size=3))  # absolute orientations far from identity
         B = A @ so3_exp(rng.normal(size=3) * 0.01)
-        E = so3_exp(rng.normal(size=3) * np.radians(0.03) / np.sqrt(3))  # the estimate's error
-        rel_e = E @ B.T @ A
-        exact = np.degrees(float(geo.rotation_angle(rel_e.T @ (B.T @ A))))
+        w = rng.normal(size=3) * np.radians(0.03) / np.sqrt(3)  # the estimate's error, exactly |w|
+        rel_e = so3_exp(w) @ B.T @ A
+        exact = np.degrees(np.linalg.norm(w))
         R = rel_e.T @ (rounded(B).T @ rounded(A))
         new_err.append(abs(np.degrees(float(geo.rotation_angle(R))) - exact))
         c = np.clip((np.trace(R) - 1.0) / 2.0, -1.0, 1.0)
