@@ -3,6 +3,9 @@
 Usage: .venv/bin/python benchmarks/rotation_metric.py [--seed 0] [--config kitti|YAML]
        [--clips kitti06_0000-0050 kitti01_0000-0050 kitti00_0000-0090]
 
+A clip is a folder of ``../shared/data`` or a path to any KITTI-layout sequence with ``poses.txt``
+(e.g. a ``vo-synth`` render with ``--config demo``).
+
 Runs ``vo-run SEQ --config kitti --scale triangulation`` (or the ``--config`` layers given) on each clip (``kitti_accuracy.py``'s
 ``vo_run_report``), then scores the written trajectory's consecutive pairs two ways:
 ``vo_app.geometry.se3.rotation_angle`` (``atan2`` of the axis part and the cosine part, what
@@ -22,15 +25,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from kitti_accuracy import DATA, vo_run_report  # noqa: E402
 
-from vo_app.eval.ate import pair_errors  # noqa: E402
-from vo_app.geometry.se3 import inverse  # noqa: E402
+from vo_app.eval.ate import pair_errors, relative_motions  # noqa: E402
 from vo_app.io import read_kitti  # noqa: E402
 
 
 def arccos_angles(gt: np.ndarray, est: np.ndarray) -> np.ndarray:
     """Per-pair rotation error (deg) with ``arccos`` of the trace alone, pairs as in ``pair_errors``."""
-    rel_g = np.einsum("nij,njk->nik", inverse(gt[1:]), gt[:-1])
-    rel_e = np.einsum("nij,njk->nik", inverse(est[1:]), est[:-1])
+    rel_g, rel_e = relative_motions(gt), relative_motions(est)
     M = np.einsum("nji,njk->nik", rel_e[:, :3, :3], rel_g[:, :3, :3])
     return np.degrees(np.arccos(np.clip((np.trace(M, axis1=1, axis2=2) - 1.0) / 2.0, -1.0, 1.0)))
 

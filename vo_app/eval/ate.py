@@ -31,14 +31,18 @@ def path_length(poses: np.ndarray) -> float:
     return float(np.linalg.norm(np.diff(poses[:, :3, 3], axis=0), axis=1).sum())
 
 
+def relative_motions(poses: np.ndarray) -> np.ndarray:
+    """``inv(T_i) @ T_{i-1}`` for consecutive poses ``[N,4,4]`` -> ``[N-1,4,4]`` (camera i-1 points into camera i)."""
+    return np.einsum("nij,njk->nik", inverse(poses[1:]), poses[:-1])
+
+
 def pair_errors(gt: np.ndarray, est: np.ndarray) -> dict:
     """Per consecutive pair: rotation error (deg) and translation-direction error (deg).
 
     Relative motion ``inv(T_i) @ T_{i-1}`` maps camera i-1 points into camera i.  The
     direction error is skipped for pairs where either translation is below 1 mm.
     """
-    rel_g = np.einsum("nij,njk->nik", inverse(gt[1:]), gt[:-1])
-    rel_e = np.einsum("nij,njk->nik", inverse(est[1:]), est[:-1])
+    rel_g, rel_e = relative_motions(gt), relative_motions(est)
     rot = np.degrees(rotation_angle(np.einsum("nji,njk->nik", rel_e[:, :3, :3], rel_g[:, :3, :3])))
     tg, te = rel_g[:, :3, 3], rel_e[:, :3, 3]
     ng, ne = np.linalg.norm(tg, axis=1), np.linalg.norm(te, axis=1)

@@ -35,9 +35,13 @@ def rotation_angle(R: np.ndarray) -> np.ndarray:
     ``tests/test_geometry.py::test_rotation_angle_small_rotations_of_rounded_poses``). The
     skew-symmetric part carries the sine to full relative precision."""
     R = np.asarray(R, dtype=np.float64)
-    s = 0.5 * np.stack([R[..., 2, 1] - R[..., 1, 2], R[..., 0, 2] - R[..., 2, 0], R[..., 1, 0] - R[..., 0, 1]], -1)
     c = (np.trace(R, axis1=-2, axis2=-1) - 1.0) / 2.0
-    return np.arctan2(np.linalg.norm(s, axis=-1), c)
+    return np.arctan2(0.5 * np.linalg.norm(_axis_part(R), axis=-1), c)
+
+
+def _axis_part(R: np.ndarray) -> np.ndarray:
+    """``(R - R^T)^vee [...,3]``: ``2 sin(theta)`` times the unit rotation axis."""
+    return np.stack([R[..., 2, 1] - R[..., 1, 2], R[..., 0, 2] - R[..., 2, 0], R[..., 1, 0] - R[..., 0, 1]], -1)
 
 
 def so3_exp(w: np.ndarray) -> np.ndarray:
@@ -55,7 +59,7 @@ def so3_exp(w: np.ndarray) -> np.ndarray:
 def so3_log(R: np.ndarray) -> np.ndarray:
     """Inverse of :func:`so3_exp` for rotation angles below pi: ``R [...,3,3] -> w [...,3]``."""
     theta = rotation_angle(R)[..., None]
-    v = np.stack([R[..., 2, 1] - R[..., 1, 2], R[..., 0, 2] - R[..., 2, 0], R[..., 1, 0] - R[..., 0, 1]], -1)
+    v = _axis_part(R)
     s = np.sin(theta)
     factor = np.where(theta < 1e-8, 0.5, theta / (2.0 * np.where(np.abs(s) < 1e-12, 1.0, s)))
     return factor * v
