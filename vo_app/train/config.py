@@ -1,5 +1,9 @@
 """Training configuration of the flow stage: YAML files in ``configs/train_flow_*.yaml``.
 
+A file may start from another: ``extends: other.yaml`` (a path relative to the file) takes that
+file's options (its own ``extends`` resolved first) and overrides them with the ones given here,
+section by section (:func:`read_train_yaml`; the depth and joint stages read their files the same way).
+
 Sections (every key optional; defaults below)::
 
     seed: 0                     # network initialisation
@@ -185,6 +189,37 @@ def _section(cls, data, where: str):
     return dataclasses.replace(base, **kw)
 
 
+def _merged(base: dict, over: dict) -> dict:
+    """``base`` with ``over``'s values: mappings are merged key by key, anything else is replaced."""
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merged(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def read_train_yaml(path: "str | Path", example: str, _seen: tuple = ()) -> dict:
+    """The options of the training YAML file ``path`` with its ``extends:`` chain resolved.
+
+    ``extends: FILE`` (relative to ``path``'s folder) names the file whose options this one
+    overrides; the result never holds the ``extends`` key.  A missing file, a loop, or a
+    non-string value is a one-line :class:`UserError` naming the file.
+    """
+    path = Path(path)
+    data = read_yaml_mapping(path, example)
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    if not isinstance(parent, str) or not parent:
+        raise UserError(f"extends: expected a file name (got {parent!r})", path=path, fix="e.g. extends: train_flow_cpu.yaml")
+    base = path.parent / parent
+    if not base.is_file():
+        raise UserError(f"extends: {parent} not found next to it", path=path, fix="name a YAML file in the same folder")
+    key = base.resolve()
+    if key in _seen or key == path.resolve():
+        raise UserError(f"extends: {parent} leads back to this file", path=path, fix="break the loop of extends")
+    return _merged(read_train_yaml(base, example, _seen + (path.resolve(),)), data)
+
+
 def load_train_config(path: "str | Path") -> TrainConfig:
     """Read and check a training YAML file; every problem is a one-line UserError naming the file."""
     path = Path(path)
@@ -192,7 +227,7 @@ def load_train_config(path: "str | Path") -> TrainConfig:
         cands = sorted(p.name for p in (Path(__file__).resolve().parents[2] / "configs").glob("train_*.yaml"))
         raise UserError("training config not found", path=path, fix=f"pass a YAML file, e.g. configs/{cands[0]}"
                         if cands else "pass a YAML file")
-    data = read_yaml_mapping(path, "configs/train_flow_cpu.yaml")
+    data = read_train_yaml(path, "configs/train_flow_cpu.yaml")
     try:
         return config_from_dict(data, source=str(path))
     except UserError as e:

@@ -28,10 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import UserError
-from ..io.yaml_file import read_yaml_mapping
 from ..models.depth.arch import SMALL, DepthArch
 from .config import (CkptConfig, LogConfig, OptimConfig, RuntimeConfig, SelfSupConfig, StageConfig, ValConfig,
-                     build_config, common_problems)
+                     build_config, common_problems, read_train_yaml)
 from .data.depth_synth import SynthDepthSpec
 
 MASKS = ("edge", "overlap", "blank")
@@ -86,7 +85,7 @@ def load_depth_config(path: "str | Path") -> DepthTrainConfig:
     path = Path(path)
     if not path.is_file():
         raise UserError("training config not found", path=path, fix="pass a YAML file, e.g. configs/train_depth_cpu.yaml")
-    data = read_yaml_mapping(path, "configs/train_depth_cpu.yaml")
+    data = read_train_yaml(path, "configs/train_depth_cpu.yaml")
     try:
         return depth_config_from_dict(data, source=str(path))
     except UserError as e:
