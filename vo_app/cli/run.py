@@ -105,6 +105,9 @@ def cli(sequence, out_dir, preset, flow, weights, dis_preset, scale, depth_weigh
         raise UserError("sequence folder does not exist", path=sequence, fix="check the path")
     seq = open_sequence(sequence, layout=layout, intrinsics=intrinsics, size=cfg.size, stride=stride, start=start,
                         max_frames=max_frames, color=cfg.color, camera=camera)
+    hooks = click.get_current_context().obj  # vo-batch's worker (vo_app.batch.worker.RunHooks), else None
+    if hooks is not None:
+        hooks.opened(seq)
     out_dir = ensure_writable_dir(out_dir or Path("runs") / seq.name)
     extras = RunExtras(seq, viewer=viewer, viewer_close=viewer_close, save_ply=save_ply, snapshot=viewer_snapshot)
     bar = None
@@ -114,7 +117,8 @@ def cli(sequence, out_dir, preset, flow, weights, dis_preset, scale, depth_weigh
         bar = tqdm(total=len(seq), unit="frame", desc=f"vo-run {seq.name}", dynamic_ncols=True)
     try:
         try:
-            report = run_odometry(seq, cfg, out_dir, progress=None if bar is None else bar.update,
+            report = run_odometry(seq, cfg, out_dir, progress=bar.update if bar is not None else
+                                  getattr(hooks, "progress", None),
                                   on_frame=extras.on_frame)
         finally:
             if bar is not None:
