@@ -17,12 +17,12 @@ CONFIG_DIR = PRESET_DIR  # the run presets ship inside the package (vo_app/confi
 class VOConfig:
     """All knobs of one ``vo-run``.  Pixel thresholds are at the working size."""
 
-    size: tuple[int, int] | None = (832, 256)  # working (W, H); None keeps the native size
-    color: bool = False
-    flow: str = "dis"
-    dis_preset: str = "medium"
+    size: tuple[int, int] | int | None = (832, 256)  # working (W, H), used as given; a single width W keeps the native aspect ratio (H rounded to a multiple of 8; io/images.py working_size); None keeps the native size
+    color: bool = False  # read colour images (3 channels) instead of gray
+    flow: str = "dis"  # flow backend: dis | pwc (a network, needs weights) | pwc+dis (the network initialises DIS)
+    dis_preset: str = "medium"  # DIS preset: ultrafast | fast | medium | fullres | fine (models/dis.py)
     dis_backward_preset: str | None = None  # DIS preset of the backward flow (masks only); None: dis_preset
-    weights: str | None = None
+    weights: str | None = None  # flow network checkpoint for flow pwc | pwc+dis
     hybrid_window: int = 9  # --flow pwc+dis: per-pixel selection window against plain DIS (0: off; models/hybrid.py)
     hybrid_margin: float = 0.0  # --flow pwc+dis: the initialised DIS must warp this fraction better to be kept
     scale: str = "triangulation"  # triangulation | rgbd | depth | fused (pipeline/scale_fusion.py)
@@ -33,16 +33,16 @@ class VOConfig:
     ground_max_tilt_deg: float = 5.0  # the road plane's normal within this of the camera's down axis (a car-mounted camera; geometry/ground_plane.py)
     fusion_depth_sigma: float = 0.10  # log-std of one pair's depth-network scale
     fusion_smoother: str = "rts"  # rts: the written trajectory uses the smoothed norms (pipeline/scale_fusion.py); none
-    n_matches: int = 6000
-    top_ratio: float = 0.2
+    n_matches: int = 6000  # matches sampled per pair from the best-scored pixels
+    top_ratio: float = 0.2  # share of the pixels (best occlusion / forward-backward score) the matches are drawn from
     ransac_threshold: float = 0.1  # Sampson distance, px
-    ransac_confidence: float = 0.99
-    ransac_max_iters: int = 1000
-    refine: bool = True
+    ransac_confidence: float = 0.99  # RANSAC stops once an all-inlier sample is this likely
+    ransac_max_iters: int = 1000  # RANSAC iteration cap
+    refine: bool = True  # robust (Huber) refinement of F on the RANSAC inliers
     refine_band: float = 1.0  # px: matches within this Sampson distance enter the refinement
-    refine_huber: float = 0.5
+    refine_huber: float = 0.5  # px: Huber threshold of the refinement
     epi_threshold: float = 0.5  # M_r = (D_epi < epi_threshold) / (1 + D_epi)
-    min_inliers: int = 50
+    min_inliers: int = 50  # fewer RANSAC inliers than this: too_few_inliers
     min_inlier_share: float = 0.2  # fewer RANSAC inliers than this share of the sampled matches: too_few_inliers
     no_motion_px: float = 0.3  # median match displacement below which the frame is not a keyframe
     keyframe_parallax_px: float = 0.0  # posed pairs whose median parallax (after rotation) is below this keep their reference (0: off)
@@ -51,20 +51,20 @@ class VOConfig:
     keyframe_flow_frac: float = 0.05  # low-parallax frames become keyframes once the median flow exceeds this share of the image size
     rotation_parallax_px: float = 0.3  # median parallax after rotation compensation below which t = 0
     depth_fallback: str = "pnp"  # where F gives no pose and the reference has depth: pnp | pnp+direct | none (README "Poses against depth")
-    min_scale_points: int = 50
+    min_scale_points: int = 50  # triangulated points a pair needs to vote on its scale
     scale_parallax_deg: tuple[float, ...] = (2.0, 1.0, 0.5, 0.0)  # parallax thresholds tried in turn (scale votes)
     scale_memory_fill: str = "sparse"  # fill a posed pair's memory from the previous one: sparse (when under half its points), always, none
     scale_lk_refine: bool = True  # Lucas-Kanade refinement of the matches that set the scale
     scale_lk_min_parallax_deg: float = 0.0  # refine only matches whose unrefined parallax reaches this
     scale_grid_step: int = 3  # the scale chain triangulates every N-th pixel in x and y
     max_scale_change: float = 4.0  # reject pair-to-pair scale ratios outside [1/x, x]
-    fb_consistency_px: float = 1.0
-    seed: int = 0
+    fb_consistency_px: float = 1.0  # unused: accepted for older YAML files (the match score is TrianFlow's fixed 1 / (0.1 + D_fb), geometry/flow_masks.py)
+    seed: int = 0  # seed of the match sampling and RANSAC
     backend: str = "auto"  # geometry backend: auto | cpp | reference
     device: str = "auto"  # where the batched geometry runs: auto (= cpu, the faster one measured) | cpu | cuda
     batch: int = 1  # pairs per batched geometry call (1: streaming)
     pipeline: bool = True  # read frames and compute the flow in a background thread
-    flush_seconds: float = 1.0
+    flush_seconds: float = 1.0  # the output files are rewritten at most this often while the run goes
 
     @classmethod
     def field_names(cls) -> set[str]:
