@@ -40,10 +40,18 @@ def demo_cache_dir() -> Path:
 @click.option("--camera-height", type=click.FloatRange(min=0, min_open=True),
               help="Camera height above the road in metres, for the ground-plane scale of --scale fused "
                    "(given here without --scale, it selects fused) [default: the preset's; 1.65 in kitti].")
-@click.option("--layout", type=click.Choice(["auto", "kitti", "tum", "folder"]), default="auto", show_default=True)
-@click.option("--intrinsics", type=click.Path(path_type=Path), help="Text file with 'fx fy cx cy [k1 k2 p1 p2 [k3]]' (plain folders, TUM).")
+@click.option("--layout", type=click.Choice(["auto", "kitti", "tum", "folder", "video"]), default="auto", show_default=True)
+@click.option("--intrinsics", type=click.Path(path_type=Path),
+              help="Text file with 'fx fy cx cy [k1 k2 p1 p2 [k3]]' at the images' native size (plain folders, videos, TUM).")
+@click.option("--fov", type=click.FloatRange(0, 180, min_open=True, max_open=True),
+              help="Horizontal field of view in degrees, when the intrinsics are unknown: fx = fy = (W/2)/tan(fov/2), "
+                   "principal point at the centre (plain folders, videos).")
+@click.option("--fps", type=click.FloatRange(min=0, min_open=True),
+              help="Frame rate of a plain folder or a video: timestamps = index / fps [default: 10 for folders "
+                   "without a times file; a video's own timestamps].")
 @click.option("--camera", type=click.IntRange(0, 3), help="KITTI camera: 0 (image_0, gray) or 2 (image_2, colour).")
-@click.option("--size", "size_text", help="Working size WIDTHxHEIGHT, or 'native' [default: from the preset, 832x256].")
+@click.option("--size", "size_text", help="Working size WIDTHxHEIGHT (used as given), or 'native' [default: the preset's: "
+                                         "832x256 for kitti; 640 wide with the native aspect ratio for general].")
 @click.option("--stride", type=click.IntRange(1), default=1, show_default=True, help="Use every N-th frame.")
 @click.option("--start", type=click.IntRange(0), default=0, show_default=True, help="First frame index.")
 @click.option("--max-frames", type=click.IntRange(2), help="Process at most N frames.")
@@ -66,10 +74,12 @@ def demo_cache_dir() -> Path:
 @click.option("--viewer-snapshot", type=click.Path(path_type=Path), hidden=True,
               help="Save the viewer's final view to this PNG (docs, tests).")
 @click.option("--save-ply", is_flag=True, help="Save the triangulated point cloud as map.ply in --out.")
-def cli(sequence, out_dir, preset, flow, weights, dis_preset, scale, depth_weights, camera_height, layout, intrinsics, camera, size_text, stride, start,
+def cli(sequence, out_dir, preset, flow, weights, dis_preset, scale, depth_weights, camera_height, layout, intrinsics, fov, fps, camera, size_text, stride, start,
         max_frames, seed, backend, device, batch, pipeline, demo, quiet, evaluate, viewer, viewer_close, viewer_snapshot,
         save_ply):
-    """Estimate the camera trajectory of SEQUENCE (KITTI odometry, TUM RGB-D, or a folder of images).
+    """Estimate the camera trajectory of SEQUENCE (KITTI odometry, TUM RGB-D, a folder of images or a video).
+
+    Without --config the input picks the preset: KITTI -> kitti, TUM -> tum, anything else -> general.
 
     Writes trajectory_kitti.txt, trajectory_tum.txt and report.json to --out
     (and map.ply with --save-ply; eval.json and plots with --eval).
@@ -89,6 +99,13 @@ def cli(sequence, out_dir, preset, flow, weights, dis_preset, scale, depth_weigh
         sequence = Path(ensure_demo_sequence(demo_cache_dir() / "demo"))
         preset = preset or ("demo",)
         out_dir = out_dir or Path("runs/demo")
+    picked = None
+    if not preset:  # the layout picks the preset (vo_app/pipeline/config.py LAYOUT_PRESETS)
+        from ..io import detect_layout
+        from ..pipeline.config import preset_for_layout
+
+        picked = preset_for_layout(detect_layout(sequence) if layout == "auto" else layout)
+        preset = (picked,)
     if scale is None and (depth_weights is not None or camera_height is not None):
         scale = "fused"  # an absolute scale source given on the command line is meant to be used
     cfg = load_config(preset, flow=flow, weights=None if weights is None else str(weights), dis_preset=dis_preset,
@@ -104,11 +121,15 @@ def cli(sequence, out_dir, preset, flow, weights, dis_preset, scale, depth_weigh
     if not Path(sequence).exists():
         raise UserError("sequence folder does not exist", path=sequence, fix="check the path")
     seq = open_sequence(sequence, layout=layout, intrinsics=intrinsics, size=cfg.size, stride=stride, start=start,
-                        max_frames=max_frames, color=cfg.color, camera=camera)
+                        max_frames=max_frames, color=cfg.color, camera=camera, fps=fps, fov=fov)
     hooks = click.get_current_context().obj  # vo-batch's worker (vo_app.batch.worker.RunHooks), else None
     if hooks is not None:
         hooks.opened(seq)
     out_dir = ensure_writable_dir(out_dir or Path("runs") / seq.name)
+    from .summary import input_notes
+
+    for line in input_notes(seq, picked):
+        click.echo(line, err=True)
     extras = RunExtras(seq, viewer=viewer, viewer_close=viewer_close, save_ply=save_ply, snapshot=viewer_snapshot)
     bar = None
     if not quiet:

@@ -1,4 +1,5 @@
-"""The short text a run prints at the end: where the outputs are and, with ground truth, the accuracy."""
+"""What a run tells the user: before the loop, the preset it picked and a stretched working size; at the
+end, the working size, intrinsics and units, where the outputs are and, with ground truth, the accuracy."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -24,8 +25,59 @@ def trajectory_accuracy(gt: np.ndarray, est: np.ndarray, metric_scale: bool = Fa
     return acc
 
 
+#: fx and fy of the working size may differ by this share of the smaller one before vo-run warns.
+ASPECT_TOLERANCE = 0.05
+
+
+def aspect_warning(seq) -> str | None:
+    """One line when the working size stretches the images (fx and fy more than 5 % apart), else None."""
+    K = seq.intrinsics
+    if max(K.fx, K.fy) <= (1 + ASPECT_TOLERANCE) * min(K.fx, K.fy):
+        return None
+    (W, H), (W0, H0) = seq.size, seq.native_size
+    keep = f"{W}x{max(16, round(W * H0 / W0 / 8) * 8)}"
+    return (f"warning: the working size {W}x{H} stretches the {W0}x{H0} images (fx {K.fx:.1f}, fy {K.fy:.1f}); "
+            f"pass --size {keep} to keep their aspect ratio")
+
+
+def input_notes(seq, picked: str | None = None) -> list[str]:
+    """Lines for stderr before the loop: the preset the layout picked (None: --config was given), and
+    :func:`aspect_warning`."""
+    lines = []
+    if picked is not None:
+        lines.append(f"vo-run: preset {picked} (picked for the {seq.layout} layout; --config to choose another)")
+    warn = aspect_warning(seq)
+    if warn:
+        lines.append(warn)
+    return lines
+
+
+def units_text(report: dict) -> str:
+    """What the trajectory's unit is, from the run's scale mode (and, for fused, the sources it used)."""
+    scale = report.get("config", {}).get("scale")
+    arbitrary = "arbitrary units: first step = 1; give --camera-height or depth for metres"
+    if scale == "rgbd":
+        return "metres: from the depth images"
+    if scale == "depth":
+        return "metres: from the depth network"
+    if scale == "fused":
+        stats = report.get("scale_fusion", {})
+        used = [name for name, what in (("ground", "the camera height"), ("depth", "the depth network"))
+                if stats.get(name, {}).get("used")]
+        if not used:
+            return "arbitrary units: no ground-plane or depth measurement was accepted; first step = 1"
+        names = {"ground": f"the camera height ({report['config'].get('camera_height')} m)", "depth": "the depth network"}
+        return "metres: from " + " and ".join(names[u] for u in used)
+    return arbitrary
+
+
 def print_summary(seq, report: dict, out_dir: Path) -> dict | None:
     tot = report["totals"]
+    K = seq.intrinsics
+    (W, H), (W0, H0) = seq.size, seq.native_size
+    click.echo(f"working size: {W}x{H} (images {W0}x{H0}); intrinsics: fx {K.fx:.2f} fy {K.fy:.2f} "
+               f"cx {K.cx:.2f} cy {K.cy:.2f}")
+    click.echo(f"units: {units_text(report)}")
     fb = ", ".join(f"{k}: {v}" for k, v in sorted(tot["fallbacks"].items())) or "none"
     click.echo(f"frames: {report['frames_written']}  pairs: {tot['pairs']}  fallbacks: {fb}  "
                f"skipped: {tot['skipped_frames']}  time: {tot['wall_time_s']:.1f} s ({tot['frames_per_s']} frames/s)")

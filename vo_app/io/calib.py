@@ -13,6 +13,7 @@ Every problem is a :class:`UserError` naming the file and the expected format.
 """
 from __future__ import annotations
 
+import math
 import os
 import re
 from pathlib import Path
@@ -159,10 +160,18 @@ def find_intrinsics_file(dirs, names=INTRINSICS_NAMES) -> Path | None:
     return None
 
 
-def resolve_intrinsics(given, width: int, height: int) -> Intrinsics | None:
-    """The ``intrinsics`` argument of ``open_sequence``: a path, an :class:`Intrinsics`, or None."""
+def fov_intrinsics(fov_deg: float, width: int, height: int) -> Intrinsics:
+    """A pinhole camera with horizontal field of view ``fov_deg``: ``fx = fy = (W / 2) / tan(fov / 2)``,
+    principal point at the image centre (``((W - 1) / 2, (H - 1) / 2)`` with pixel centres at integers)."""
+    f = (width / 2.0) / math.tan(math.radians(float(fov_deg)) / 2.0)
+    return Intrinsics(f, f, (width - 1) / 2.0, (height - 1) / 2.0, int(width), int(height), None)
+
+
+def resolve_intrinsics(given, width: int, height: int, fov: float | None = None) -> Intrinsics | None:
+    """The ``intrinsics`` argument of ``open_sequence`` (a path, an :class:`Intrinsics`), else the
+    camera of ``fov`` (horizontal field of view, degrees), else None."""
     if given is None:
-        return None
+        return None if fov is None else fov_intrinsics(fov, width, height)
     if isinstance(given, Intrinsics):
         if (given.width, given.height) == (width, height):
             return given

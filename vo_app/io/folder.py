@@ -6,7 +6,7 @@ frame10).  Beside them, searched in the image folder, the given folder and its
 parent:
 
 * intrinsics (required): ``intrinsics.txt``, ``camera.txt``,
-  ``camera-intrinsics.txt`` or ``calib.txt`` (see calib.py), unless passed;
+  ``camera-intrinsics.txt`` or ``calib.txt`` (see calib.py), unless passed (a file or ``fov``);
   distortion coefficients, if any, are removed with precomputed maps;
 * timestamps (optional): ``times.txt`` (one time per line, or ``t name``) or
   ``rgb.txt`` (``t name``), else a TUM ``groundtruth*.txt`` with exactly one
@@ -122,13 +122,14 @@ def open_folder(root: "str | Path", opts: ReadOptions) -> FolderSequence:
     W, H = probe_size(paths, root)
     dirs = _search_dirs(image_dir, root)
 
-    K = resolve_intrinsics(opts.intrinsics, W, H)
+    K = resolve_intrinsics(opts.intrinsics, W, H, opts.fov)
     if K is None:
         f = find_intrinsics_file(dirs)
         if f is None:
             raise UserError("no camera intrinsics found (looked for intrinsics.txt, camera.txt, "
                             "camera-intrinsics.txt, calib.txt here and in the parent folder)", path=root,
-                            fix="pass --intrinsics FILE with 'fx fy cx cy [k1 k2 p1 p2 [k3]]' (or a 3x3 K)")
+                            fix="pass --intrinsics FILE with 'fx fy cx cy [k1 k2 p1 p2 [k3]]' (or a 3x3 K), "
+                                "or --fov DEG (the horizontal field of view)")
         K = read_intrinsics_file(f, W, H)
 
     t = _timestamps(dirs, all_paths, sel)

@@ -74,7 +74,13 @@ def read_image(path: "str | os.PathLike[str]", color: bool = False) -> np.ndarra
     are converted to gray otherwise; an alpha channel is dropped.
     Raises :class:`ImageReadError` for a missing or undecodable file.
     """
-    img = _to_float(_decode(path))
+    return decoded_to_float(_decode(path), color)
+
+
+def decoded_to_float(img: np.ndarray, color: bool = False) -> np.ndarray:
+    """An OpenCV-decoded image (gray, BGR or BGRA, any dtype) -> float32 gray ``[H, W]`` or RGB
+    ``[H, W, 3]`` in [0, 1], as :func:`read_image` returns it (video frames use it too)."""
+    img = _to_float(img)
     if img.ndim == 3 and img.shape[2] == 1:
         img = img[:, :, 0]
     if img.ndim == 3 and img.shape[2] == 4:
@@ -102,6 +108,30 @@ def image_size(path: "str | os.PathLike[str]") -> tuple[int, int]:
     """``(W, H)`` of an image file; raises :class:`ImageReadError`."""
     img = _decode(path)
     return int(img.shape[1]), int(img.shape[0])
+
+
+#: Working sizes derived from a width (a preset's ``size: 640``) are rounded to multiples of this.
+SIZE_MULTIPLE = 8
+
+
+def working_size(size: "tuple[int, int] | int | None", native: tuple[int, int]) -> tuple[int, int]:
+    """The working ``(W, H)`` for images of ``native`` ``(W0, H0)``.
+
+    ``size``: ``(W, H)`` is used as given; None keeps ``native``; a single width ``W`` keeps the
+    native aspect ratio: ``H = W * H0 / W0`` rounded to a multiple of :data:`SIZE_MULTIPLE`
+    (``W`` rounded down to one), and images narrower than ``W`` keep their native size.
+    """
+    if size is None:
+        return tuple(native)
+    if not isinstance(size, (int, np.integer)):
+        return (int(size[0]), int(size[1]))
+    W0, H0 = native
+    if W0 <= size:
+        return (int(W0), int(H0))
+    m = SIZE_MULTIPLE
+    W = max(m, int(size) // m * m)
+    H = max(m, int(round(W * H0 / W0 / m)) * m)
+    return (W, H)
 
 
 class ImageTransform:

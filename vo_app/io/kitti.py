@@ -73,7 +73,7 @@ def open_kitti(root: "str | Path", opts: ReadOptions) -> KittiSequence:
     paths = [str(all_paths[i]) for i in sel]
     W, H = probe_size(paths, root)
     calib = root / "calib.txt"
-    K = resolve_intrinsics(opts.intrinsics, W, H) or read_kitti_calib(calib, camera, W, H)
+    K = resolve_intrinsics(opts.intrinsics, W, H, opts.fov) or read_kitti_calib(calib, camera, W, H)
 
     times_file = root / "times.txt"
     if times_file.is_file():

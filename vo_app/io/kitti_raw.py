@@ -267,7 +267,7 @@ def open_kitti_raw(root: "str | Path", opts: ReadOptions) -> KittiRawSequence:
     sel = select_indices(len(all_paths), opts, root)
     paths = [str(all_paths[i]) for i in sel]
     W, H = probe_size(paths, root)
-    K = resolve_intrinsics(opts.intrinsics, W, H)
+    K = resolve_intrinsics(opts.intrinsics, W, H, opts.fov)
     if K is None:
         calib = _calib_path(root, CAM_TO_CAM)
         K = _intrinsics(rectified_projection(root, camera), W, H, calib, camera)

@@ -16,7 +16,7 @@ from typing import Iterator
 import numpy as np
 
 from vo_app.errors import UserError
-from vo_app.io.images import ImageReadError, ImageTransform, image_size, read_depth, read_image
+from vo_app.io.images import ImageReadError, ImageTransform, image_size, read_depth, read_image, working_size
 from vo_app.io.types import Frame, Intrinsics
 
 
@@ -25,7 +25,7 @@ class ReadOptions:
     """The user's reading options (see :func:`vo_app.io.open_sequence`)."""
 
     intrinsics: "str | os.PathLike[str] | Intrinsics | None" = None
-    size: tuple[int, int] | None = None
+    size: "tuple[int, int] | int | None" = None  # (W, H); a single W keeps the aspect ratio (images.working_size)
     stride: int = 1
     start: int = 0
     max_frames: int | None = None
@@ -33,13 +33,23 @@ class ReadOptions:
     camera: int | None = None
     undistort: bool = True
     fps: float | None = None
+    fov: float | None = None  # horizontal field of view (degrees) when no intrinsics are known
 
     def __post_init__(self):
-        if self.size is not None:
+        if isinstance(self.size, (int, np.integer)) and not isinstance(self.size, bool):
+            if self.size < 16:
+                raise UserError(f"invalid working width {self.size}", fix="use a width of 16 or more")
+            object.__setattr__(self, "size", int(self.size))
+        elif self.size is not None:
             ok = len(self.size) == 2 and all(int(v) == v and v > 0 for v in self.size)
             if not ok:
                 raise UserError(f"invalid size {self.size!r}", fix="pass --size W H with positive integers")
             object.__setattr__(self, "size", (int(self.size[0]), int(self.size[1])))
+        if self.fov is not None:
+            if not 0 < float(self.fov) < 180:
+                raise UserError(f"invalid field of view {self.fov}", fix="pass --fov DEG between 0 and 180 (e.g. 70)")
+            if self.intrinsics is not None:
+                raise UserError("both --intrinsics and --fov given", fix="pass only one of them")
         if int(self.stride) < 1:
             raise UserError(f"invalid stride {self.stride}", fix="pass --stride 1 or more")
         if int(self.start) < 0:
@@ -133,7 +143,7 @@ class Sequence:
         self.color = bool(options.color)
         self.native_intrinsics = intrinsics
         self.native_size = (intrinsics.width, intrinsics.height)
-        self._transform = ImageTransform(intrinsics, options.size, options.undistort)
+        self._transform = ImageTransform(intrinsics, working_size(options.size, self.native_size), options.undistort)
         self.intrinsics = self._transform.intrinsics
         self.size = self._transform.size
         for what, arr in (("timestamps", self.timestamps), ("source_indices", self.source_indices)):
@@ -158,7 +168,7 @@ class Sequence:
         frame = Frame(index=i, source_index=int(self.source_indices[i]), timestamp=float(self.timestamps[i]),
                       image=None, depth=None, path=path)
         try:
-            img = read_image(path, self.color)
+            img = self.read(i)
         except ImageReadError as exc:
             frame.extra["error"] = f"{os.path.basename(path)}: {exc}"
             return frame
@@ -175,6 +185,10 @@ class Sequence:
             except ImageReadError as exc:
                 frame.extra["depth_error"] = f"{os.path.basename(dpath)}: {exc}"
         return frame
+
+    def read(self, i: int) -> np.ndarray:
+        """Frame ``i``'s image at its native size (float32, see :func:`read_image`); raises ImageReadError."""
+        return read_image(self.image_paths[i], self.color)
 
     def __repr__(self) -> str:
         W, H = self.size

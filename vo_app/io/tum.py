@@ -108,7 +108,7 @@ def is_tum(root: Path) -> bool:
 
 
 def _intrinsics(root: Path, opts: ReadOptions, W: int, H: int):
-    K = resolve_intrinsics(opts.intrinsics, W, H)
+    K = resolve_intrinsics(opts.intrinsics, W, H, opts.fov)
     if K is None:
         f = find_intrinsics_file([root], ("intrinsics.txt", "camera.txt"))
         K = read_intrinsics_file(f, W, H) if f else tum_intrinsics_for(root.resolve().name, W, H)

@@ -74,6 +74,16 @@ class VOConfig:
         return dataclasses.asdict(self)
 
 
+#: The preset a run without ``--config`` gets, by the input's layout (``vo_app.io.detect_layout``);
+#: any other layout (a plain folder, a video) gets ``general``.
+LAYOUT_PRESETS = {"kitti": "kitti", "kitti_raw": "kitti", "tum": "tum"}
+
+
+def preset_for_layout(layout: str) -> str:
+    """The preset name for an input of ``layout`` when no ``--config`` is given."""
+    return LAYOUT_PRESETS.get(layout, "general")
+
+
 def resolve_preset(name_or_path: str) -> Path:
     """A preset name (``kitti``) or a YAML path to an existing file."""
     p = Path(name_or_path)
@@ -103,6 +113,10 @@ def _coerce(key: str, value, where: Path | None):
         if key == "size":
             if value is None:
                 return None
+            if isinstance(value, int) and not isinstance(value, bool):
+                if value < 16:
+                    raise ValueError
+                return value
             w, h = (int(v) for v in value)
             if w < 16 or h < 16:
                 raise ValueError
@@ -122,7 +136,7 @@ def _coerce(key: str, value, where: Path | None):
         elif isinstance(default, float):
             value = float(value)
     except (TypeError, ValueError):
-        raise bad("wrong type or shape" if key != "size" else "expected [width, height], both >= 16") from None
+        raise bad("wrong type or shape" if key != "size" else "expected [width, height] or a width, all >= 16") from None
     if key in _POSITIVE and not value > 0:
         raise bad("must be positive")
     if key in _UNIT and not 0 < value <= 1:
