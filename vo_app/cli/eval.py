@@ -92,6 +92,10 @@ from .eval_depth import depth_cmd  # noqa: E402  (vo-eval depth: AbsRel / RMSE /
 
 cli.add_command(depth_cmd, "depth")
 
+from .eval_summary import summary_cmd  # noqa: E402  (vo-eval summary: one table over a folder of runs, e.g. vo-batch's)
+
+cli.add_command(summary_cmd, "summary")
+
 
 def main(args: list[str] | None = None) -> None:
     run_command(cli, "vo-eval", args)
