@@ -126,10 +126,10 @@ def cli(sequence, out_dir, preset, flow, weights, dis_preset, scale, depth_weigh
     if hooks is not None:
         hooks.opened(seq)
     out_dir = ensure_writable_dir(out_dir or Path("runs") / seq.name)
-    from .summary import input_notes
+    from .summary import aspect_warning
 
-    for line in input_notes(seq, picked):
-        click.echo(line, err=True)
+    if aspect_warning(seq):
+        click.echo(aspect_warning(seq), err=True)
     extras = RunExtras(seq, viewer=viewer, viewer_close=viewer_close, save_ply=save_ply, snapshot=viewer_snapshot)
     bar = None
     if not quiet:
@@ -144,18 +144,18 @@ def cli(sequence, out_dir, preset, flow, weights, dis_preset, scale, depth_weigh
         finally:
             if bar is not None:
                 bar.close()
-        _finish(seq, report, out_dir, extras, evaluate)
+        _finish(seq, report, out_dir, extras, evaluate, picked)
     except BaseException:
         extras.close(aborted=True)
         raise
     extras.close()
 
 
-def _finish(seq, report: dict, out_dir: Path, extras, evaluate: bool) -> None:
+def _finish(seq, report: dict, out_dir: Path, extras, evaluate: bool, picked: str | None = None) -> None:
     """After the loop: summary, map.ply, the --eval table, the accuracy in report.json."""
     from .summary import print_summary
 
-    acc = print_summary(seq, report, out_dir)
+    acc = print_summary(seq, report, out_dir, picked)
     extras.write_map(out_dir)
     if evaluate:
         from .run_eval import evaluate_run

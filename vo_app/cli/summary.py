@@ -1,5 +1,5 @@
-"""What a run tells the user: before the loop, the preset it picked and a stretched working size; at the
-end, the working size, intrinsics and units, where the outputs are and, with ground truth, the accuracy."""
+"""What a run tells the user: before the loop, a warning if the working size stretches the images; at the
+end, the preset, working size, intrinsics and units, where the outputs are and, with ground truth, the accuracy."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -40,18 +40,6 @@ def aspect_warning(seq) -> str | None:
             f"pass --size {keep} to keep their aspect ratio")
 
 
-def input_notes(seq, picked: str | None = None) -> list[str]:
-    """Lines for stderr before the loop: the preset the layout picked (None: --config was given), and
-    :func:`aspect_warning`."""
-    lines = []
-    if picked is not None:
-        lines.append(f"vo-run: preset {picked} (picked for the {seq.layout} layout; --config to choose another)")
-    warn = aspect_warning(seq)
-    if warn:
-        lines.append(warn)
-    return lines
-
-
 def units_text(report: dict) -> str:
     """What the trajectory's unit is, from the run's scale mode (and, for fused, the sources it used)."""
     scale = report.get("config", {}).get("scale")
@@ -62,8 +50,7 @@ def units_text(report: dict) -> str:
         return "metres: from the depth network"
     if scale == "fused":
         stats = report.get("scale_fusion", {})
-        used = [name for name, what in (("ground", "the camera height"), ("depth", "the depth network"))
-                if stats.get(name, {}).get("used")]
+        used = [name for name in ("ground", "depth") if stats.get(name, {}).get("used")]
         if not used:
             return "arbitrary units: no ground-plane or depth measurement was accepted; first step = 1"
         names = {"ground": f"the camera height ({report['config'].get('camera_height')} m)", "depth": "the depth network"}
@@ -71,10 +58,14 @@ def units_text(report: dict) -> str:
     return arbitrary
 
 
-def print_summary(seq, report: dict, out_dir: Path) -> dict | None:
+def print_summary(seq, report: dict, out_dir: Path, picked: str | None = None) -> dict | None:
+    """Print the end-of-run summary (``picked``: the preset the layout chose, None when --config was given);
+    returns the accuracy with ground truth, else None."""
     tot = report["totals"]
     K = seq.intrinsics
     (W, H), (W0, H0) = seq.size, seq.native_size
+    if picked is not None:
+        click.echo(f"preset: {picked} (picked for the {seq.layout} layout; --config to choose another)")
     click.echo(f"working size: {W}x{H} (images {W0}x{H0}); intrinsics: fx {K.fx:.2f} fy {K.fy:.2f} "
                f"cx {K.cx:.2f} cy {K.cy:.2f}")
     click.echo(f"units: {units_text(report)}")
