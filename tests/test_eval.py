@@ -171,9 +171,9 @@ def test_user_errors_are_one_line_exit_2(files, tmp_path, run_cli, case):
     args = ["traj", "--gt", gt, "--est", est]
     if case == "missing":
         args[4] = tmp_path / "nope.txt"
-    elif case == "rows":
-        write_kitti(tmp_path / "short.txt", read_kitti(est)[:10])
-        args[4] = tmp_path / "short.txt"
+    elif case == "rows":  # an estimate longer than its ground truth (a shorter one is a partial run)
+        write_kitti(tmp_path / "long.txt", np.concatenate([read_kitti(est)] * 2))
+        args[4] = tmp_path / "long.txt"
     elif case == "segments":
         args += ["--segments", "5,x"]
     else:

@@ -47,6 +47,12 @@ def cli():
                    "short paths) or a list such as 5,10,20.")
 @click.option("--segment-step", type=click.IntRange(1), default=10, show_default=True,
               help="KITTI metric: a segment starts every N frames.")
+@click.option("--start", type=click.IntRange(0), default=None,
+              help="KITTI ground truth of a partial run: its first pose is this GT row (default: from the run's "
+                   "report.json, else 0).")
+@click.option("--stride", type=click.IntRange(1), default=None,
+              help="KITTI ground truth of a partial run: GT rows between its poses (default: from report.json, "
+                   "else 1).")
 @click.option("--t-max-diff", type=click.FloatRange(min=0), default=0.01, show_default=True,
               help="TUM files: largest timestamp difference (s) for associating poses.")
 @click.option("--drift-from", type=click.IntRange(0), default=0, show_default=True,
@@ -57,9 +63,13 @@ def cli():
               help="Write PNG plots into this folder (per estimate: top view, errors; scale_drift.png for all).")
 @click.option("--plane", type=click.Choice(["xz", "xy", "yz"]), default="xz", show_default=True,
               help="Top-view plane (xz for camera frames: x right, y down, z forward).")
-def traj(gt_path, est_paths, fmt, align, delta_m, segments_text, segment_step, t_max_diff, drift_from, json_path,
-         plots_dir, plane):
-    """ATE, RPE, the KITTI drift metric and the scale drift of one or more estimates against GT."""
+def traj(gt_path, est_paths, fmt, align, delta_m, segments_text, segment_step, start, stride, t_max_diff, drift_from,
+         json_path, plots_dir, plane):
+    """ATE, RPE, the KITTI drift metric and the scale drift of one or more estimates against GT.
+
+    A partial run is scored against the ground truth of the whole sequence: TUM files
+    by timestamp, KITTI files by row (--start/--stride, or the run's report.json).
+    """
     from ..eval import format_table, load_pair
     from ..eval.report import evaluate_all, unique_labels, write_outputs
     from .common import ensure_writable_dir
@@ -67,7 +77,9 @@ def traj(gt_path, est_paths, fmt, align, delta_m, segments_text, segment_step, t
     lengths = parse_segments(segments_text)
     fmt = None if fmt == "auto" else fmt
     labels = unique_labels(list(est_paths))
-    pairs = {lab: load_pair(gt_path, p, fmt, t_max_diff) for lab, p in zip(labels, est_paths)}
+    pairs = {lab: load_pair(gt_path, p, fmt, t_max_diff, start, stride) for lab, p in zip(labels, est_paths)}
+    for lab, p in pairs.items():  # which ground truth was used
+        click.echo(f"{lab}: {len(p.ref.poses_se3)} of {p.gt_total} ground-truth poses used ({p.gt_used})", err=True)
     for lab, p in pairs.items():
         if drift_from >= len(p.ref.poses_se3) - 1:
             raise UserError(f"--drift-from {drift_from} is past the last step ({len(p.ref.poses_se3)} poses matched "
@@ -78,7 +90,8 @@ def traj(gt_path, est_paths, fmt, align, delta_m, segments_text, segment_step, t
     if plots_dir is not None:
         ensure_writable_dir(plots_dir)
     meta = {"gt": str(gt_path), "estimates": {lab: str(p) for lab, p in zip(labels, est_paths)}, "align": align,
-            "delta_m": delta_m, "segments": segments_text, "segment_step": segment_step, "drift_from": drift_from}
+            "start": start, "stride": stride, "delta_m": delta_m, "segments": segments_text,
+            "segment_step": segment_step, "drift_from": drift_from}
     written = write_outputs(results, json_path=json_path, plots_dir=plots_dir, plane=plane, meta=meta)
     if written:
         click.echo("written: " + ", ".join(str(p) for p in written), err=True)

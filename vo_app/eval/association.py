@@ -2,8 +2,10 @@
 
 * Both files in TUM format: poses are associated by timestamp with evo
   (``sync.associate_trajectories``, nearest time within ``max_diff`` seconds).
-* Otherwise (a KITTI file on either side): row ``i`` matches row ``i`` and the
-  two files must have the same number of poses.
+* Otherwise (a KITTI file on either side): by row.  Estimate row ``i`` matches
+  ground-truth row ``rows[i]`` (:mod:`.gt_rows`: ``--start``/``--stride``, the
+  run's ``report.json``, or the first rows), so a partial run is scored against
+  the ground truth of the whole sequence.
 
 Files are first read with :mod:`vo_app.io.trajectory` so that a malformed file
 is a one-line :class:`~vo_app.errors.UserError` naming the file and line.
@@ -21,6 +23,7 @@ from evo.tools import file_interface
 
 from ..errors import UserError
 from ..io.trajectory import read_trajectory
+from .gt_rows import describe_rows, gt_rows_for
 
 
 class PosePair(NamedTuple):
@@ -30,6 +33,8 @@ class PosePair(NamedTuple):
     est: PosePath3D
     timestamps: np.ndarray | None  # [M] seconds of the matched poses, None for row matching
     matched_by: str  # "timestamps" or "rows"
+    gt_total: int | None = None  # poses in the ground-truth file (None: arrays given directly)
+    gt_used: str = ""  # which of them were used, for a note: "rows 0-19", "matched by timestamp"
 
 
 def paths_from_poses(gt: np.ndarray, est: np.ndarray, timestamps: np.ndarray | None = None) -> PosePair:
@@ -42,8 +47,12 @@ def paths_from_poses(gt: np.ndarray, est: np.ndarray, timestamps: np.ndarray | N
 
 
 def load_pair(gt_path: "str | os.PathLike[str]", est_path: "str | os.PathLike[str]", fmt: str | None = None,
-              max_diff: float = 0.01) -> PosePair:
-    """Read and match ``gt_path`` and ``est_path`` (``fmt``: ``kitti``, ``tum`` or None to detect)."""
+              max_diff: float = 0.01, start: int | None = None, stride: int | None = None) -> PosePair:
+    """Read and match ``gt_path`` and ``est_path`` (``fmt``: ``kitti``, ``tum`` or None to detect).
+
+    ``start``/``stride``: for row matching, estimate row ``i`` is ground-truth row
+    ``start + i * stride`` (None: from the run's report.json, else the first rows).
+    """
     gt = read_trajectory(gt_path, fmt)
     est = read_trajectory(est_path, fmt)
     if gt.fmt == "tum" and est.fmt == "tum":
@@ -54,13 +63,17 @@ def load_pair(gt_path: "str | os.PathLike[str]", est_path: "str | os.PathLike[st
         except sync.SyncException:
             raise UserError(f"no timestamp matches one of {Path(gt_path).name} within {max_diff} s", path=est_path,
                             fix="check that both files use the same clock, or raise --t-max-diff") from None
-        return PosePair(ref, e, np.asarray(ref.timestamps, np.float64), "timestamps")
-    if len(gt.poses) != len(est.poses):
-        raise UserError(f"{len(est.poses)} poses for {len(gt.poses)} in {Path(gt_path).name}, and a KITTI file "
-                        "is matched row by row", path=est_path,
-                        fix="evaluate against ground truth of the same frames, or give both files in TUM format")
-    stamps = gt.timestamps if gt.timestamps is not None else est.timestamps
-    return paths_from_poses(gt.poses, est.poses, stamps)
+        return PosePair(ref, e, np.asarray(ref.timestamps, np.float64), "timestamps", len(gt.poses),
+                        "matched by timestamp")
+    sel, source = gt_rows_for(len(est.poses), len(gt.poses), est_path, gt_path, start, stride)
+    stamps = gt.timestamps[sel] if gt.timestamps is not None else est.timestamps
+    pair = paths_from_poses(gt.poses[sel], est.poses, stamps)
+    used = describe_rows(sel)
+    if source != "first rows":
+        used += f", by {source}"
+    elif len(sel) < len(gt.poses):
+        used += ", the first ones: give --start/--stride if the run skipped frames"
+    return pair._replace(gt_total=len(gt.poses), gt_used=used)
 
 
 def as_matrices(path: PosePath3D) -> np.ndarray:

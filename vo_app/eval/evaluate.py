@@ -42,6 +42,8 @@ def evaluate_pair(pair: PosePair, align: str = "sim3", delta_m: float | None = N
     res = {
         "n_poses": int(len(gt_m)),
         "matched_by": pair.matched_by,
+        "gt_poses_total": pair.gt_total,
+        "gt_used": pair.gt_used or None,
         "align": info["align"],
         "scale": info["scale"],
         "path_length_m": float(dist[-1]),

@@ -17,7 +17,8 @@ def _lengths_text(lengths: list[float]) -> str:
 
 
 def _rows(r: dict) -> list[tuple[str, str]]:
-    rows = [("poses", f"{r['n_poses']} (by {r['matched_by']})"),
+    of = f" of {r['gt_poses_total']} GT" if r.get("gt_poses_total") else ""
+    rows = [("poses", f"{r['n_poses']}{of} (by {r['matched_by']})"),
             ("path length [m]", _num(r["path_length_m"], 2)),
             ("alignment", r["align"] + (f" (scale {r['scale']:.4g})" if r["align"] in ("sim3", "scale") else ""))]
     for k in ("rmse", "mean", "median", "max"):
