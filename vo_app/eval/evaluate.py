@@ -59,7 +59,7 @@ def evaluate_pair(pair: PosePair, align: str = "sim3", delta_m: float | None = N
     res["drift"] = scale_drift(gt_m[:, :3, 3], est_m[:, :3, 3], from_frame=drift_from)
     t = pair.timestamps
     res["series"] = {
-        "gt_xyz": gt_m[:, :3, 3], "est_xyz": est_m[:, :3, 3], "ate": ate_err, "distance": dist,
+        "gt_xyz": gt_m[:, :3, 3], "est_xyz": est_m[:, :3, 3], "ate": ate_err, "align": info["align"], "distance": dist,
         "time": None if t is None else np.asarray(t, np.float64) - float(t[0]),
         "rpe_ids": rf_ids, "rpe_trans": rf_t_err, "rpe_rot": rf_r_err, "drift": drift_series(res["drift"]),
     }

@@ -1,7 +1,7 @@
 """PNG plots of an evaluation (matplotlib, Agg canvas; no pyplot, no display needed).
 
-* :func:`plot_top_view`: ground truth and the aligned estimate seen from above,
-  the estimate coloured by its ATE.  Camera frames (KITTI: x right, y down,
+* :func:`plot_top_view`: ground truth and, drawn over it, the aligned estimate
+  seen from above, the estimate coloured by its ATE.  Camera frames (KITTI: x right, y down,
   z forward) are seen in the x-z plane (``plane="xz"``); ``"xy"`` suits
   world frames with z up.
 * :func:`plot_errors`: ATE over the distance travelled, and the per-frame RPE
@@ -23,6 +23,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from ..io.atomic import atomic_write_bytes
 
@@ -36,30 +37,57 @@ def _save(fig: Figure, path: "str | os.PathLike[str]", dpi: int = 100) -> Path:
     return atomic_write_bytes(path, buf.getvalue())
 
 
-def plot_top_view(series: dict, path: "str | os.PathLike[str]", title: str = "", plane: str = "xz") -> Path:
-    """Top view of ``series["gt_xyz"] [N,3]`` and ``series["est_xyz"] [N,3]`` coloured by ``series["ate"] [N]``."""
+def _padded_limits(xy: np.ndarray, margin: float = 0.06) -> tuple[tuple[float, float], tuple[float, float]]:
+    """x and y limits around the points ``xy [N,2]``, padded by ``margin`` of the larger extent."""
+    xy = xy[np.isfinite(xy).all(axis=1)]
+    lo, hi = xy.min(axis=0), xy.max(axis=0)
+    pad = margin * max(float((hi - lo).max()), 1e-9)
+    if pad <= 1e-9:  # a single point (or none moving): one unit around it
+        pad = 1.0
+    return (lo[0] - pad, hi[0] + pad), (lo[1] - pad, hi[1] + pad)
+
+
+def top_view_figure(series: dict, title: str = "", plane: str = "xz") -> Figure:
+    """The top-view figure (see :func:`plot_top_view`), not saved: tests inspect its artists.
+
+    The ground truth is a wide light line under the estimate (``zorder`` 2 < 3), so
+    both stay visible where they overlap; each has a legend entry.  The limits
+    hold both curves with a margin, at equal scale on both axes.
+    """
     i, j = _AXES[plane]
     gt, est, err = series["gt_xyz"], series["est_xyz"], np.asarray(series["ate"], float)
     fig = Figure(figsize=(6.0, 5.0))
     ax = fig.add_subplot(1, 1, 1)
-    ax.plot(gt[:, i], gt[:, j], "--", color="0.3", lw=1.0, label="ground truth", zorder=3)
+    (gt_line,) = ax.plot(gt[:, i], gt[:, j], "-", color="0.45", lw=5.0, alpha=0.4, solid_capstyle="round",
+                         label="ground truth", zorder=2)
     pts = est[:, [i, j]]
     segs = np.stack([pts[:-1], pts[1:]], axis=1)
     seg_err = 0.5 * (err[:-1] + err[1:]) if len(err) > 1 else err
-    lc = LineCollection(segs, cmap="plasma", linewidths=2.2)
+    align = series.get("align")
+    lc = LineCollection(segs, cmap="plasma", linewidths=1.8, zorder=3,
+                        label="estimate" + ("" if not align or align == "none" else f" ({align.split()[0]}-aligned)"))
     lc.set_array(seg_err)
     ax.add_collection(lc)
-    ax.plot(*pts[0], "o", color="green", ms=6, label="start")
+    (start,) = ax.plot(*pts[0], "o", color="green", ms=6, label="start", zorder=4)
+    est_key = Line2D([], [], color=lc.cmap(0.55), lw=1.8, label=lc.get_label())  # the legend's key for lc
     fig.colorbar(lc, ax=ax, label="ATE [m]")
     ax.set_xlabel(f"{plane[0]} [m]")
     ax.set_ylabel(f"{plane[1]} [m]")
-    ax.set_aspect("equal", adjustable="datalim")
-    ax.autoscale_view()
+    xlim, ylim = _padded_limits(np.concatenate([gt[:, [i, j]], pts]))
+    ax.update_datalim([(xlim[0], ylim[0]), (xlim[1], ylim[1])])
+    ax.autoscale_view(tight=True)
+    ax.set_aspect("equal", adjustable="datalim")  # widens the narrower span: both curves stay in view
     ax.grid(True, alpha=0.3)
-    ax.legend(loc="best", fontsize=8)
+    ax.legend(handles=[gt_line, est_key, start], loc="best", fontsize=8)
     ax.set_title(title or "top view", fontsize=10)
     fig.tight_layout()
-    return _save(fig, path)
+    return fig
+
+
+def plot_top_view(series: dict, path: "str | os.PathLike[str]", title: str = "", plane: str = "xz") -> Path:
+    """Top view of ``series["gt_xyz"] [N,3]`` and, over it, ``series["est_xyz"] [N,3]`` coloured by
+    ``series["ate"] [N]``; written to ``path`` (PNG)."""
+    return _save(top_view_figure(series, title, plane), path)
 
 
 def plot_errors(series: dict, path: "str | os.PathLike[str]", title: str = "") -> Path:
