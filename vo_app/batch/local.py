@@ -1,8 +1,9 @@
-"""Up to N jobs at once on this machine, one child process per job (``spawn``).
+"""Up to N jobs at once on this machine, in N worker processes (``spawn``) that each run job after job.
 
-A child that crashes hard (a signal, the out-of-memory killer) takes only its own sequence down:
-it is recorded as failed and the next job starts.  Children inherit the thread limits through
-the environment (:data:`vo_app.batch.threads.THREAD_ENV`) before they import numpy or torch.
+A worker that crashes hard (a signal, the out-of-memory killer) takes only its current sequence
+down: that one is recorded as failed and a fresh worker takes the next job.  Workers inherit the
+thread limits through the environment (:data:`vo_app.batch.threads.THREAD_ENV`) before they
+import numpy or torch.
 """
 from __future__ import annotations
 
@@ -21,15 +22,21 @@ from .worker import failed_result, run_job
 OnEvent = Callable[[str, str, dict], None]
 
 
-def _child(job: Job, q) -> None:
-    def emit(kind: str, data: dict) -> None:
-        q.put((kind, job.name, data))
+def _worker(jobs, events) -> None:
+    """A worker process: run the jobs its queue gives it until it gets None."""
+    while True:
+        job = jobs.get()
+        if job is None:
+            return
 
-    try:
-        res = run_job(job, emit)
-    except KeyboardInterrupt:
-        return
-    q.put(("result", job.name, res))
+        def emit(kind: str, data: dict, name=job.name) -> None:
+            events.put((kind, name, data))
+
+        try:
+            res = run_job(job, emit)
+        except KeyboardInterrupt:
+            return
+        events.put(("result", job.name, res))
 
 
 @contextmanager
@@ -55,53 +62,75 @@ def _death(code: int | None) -> str:
     return f"the worker process exited with code {code} before reporting"
 
 
+class _Slot:
+    """One worker process, its own job queue, and the job it is running (None: idle)."""
+
+    def __init__(self, ctx, events, threads: int, index: int):
+        self.jobs = ctx.Queue()
+        with _thread_env(threads):
+            self.proc = ctx.Process(target=_worker, args=(self.jobs, events), name=f"vo-batch worker {index}")
+            self.proc.start()
+        self.job: Job | None = None
+
+
 def run_local(jobs: list[Job], workers: int, on_event: OnEvent) -> dict[str, dict]:
     """Run ``jobs`` with at most ``workers`` at a time; returns ``{name: result}`` (see :func:`run_job`)."""
     ctx = mp.get_context("spawn")
-    q = ctx.Queue()
+    events = ctx.Queue()
     pending = list(jobs)
-    running: dict[str, tuple] = {}
     results: dict[str, dict] = {}
+    threads = jobs[0].threads if jobs else 1
+    slots: list[_Slot] = []
 
     def handle(item) -> None:
         kind, name, data = item
         if kind == "result":
             results[name] = data
+            for s in slots:
+                if s.job is not None and s.job.name == name:
+                    s.job = None
+            on_event("done", name, data)
         else:
             on_event(kind, name, data)
 
     def drain(timeout: float) -> None:
         try:
-            handle(q.get(timeout=timeout))
+            handle(events.get(timeout=timeout))
             while True:
-                handle(q.get_nowait())
+                handle(events.get_nowait())
         except queue.Empty:
             pass
 
     try:
-        while pending or running:
-            while pending and len(running) < max(1, workers):
-                job = pending.pop(0)
-                with _thread_env(job.threads):
-                    proc = ctx.Process(target=_child, args=(job, q), name=f"vo-batch {job.name}")
-                    proc.start()
-                running[job.name] = (proc, job)
-                on_event("launch", job.name, {})
+        while pending or any(s.job is not None for s in slots):
+            for i, s in enumerate(slots):  # a dead worker: its job failed; a fresh one replaces it
+                if not s.proc.is_alive():
+                    drain(0.5)  # its last messages may still be in the pipe
+                    if s.job is not None:
+                        res = failed_result(s.job, _death(s.proc.exitcode))
+                        results[s.job.name] = res
+                        on_event("done", s.job.name, res)
+                        s.job = None
+                    slots[i] = _Slot(ctx, events, threads, i) if pending else s
+            while len(slots) < min(max(1, workers), len(jobs)):
+                slots.append(_Slot(ctx, events, threads, len(slots)))
+            for s in slots:
+                if s.job is None and pending and s.proc.is_alive():
+                    s.job = pending.pop(0)
+                    s.jobs.put(s.job)
+                    on_event("launch", s.job.name, {})
             drain(0.2)
-            for name, (proc, job) in list(running.items()):
-                if name in results or not proc.is_alive():
-                    proc.join(timeout=None if name in results else 5)
-                    if name not in results:
-                        drain(0.5)  # its last messages may still be in the pipe
-                    if name not in results:
-                        results[name] = failed_result(job, _death(proc.exitcode))
-                    del running[name]
-                    on_event("done", name, results[name])
     except BaseException:
-        for proc, _ in running.values():
-            if proc.is_alive():
-                proc.terminate()
-        for proc, _ in running.values():
-            proc.join(timeout=10)
+        for s in slots:
+            if s.proc.is_alive():
+                s.proc.terminate()
         raise
+    finally:
+        for s in slots:
+            if s.proc.is_alive():
+                s.jobs.put(None)
+        for s in slots:
+            s.proc.join(timeout=10)
+            if s.proc.is_alive():
+                s.proc.kill()
     return results

@@ -81,6 +81,7 @@ def run_job(job: Job, emit: Emit | None = None) -> dict:
     with open(out / LOG, "w", encoding="utf-8") as log, contextlib.redirect_stdout(log), \
             contextlib.redirect_stderr(log):
         print("vo-run " + " ".join(args), flush=True)
+        print("threads: " + ", ".join(f"{k} {v}" for k, v in _threads().items()), flush=True)
         try:
             vo_run.main(args=args, prog_name="vo-run", standalone_mode=False, obj=hooks)
         except UserError as e:
@@ -102,7 +103,15 @@ def run_job(job: Job, emit: Emit | None = None) -> dict:
         error = _one_line(error)
         atomic_write_json(out / ERROR, {"status": "failed", "error": error, "sequence": job.sequence})
     return {"name": job.name, "status": "failed" if error else "complete", "error": error,
-            "frames": hooks.frames, "seconds": round(seconds, 3), "pid": os.getpid()}
+            "frames": hooks.frames, "seconds": round(seconds, 3), "pid": os.getpid(), "threads": _threads()}
+
+
+def _threads() -> dict:
+    """The thread settings this process ran with (for the record and the tests)."""
+    import cv2
+    import torch
+
+    return {"torch": torch.get_num_threads(), "cv2": cv2.getNumThreads(), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")}
 
 
 def failed_result(job: Job, error: str) -> dict:
