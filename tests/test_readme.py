@@ -38,3 +38,124 @@ def test_config_doc_needs_a_meaning_for_every_field(monkeypatch):
         assert name in str(e)
     else:
         raise AssertionError("render() accepted a field without a description")
+
+
+# --- README.md ------------------------------------------------------------------------------
+
+README = ROOT / "README.md"
+MAX_LINES = 300
+
+
+def _entry_points() -> dict[str, str]:
+    """``vo-* -> module`` from pyproject.toml's [project.scripts] (the editable install's metadata
+    can lag behind a command added since)."""
+    import tomllib
+
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    return {name: target.split(":")[0] for name, target in scripts.items() if name.startswith("vo-")}
+
+
+def _click_command(module: str):
+    import importlib
+
+    import click
+
+    mod = importlib.import_module(module)
+    if isinstance(getattr(mod, "cli", None), click.Command):
+        return mod.cli
+    cmds = [v for v in vars(mod).values() if isinstance(v, click.Command)]
+    assert len(cmds) == 1, f"{module}: no single click command"
+    return cmds[0]
+
+
+def readme_commands(text: str) -> list[tuple[str, list[str]]]:
+    """``(command, args)`` for every ``vo-*`` call in the README's fenced code blocks (all but
+    ```text listings): lines
+    joined at a trailing backslash, comments dropped, split at ``&&``, ``||``, ``;`` and ``|``."""
+    import shlex
+
+    names = set(_entry_points())
+    out = []
+    for lang, block in re.findall(r"^```(\w*)[^\n]*\n(.*?)^```", text, re.M | re.S):
+        if lang == "text":  # a listing, not commands
+            continue
+        joined = re.sub(r"\\\n", " ", block)
+        for line in joined.splitlines():
+            lex = shlex.shlex(line, posix=True, punctuation_chars=";&|")
+            lex.whitespace_split, lex.commenters = True, "#"
+            try:
+                toks = list(lex)
+            except ValueError:  # unbalanced quotes: not a shell line (the layout block), unless it calls vo-*
+                assert not any(re.search(rf"(^|[\s/]){n}\b", line) for n in names), f"cannot parse: {line}"
+                continue
+            words: list[str] = []
+            for tok in toks + [";"]:
+                if tok and set(tok) <= set(";&|"):
+                    for i, w in enumerate(words):
+                        if Path(w).name in names:
+                            out.append((Path(w).name, words[i + 1:]))
+                            break
+                    words = []
+                else:
+                    words.append(tok)
+    return out
+
+
+def test_readme_is_short():
+    n = len(README.read_text().splitlines())
+    assert n <= MAX_LINES, f"README.md has {n} lines (at most {MAX_LINES}: move details to docs/)"
+
+
+def test_readme_keeps_the_two_commands_first():
+    text = README.read_text()
+    first = text.index("bash scripts/install.sh && .venv/bin/vo-run")
+    second = text.index("bash scripts/install.sh && .venv/bin/python -m pytest -q")
+    assert first < second
+    assert text.find("```") < first and text[:first].count("```") == 1  # the first code block
+
+
+def test_readme_commands_parse_against_the_cli():
+    import click
+
+    cmds = readme_commands(README.read_text())
+    assert len(cmds) >= 10 and {c for c, _ in cmds} >= {"vo-run", "vo-eval", "vo-view", "vo-train"}
+    modules = _entry_points()
+    bad = []
+    for name, args in cmds:
+        cmd = _click_command(modules[name])
+        label = f"{name} {' '.join(args)}"
+        try:
+            if isinstance(cmd, click.Group):
+                sub = cmd.get_command(click.Context(cmd), args[0]) if args else None
+                if sub is None:
+                    raise click.UsageError(f"no subcommand {args[:1]}")
+                cmd, name, args = sub, f"{name} {args[0]}", args[1:]
+            cmd.make_context(name, list(args), resilient_parsing=False)
+        except click.exceptions.Exit:  # --help
+            pass
+        except click.ClickException as e:
+            bad.append(f"{label}: {e.format_message()}")
+    assert not bad, "README commands that do not parse:\n" + "\n".join(bad)
+
+
+def test_readme_command_check_catches_a_wrong_option():
+    """The parser check fails on an option that does not exist."""
+    import click
+
+    (name, args), = readme_commands("```bash\n.venv/bin/vo-run DIR --no-such-option 3  # x\n```\n")
+    assert (name, args) == ("vo-run", ["DIR", "--no-such-option", "3"])
+    cmd = _click_command(_entry_points()["vo-run"])
+    try:
+        cmd.make_context(name, args, resilient_parsing=False)
+    except click.NoSuchOption:
+        pass
+    else:
+        raise AssertionError("an unknown option parsed")
+
+
+def test_readme_links_point_at_files():
+    text = README.read_text()
+    for target in re.findall(r"\]\(([^)#\s]+)", text):
+        if not target.startswith("http"):
+            assert (ROOT / target).exists(), f"README links to a missing file: {target}"
+    assert "../shared" not in text
