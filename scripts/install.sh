@@ -12,10 +12,11 @@
 #  - VO_WHEELS=DIR: pip installs from the wheels in DIR only (--no-index --find-links DIR), for a
 #    machine without network (README, "Installation").
 #  - the package itself, editable, with its C++/CUDA extension built by CMake.
+#  - VO_CLUSTER=1: also the extra vo_app[cluster] (Ray, for vo-batch --ray; .ci/run sets it).
 #
 # Usage: bash scripts/install.sh [--dry-run]
 #   --dry-run  print the plan (the decisions and the commands) and change nothing.
-# Environment: PYTHON (default python3), VO_TORCH (auto|cpu|system), VO_WHEELS, VO_CUDA_ARCHS, VO_NO_CUDA.
+# Environment: PYTHON (default python3), VO_TORCH (auto|cpu|system), VO_WHEELS, VO_CUDA_ARCHS, VO_NO_CUDA, VO_CLUSTER.
 set -euo pipefail
 # VO_WHEELS as given, relative to where the script is called from (it then works from the repository root)
 if [ -n "${VO_WHEELS:-}" ] && [ -d "$VO_WHEELS" ]; then VO_WHEELS=$(cd "$VO_WHEELS" && pwd); fi
@@ -89,6 +90,13 @@ else
   kernels="CPU core + CUDA kernels for CMake's default architectures (80-real;86-real;89-real;90), nvcc $nvcc"
 fi
 
+extras="viewer,test"
+case "${VO_CLUSTER:-0}" in
+  1) extras="$extras,cluster" ;;
+  0|"") ;;
+  *) die "VO_CLUSTER=${VO_CLUSTER} is not 0 or 1" ;;
+esac
+
 pip_src=()
 if [ -n "${VO_WHEELS:-}" ]; then
   [ -d "$VO_WHEELS" ] || die "VO_WHEELS=$VO_WHEELS is not a folder; point it at the folder of downloaded wheels (README, \"Installation\")"
@@ -110,7 +118,7 @@ fi
 # Dependencies from pyproject.toml (with the viewer and test extras) except torch: the system
 # mode installs them with the package installed --no-deps, so pip never replaces the system torch.
 deps_without_torch() {
-  "$1" - <<'EOF'
+  "$1" - "$extras" <<'EOF'
 import re, sys
 try:
     import tomllib
@@ -118,7 +126,9 @@ except ImportError:  # Python 3.10: pip's vendored copy
     from pip._vendor import tomli as tomllib
 with open("pyproject.toml", "rb") as f:
     proj = tomllib.load(f)["project"]
-reqs = list(proj["dependencies"]) + proj["optional-dependencies"]["viewer"] + proj["optional-dependencies"]["test"]
+reqs = list(proj["dependencies"])
+for extra in sys.argv[1].split(","):
+    reqs += proj["optional-dependencies"][extra]
 print("\n".join(r for r in reqs if re.split(r"[\s<>=!~\[;(]", r, maxsplit=1)[0].lower() != "torch"))
 EOF
 }
@@ -149,6 +159,7 @@ if [ "$dry_run" = 1 ]; then
   echo "  venv: .venv ($venv_state)${venv_flags[*]:+, ${venv_flags[*]}}"
   echo "  core: $kernels"
   echo "  packages from: ${VO_WHEELS:-the configured package indexes}"
+  echo "  extras: $extras"
   echo "install: commands"
 fi
 
@@ -182,7 +193,7 @@ if [ -n "$cuda_archs" ]; then
   if [ "$dry_run" = 1 ]; then echo "  export VO_CUDA_ARCHS=\"$cuda_archs\""; fi
 fi
 if [ "$torch_mode" = cpu ]; then
-  pip install --no-build-isolation -e ".[viewer,test]"
+  pip install --no-build-isolation -e ".[$extras]"
 else
   # The package pins torch==2.13.0 (the CPU wheel): installed --no-deps, with its other
   # dependencies listed here, so that pip keeps the system torch.
@@ -196,7 +207,7 @@ else
   if [ "${#deps[@]}" -gt 0 ]; then
     pip install "${deps[@]}"
   else
-    echo "  pip install <the dependencies of pyproject.toml with the viewer and test extras, except torch>"
+    echo "  pip install <the dependencies of pyproject.toml with the extras $extras, except torch>"
   fi
   pip install --no-build-isolation --no-deps -e .
 fi
