@@ -50,7 +50,7 @@ class VOConfig:
     rgbd_pnp_min_inlier_share: float = 0.9  # ... and only where PnP keeps this share of the matches (the depth agrees with the flow)
     keyframe_flow_frac: float = 0.05  # low-parallax frames become keyframes once the median flow exceeds this share of the image size
     rotation_parallax_px: float = 0.3  # median parallax after rotation compensation below which t = 0
-    depth_fallback: str = "pnp"  # where F gives no pose and the reference has depth: pnp | pnp+direct | none (README "Poses against depth")
+    depth_fallback: str = "pnp"  # where F gives no pose and the reference has depth: pnp | pnp+direct | none (docs/scale.md, "Poses against depth")
     min_scale_points: int = 50  # triangulated points a pair needs to vote on its scale
     scale_parallax_deg: tuple[float, ...] = (2.0, 1.0, 0.5, 0.0)  # parallax thresholds tried in turn (scale votes)
     scale_memory_fill: str = "sparse"  # fill a posed pair's memory from the previous one: sparse (when under half its points), always, none
