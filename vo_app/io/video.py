@@ -39,7 +39,15 @@ def is_video(path: "str | os.PathLike[str]") -> bool:
 
 
 def _capture(path: Path) -> cv2.VideoCapture:
-    cap = cv2.VideoCapture(os.fspath(path), cv2.CAP_FFMPEG)
+    """An open capture of ``path``; FFmpeg's and OpenCV's own log lines are silenced (a file that cannot be
+    opened is one UserError line, a frame that cannot be decoded is reported like an unreadable image)."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET; read when FFmpeg is first used
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        cap = cv2.VideoCapture(os.fspath(path), cv2.CAP_FFMPEG)
+    finally:
+        cv2.utils.logging.setLogLevel(level)
     if not cap.isOpened():
         cap.release()
         raise UserError("cannot open the video", path=path, fix=_CANNOT_OPEN_FIX)
