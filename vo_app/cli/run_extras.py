@@ -20,7 +20,8 @@ class RunExtras:
 
             live = LiveViewer(seq.intrinsics.K, seq.size, title=f"vo_app: {seq.name}", close_at_end=viewer_close,
                               on_problem=lambda why: click.echo(f"{prog}: viewer disabled: {why}", err=True),
-                              snapshot=None if snapshot is None else str(Path(snapshot).resolve()))
+                              snapshot=None if snapshot is None else str(Path(snapshot).resolve()),
+                              gt_poses=seq.gt_poses)
             self.live = live if live.start() else None
         self.recorder = MapRecorder() if save_ply else None
         self.on_frame = fan_out([self.live, self.recorder])

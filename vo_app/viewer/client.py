@@ -27,13 +27,16 @@ class LiveViewer:
         close_at_end: close the window when the run ends instead of waiting for the user.
         queue_size: bound of the update queue.
         snapshot: a PNG path where the viewer saves its final view (docs, tests).
+        gt_poses: ``[N,4,4]`` ground truth of the sequence's frames (row = event index), drawn in green.
     """
 
     def __init__(self, K: np.ndarray, size: tuple[int, int], title: str = "vo_app",
                  on_problem: Callable[[str], None] | None = None, close_at_end: bool = False,
-                 queue_size: int = 4, max_pending: int = 100_000, snapshot: str | None = None):
+                 queue_size: int = 4, max_pending: int = 100_000, snapshot: str | None = None,
+                 gt_poses: np.ndarray | None = None):
         self.options = {"K": np.asarray(K, np.float64), "size": tuple(int(v) for v in size), "title": title,
-                        "close_at_end": bool(close_at_end), "snapshot": snapshot}
+                        "close_at_end": bool(close_at_end), "snapshot": snapshot,
+                        "gt_poses": None if gt_poses is None else np.asarray(gt_poses, np.float64)}
         self.on_problem = on_problem or (lambda msg: None)
         self.queue_size, self.max_pending = queue_size, max_pending
         self.proc = None
@@ -41,6 +44,7 @@ class LiveViewer:
         self.sent = self.dropped = 0
         self._reported = False
         self._pending_poses: list[np.ndarray] = []
+        self._pending_idx: list[int] = []
         self._pending_pts: list[np.ndarray] = []
         self._pending_cols: list[np.ndarray] = []
 
@@ -93,6 +97,7 @@ class LiveViewer:
         if not self._check():
             return
         self._pending_poses.append(np.asarray(event["pose"], np.float64))
+        self._pending_idx.append(int(event["index"]))
         pts = event.get("points_world")
         if pts is not None and len(pts):
             cols = event.get("colors")
@@ -106,7 +111,7 @@ class LiveViewer:
         self._send()
 
     def _pending_batch(self) -> dict:
-        return {"poses": np.stack(self._pending_poses),
+        return {"poses": np.stack(self._pending_poses), "indices": np.asarray(self._pending_idx, np.int64),
                 "points": np.concatenate(self._pending_pts) if self._pending_pts else None,
                 "colors": np.concatenate(self._pending_cols) if self._pending_cols else None}
 
@@ -116,7 +121,7 @@ class LiveViewer:
         except queue_mod.Full:
             return  # the viewer is behind: keep the batch, VO goes on
         self.sent += 1
-        self._pending_poses, self._pending_pts, self._pending_cols = [], [], []
+        self._pending_poses, self._pending_idx, self._pending_pts, self._pending_cols = [], [], [], []
 
     def finish(self, wait: bool = True, timeout: float = 5.0) -> None:
         """Send what is pending and the end of the run; with ``wait``, block until the window closes."""

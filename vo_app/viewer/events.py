@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
-#: Points farther than this many baselines have too little parallax to be worth drawing.
-MAX_DEPTH_BASELINES = 40.0
+#: Points farther than this many baselines have too little parallax to be worth drawing (40 drew a
+#: fan of scattered far points on the KITTI 06 clip; 20 keeps 63k of its 116k map points).
+MAX_DEPTH_BASELINES = 20.0
 
 
 def _sample_colors(image: np.ndarray, p: np.ndarray) -> np.ndarray:

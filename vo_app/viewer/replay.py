@@ -57,20 +57,27 @@ def load_run(out_dir: "str | os.PathLike[str]") -> RunData:
 
 
 def build_window(vis, run: RunData) -> None:
-    """Add the run's geometry to an open3d ``Visualizer`` whose window is open, and look from above."""
+    """Add the run's geometry to an open3d ``Visualizer`` whose window is open: the path, a camera every
+    few frustum sizes along it, the last camera, a grid under the path and the map, seen from above and behind the whole path."""
     import open3d as o3d
 
     from . import scene
+    from .view_geometry import overview, path_frustum_indices
 
     scene.style(vis)
     pos = run.poses[:, :3, 3]
-    geoms = [scene.set_polyline(o3d.geometry.LineSet(), pos),
-             scene.set_frustum(o3d.geometry.LineSet(), run.poses[-1], run.K, run.size, scene.frustum_depth(pos))]
+    depth = scene.frustum_depth(pos)
+    along = run.poses[path_frustum_indices(run.poses, spacing=2.5 * depth)]
+    grid = o3d.geometry.LineSet()
+    scene.set_grid(grid, run.poses)
+    geoms = [grid, scene.set_polyline(o3d.geometry.LineSet(), pos),
+             scene.set_frustums(o3d.geometry.LineSet(), along, run.K, run.size, 0.6 * depth),
+             scene.set_frustum(o3d.geometry.LineSet(), run.poses[-1], run.K, run.size, depth)]
     if len(run.points):
         geoms.insert(0, scene.set_cloud(o3d.geometry.PointCloud(), run.points, run.colors))
     for g in geoms:
         vis.add_geometry(g, reset_bounding_box=True)
-    scene.look_from_above(vis)
+    scene.apply_view(vis, overview(run.poses))
 
 
 def _open(run: RunData, title: str, size: tuple[int, int], visible: bool):

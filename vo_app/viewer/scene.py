@@ -1,4 +1,4 @@
-"""open3d geometry of a run: trajectory polyline, camera frustum, point cloud, and the view.
+"""open3d geometry of a run: trajectory and ground-truth polylines, camera frustums, point cloud, and the view.
 
 Imports open3d: only the viewer process and ``vo-view`` import this module.
 Poses are ``[4,4]`` camera-to-world (KITTI convention: x right, y down, z forward).
@@ -8,8 +8,13 @@ from __future__ import annotations
 import numpy as np
 import open3d as o3d
 
-TRAJ_COLOR = (1.0, 0.25, 0.1)
-FRUSTUM_COLOR = (0.2, 0.6, 1.0)
+from .view_geometry import frustum_depth, frustum_wires, ground_grid, ladder, view_extrinsic  # noqa: F401
+
+TRAJ_COLOR = (1.0, 0.25, 0.1)  # the estimate
+GT_COLOR = (0.15, 0.85, 0.35)  # the ground truth
+FRUSTUM_COLOR = (0.2, 0.6, 1.0)  # the current camera
+PATH_FRUSTUM_COLOR = (0.55, 0.7, 0.95)  # cameras along the path
+GRID_COLOR = (0.22, 0.22, 0.26)  # the ground grid (cells: a power of ten)
 BACKGROUND = (0.08, 0.08, 0.1)
 
 
@@ -27,22 +32,28 @@ def set_polyline(ls: "o3d.geometry.LineSet", positions: np.ndarray, color=TRAJ_C
     return ls
 
 
-def frustum_corners(pose: np.ndarray, K: np.ndarray, size: tuple[int, int], depth: float) -> np.ndarray:
-    """``[5,3]`` world points: camera centre, then the image corners at ``depth`` (TL, TR, BR, BL)."""
-    w, h = size
-    pix = np.array([[0, 0, 1], [w, 0, 1], [w, h, 1], [0, h, 1]], np.float64)
-    cam = (pix @ np.linalg.inv(K).T) * depth
-    pts = np.concatenate([np.zeros((1, 3)), cam])
-    return pts @ pose[:3, :3].T + pose[:3, 3]
-
-
 def set_frustum(ls: "o3d.geometry.LineSet", pose, K, size, depth: float, color=FRUSTUM_COLOR):
     """Fill ``ls`` with the wire frustum of a camera at ``pose``."""
-    lines = np.array([[0, 1], [0, 2], [0, 3], [0, 4], [1, 2], [2, 3], [3, 4], [4, 1]], np.int32)
-    ls.points = _v3(frustum_corners(pose, K, size, depth))
-    ls.lines = o3d.utility.Vector2iVector(lines)
-    ls.colors = _v3(np.tile(color, (len(lines), 1)))
+    return set_frustums(ls, np.asarray(pose)[None], K, size, depth, color)
+
+
+def set_ladder(ls: "o3d.geometry.LineSet", positions: np.ndarray, up: np.ndarray, tick: float,
+               spacing: float | None = None, color=GT_COLOR):
+    """Fill ``ls`` with :func:`.view_geometry.ladder`: the ground truth's line and its rungs."""
+    pts, edges = ladder(positions, up, tick, spacing)
+    ls.points = _v3(pts)
+    ls.lines = o3d.utility.Vector2iVector(edges)
+    ls.colors = _v3(np.tile(color, (len(edges), 1)))
     return ls
+
+
+def set_grid(ls: "o3d.geometry.LineSet", poses: np.ndarray, color=GRID_COLOR) -> float:
+    """Fill ``ls`` with :func:`.view_geometry.ground_grid` under ``poses``; returns the cell size."""
+    pts, edges, cell = ground_grid(poses)
+    ls.points = _v3(pts)
+    ls.lines = o3d.utility.Vector2iVector(edges)
+    ls.colors = _v3(np.tile(color, (len(edges), 1)))
+    return cell
 
 
 def set_cloud(pc: "o3d.geometry.PointCloud", points: np.ndarray, colors: np.ndarray | None):
@@ -52,27 +63,21 @@ def set_cloud(pc: "o3d.geometry.PointCloud", points: np.ndarray, colors: np.ndar
     return pc
 
 
-def frustum_depth(positions: np.ndarray) -> float:
-    """A frustum size that reads well: three median steps, or 2% of the path extent."""
-    if len(positions) < 2:
-        return 1.0
-    steps = np.linalg.norm(np.diff(positions, axis=0), axis=1)
-    extent = float(np.ptp(positions, axis=0).max())
-    d = max(3.0 * float(np.median(steps)), 0.02 * extent)
-    return d if d > 0 else 1.0
+def set_frustums(ls: "o3d.geometry.LineSet", poses: np.ndarray, K, size, depth: float, color=PATH_FRUSTUM_COLOR):
+    """Fill ``ls`` with the wire frustums of all ``poses [M,4,4]`` (one line set)."""
+    pts, edges = frustum_wires(poses, K, size, depth)
+    ls.points = _v3(pts)
+    ls.lines = o3d.utility.Vector2iVector(edges)
+    ls.colors = _v3(np.tile(color, (len(edges), 1)))
+    return ls
 
 
-def look_from_above(vis, tilt: float = 1.0, zoom: float = 0.6) -> None:
-    """Fit all geometry and look at it from above and behind (camera frames: -y is up, +z forward).
-
-    ``tilt``: how far behind the eye is, relative to its height (0: straight down).
-    """
-    vis.reset_view_point(True)
+def apply_view(vis, view: dict) -> None:
+    """Put the viewer's virtual camera at ``view`` (:func:`.view_geometry.follow_view` / ``overview``)."""
     ctr = vis.get_view_control()
-    front = np.array([0.0, -1.0, -tilt])
-    ctr.set_front(front / np.linalg.norm(front))
-    ctr.set_up([0.0, 0.0, 1.0])
-    ctr.set_zoom(zoom)
+    params = ctr.convert_to_pinhole_camera_parameters()
+    params.extrinsic = view_extrinsic(view)
+    ctr.convert_from_pinhole_camera_parameters(params, allow_arbitrary=True)
 
 
 def style(vis, point_size: float = 2.0) -> None:
