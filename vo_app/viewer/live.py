@@ -97,8 +97,8 @@ class LiveScene:
         if self.gt_poses is not None and len(poses):
             shown = display_ground_truth(self.gt_poses, poses, np.asarray(self.indices))
             sc.set_ladder(self.gt, shown[:, :3, 3], world_up(poses), 0.4 * depth, spacing=depth)
-        return {"grid": self.grid, "cloud": self.cloud, "trajectory": self.traj, "ground_truth": self.gt, "cameras": self.cameras,
-                "frustum": self.frustum}
+        return {"grid": self.grid, "cloud": self.cloud, "trajectory": self.traj, "ground_truth": self.gt,
+                "cameras": self.cameras, "frustum": self.frustum}
 
     def view(self) -> dict | None:
         """Where the virtual camera goes: behind the current camera, or, once the run is over, the whole path."""

@@ -58,7 +58,8 @@ def load_run(out_dir: "str | os.PathLike[str]") -> RunData:
 
 def build_window(vis, run: RunData) -> None:
     """Add the run's geometry to an open3d ``Visualizer`` whose window is open: the path, a camera every
-    few frustum sizes along it, the last camera, a grid under the path and the map, seen from above and behind the whole path."""
+    few frustum sizes along it, the last camera, a grid under the path and the map, seen from above and
+    behind the whole path."""
     import open3d as o3d
 
     from . import scene

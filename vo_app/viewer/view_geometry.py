@@ -196,7 +196,8 @@ def ground_grid(poses: np.ndarray, below: float | None = None) -> tuple[np.ndarr
     up = world_up(poses)
     fwd = _heading(pos[-1] - pos[0] if len(pos) > 1 else poses[-1][:3, 2], up)
     side = np.cross(up, fwd)
-    cell = grid_spacing(float(np.ptp(pos, axis=0).max()) if len(pos) > 1 else 1.0)
+    extent = float(np.ptp(pos, axis=0).max())
+    cell = grid_spacing(extent if extent > 0 else 1.0)  # a standing camera: unit cells
     a, b, h = pos @ fwd, pos @ side, pos @ up
     a0, a1 = np.floor(a.min() / cell) - 1, np.ceil(a.max() / cell) + 1
     b0, b1 = np.floor(b.min() / cell) - 1, np.ceil(b.max() / cell) + 1
