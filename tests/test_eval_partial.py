@@ -111,11 +111,15 @@ def test_vo_run_max_frames_run_against_the_full_poses_file(tmp_path, run_cli):
     seq = write_sequence(tmp_path / "seq", layout="kitti", n_frames=14, width=208, height=64, motion="forward",
                          seed=0, write_flow=False)
     out = tmp_path / "out"
-    res = run_cli([seq, "--out", out, "--config", "demo", "--quiet", "--start", 2, "--stride", 2, "--max-frames", 5])
+    res = run_cli([seq, "--out", out, "--config", "demo", "--quiet", "--start", 2, "--stride", 2, "--max-frames", 5,
+                   "--eval"])
     assert res.code == 0, res.err
+    (own,) = json.loads((out / "eval.json").read_text())["results"].values()  # vo-run --eval: the frames it ran
+    assert own["gt_used"] == "frames 2-10 step 2" and own["n_poses"] == 5
     n_gt = len(read_kitti(seq / "poses.txt"))
     assert n_gt == 14 and len(read_kitti(out / "trajectory_kitti.txt")) == 5
     r = _eval(run_cli, tmp_path, "--gt", seq / "poses.txt", "--est", out / "trajectory_kitti.txt",
                       "--start", 2, "--stride", 2)
     assert r["n_poses"] == 5 and r["gt_poses_total"] == 14 and r["gt_used"].startswith("rows 2-10 step 2")
     assert r["ate_m"]["rmse"] < 0.05 * r["path_length_m"]
+    assert r["ate_m"]["rmse"] == pytest.approx(own["ate_m"]["rmse"], rel=1e-9)  # the same poses as vo-run's

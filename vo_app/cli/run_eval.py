@@ -16,11 +16,13 @@ def evaluate_run(seq, out_dir: Path, prog: str = "vo-run") -> dict | None:
         click.echo(f"{prog}: --eval: {seq.root} has no ground truth; nothing to evaluate", err=True)
         return None
     from ..eval import format_table, paths_from_poses
+    from ..eval.gt_rows import describe_rows
     from ..eval.report import evaluate_all, write_outputs
 
     est = read_kitti(out_dir / "trajectory_kitti.txt")
     n = len(est)
     pair = paths_from_poses(np.asarray(seq.gt_poses)[:n], est, np.asarray(seq.timestamps)[:n])
+    pair = pair._replace(gt_used=describe_rows(np.asarray(seq.source_indices)[:n]).replace("row", "frame"))
     label = seq.name
     results = evaluate_all({label: pair}, align="sim3", delta_m=10.0, lengths="auto")
     click.echo(format_table(results))
