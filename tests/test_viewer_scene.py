@@ -192,8 +192,22 @@ SCENE_SCRIPT = textwrap.dedent("""
         out["gt_color"], out["cam_color"] = scene.GT_COLOR, scene.PATH_FRUSTUM_COLOR
         _, rgb = capture_png(vis, sys.argv[2])
         vis.destroy_window()
-        gt_px = (np.abs(rgb.astype(float) - np.array(scene.GT_COLOR) * 255).sum(axis=2) < 40).sum()
-        out["gt_pixels"] = int(gt_px)
+
+        def pixels(img, color):
+            return int((np.abs(img.astype(float) - np.array(color) * 255).sum(axis=2) < 60).sum())
+
+        out["gt_pixels"] = pixels(rgb, scene.GT_COLOR)
+        # following the camera at the end of a 3 km drive: the camera and its path stay in the picture
+        vis = o3d.visualization.Visualizer()
+        assert vis.create_window(width=480, height=300, visible=False)
+        scene.style(vis)
+        long = LiveScene(vis, K, SIZE)
+        long.apply({"poses": drive(3000, turn=0.0)})
+        long.redraw()
+        _, rgb = capture_png(vis, sys.argv[2])
+        vis.destroy_window()
+        out["long_frustum_pixels"] = pixels(rgb, scene.FRUSTUM_COLOR)
+        out["long_path_pixels"] = pixels(rgb, scene.TRAJ_COLOR)
     print(json.dumps(out))
 """)
 
@@ -214,3 +228,4 @@ def test_live_scene_geometry_and_view_in_open3d(tmp_path):
     assert np.allclose(np.asarray(out["cloud"]["colors"]), np.asarray(out["colors_in"]) / 255.0, atol=1e-6)
     assert np.allclose(out["extrinsic"], out["expected_extrinsic"], atol=1e-6)
     assert out["gt_pixels"] > 20  # the green line is in the picture
+    assert out["long_frustum_pixels"] > 50 and out["long_path_pixels"] > 50  # not clipped, not a giant frustum

@@ -31,7 +31,8 @@ import time
 import numpy as np
 
 from .render_env import prepare_render_env
-from .view_geometry import display_ground_truth, follow_view, overview, path_frustum_indices, world_up
+from .view_geometry import (display_ground_truth, follow_view, grid_spacing, overview, path_frustum_indices,
+                            recent_depth, world_up)
 from .voxel_map import VoxelMap
 
 
@@ -86,10 +87,11 @@ class LiveScene:
         sc = self.scene
         poses = np.asarray(self.poses, np.float64).reshape(-1, 4, 4)
         pos = poses[:, :3, 3]
-        depth = sc.frustum_depth(pos)
+        # sizes for the view: the whole path's at the end, the current motion's while following it
+        depth = sc.frustum_depth(pos) if self.final else recent_depth(pos)
         sc.set_cloud(self.cloud, self.map.points, self.map.colors)
         if len(poses):
-            sc.set_grid(self.grid, poses)
+            sc.set_grid(self.grid, poses, cell=None if self.final else grid_spacing(10.0 * depth))
         sc.set_polyline(self.traj, pos)
         sc.set_frustum(self.frustum, self.pose, self.K, self.size, depth)
         sc.set_frustums(self.cameras, poses[path_frustum_indices(poses, spacing=2.5 * depth)] if len(poses) else

@@ -47,9 +47,9 @@ def set_ladder(ls: "o3d.geometry.LineSet", positions: np.ndarray, up: np.ndarray
     return ls
 
 
-def set_grid(ls: "o3d.geometry.LineSet", poses: np.ndarray, color=GRID_COLOR) -> float:
+def set_grid(ls: "o3d.geometry.LineSet", poses: np.ndarray, cell: float | None = None, color=GRID_COLOR) -> float:
     """Fill ``ls`` with :func:`.view_geometry.ground_grid` under ``poses``; returns the cell size."""
-    pts, edges, cell = ground_grid(poses)
+    pts, edges, cell = ground_grid(poses, cell=cell)
     ls.points = _v3(pts)
     ls.lines = o3d.utility.Vector2iVector(edges)
     ls.colors = _v3(np.tile(color, (len(edges), 1)))
@@ -73,8 +73,15 @@ def set_frustums(ls: "o3d.geometry.LineSet", poses: np.ndarray, K, size, depth: 
 
 
 def apply_view(vis, view: dict) -> None:
-    """Put the viewer's virtual camera at ``view`` (:func:`.view_geometry.follow_view` / ``overview``)."""
+    """Put the viewer's virtual camera at ``view`` (:func:`.view_geometry.follow_view` / ``overview``).
+
+    The clipping planes go with the view (1/100 and 1000 times the eye's distance to what it looks at):
+    open3d's own follow the bounding box, whose near plane passes the current camera on a long path.
+    """
     ctr = vis.get_view_control()
+    dist = float(np.linalg.norm(np.asarray(view["lookat"]) - np.asarray(view["eye"])))
+    ctr.set_constant_z_near(0.01 * dist)
+    ctr.set_constant_z_far(1000.0 * dist)
     params = ctr.convert_to_pinhole_camera_parameters()
     params.extrinsic = view_extrinsic(view)
     ctr.convert_from_pinhole_camera_parameters(params, allow_arbitrary=True)

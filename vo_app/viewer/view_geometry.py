@@ -52,6 +52,12 @@ def frustum_depth(positions: np.ndarray) -> float:
     return d if d > 0 else 1.0
 
 
+def recent_depth(positions: np.ndarray, recent: int = 30) -> float:
+    """:func:`frustum_depth` of the last ``recent`` positions: the scale of the current motion (a long
+    path's 2 % would make a frustum of tens of metres next to a camera that moves one a frame)."""
+    return frustum_depth(np.asarray(positions, np.float64).reshape(-1, 3)[-recent:])
+
+
 def path_frustum_indices(poses: np.ndarray, spacing: float, max_turn_deg: float = 30.0) -> np.ndarray:
     """Indices of the poses that get a frustum: the first, then each one ``spacing`` (distance) past
     the last chosen one, or turned ``max_turn_deg`` from it (a camera turning on the spot)."""
@@ -139,7 +145,7 @@ def follow_view(poses: np.ndarray, elevation_deg: float = 35.0) -> dict:
     """Behind and above the last camera, looking a little ahead of it; the distance grows with the step size."""
     poses = np.asarray(poses, np.float64).reshape(-1, 4, 4)
     pos = poses[:, :3, 3]
-    d = frustum_depth(pos[-30:])  # the scale of the recent motion, not of the whole path
+    d = recent_depth(pos)  # the scale of the recent motion, not of the whole path
     return chase_view(pos[-1], poses[-1][:3, 2], world_up(poses), distance=9.0 * d, elevation_deg=elevation_deg,
                       ahead=2.0 * d)
 
@@ -185,11 +191,14 @@ def grid_spacing(extent: float) -> float:
     return float(10.0 ** np.floor(np.log10(max(extent, 1e-9) / 2.0)))
 
 
-def ground_grid(poses: np.ndarray, below: float | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+def ground_grid(poses: np.ndarray, below: float | None = None, cell: float | None = None, max_lines: int = 600
+                ) -> tuple[np.ndarray, np.ndarray, float]:
     """A square grid under the path, in the plane normal to :func:`world_up`, lines along the path's
     overall direction: points ``[P,3]``, edges ``[L,2]`` and the cell size.
 
-    ``below``: the plane's distance under the lowest camera (default: half a frustum size).
+    ``below``: the plane's distance under the lowest camera (default: half of :func:`recent_depth`).
+    ``cell``: the cell size (default: :func:`grid_spacing` of the path's extent); it grows tenfold
+    while the grid would have more than ``max_lines`` lines.
     """
     poses = np.asarray(poses, np.float64).reshape(-1, 4, 4)
     pos = poses[:, :3, 3]
@@ -197,14 +206,17 @@ def ground_grid(poses: np.ndarray, below: float | None = None) -> tuple[np.ndarr
     fwd = _heading(pos[-1] - pos[0] if len(pos) > 1 else poses[-1][:3, 2], up)
     side = np.cross(up, fwd)
     extent = float(np.ptp(pos, axis=0).max())
-    cell = grid_spacing(extent if extent > 0 else 1.0)  # a standing camera: unit cells
+    if cell is None:
+        cell = grid_spacing(extent if extent > 0 else 1.0)  # a standing camera: unit cells
+    while 2.0 * (extent / cell + 4.0) > max_lines:
+        cell *= 10.0
     a, b, h = pos @ fwd, pos @ side, pos @ up
     a0, a1 = np.floor(a.min() / cell) - 1, np.ceil(a.max() / cell) + 1
     b0, b1 = np.floor(b.min() / cell) - 1, np.ceil(b.max() / cell) + 1
     half = max(a1 - a0, b1 - b0) / 2.0  # square: as wide as it is long
     am, bm = (a0 + a1) / 2.0, (b0 + b1) / 2.0
     a0, a1, b0, b1 = np.floor(am - half), np.ceil(am + half), np.floor(bm - half), np.ceil(bm + half)
-    level = h.min() - (0.5 * frustum_depth(pos) if below is None else below)
+    level = h.min() - (0.5 * recent_depth(pos) if below is None else below)
     pts, edges = [], []
     for u in np.arange(a0, a1 + 1):  # lines across the path
         pts += [u * cell * fwd + b0 * cell * side, u * cell * fwd + b1 * cell * side]
