@@ -148,7 +148,9 @@ def readme_inline_commands(text: str) -> list[tuple[str, list[str]]]:
 
     names = set(_entry_points())
     out = []
-    for span in re.findall(r"`([^`\n]+)`", text):
+    prose = re.sub(r"^```.*?^```", "", text, flags=re.M | re.S)  # fenced blocks are checked apart
+    for span in re.findall(r"`([^`]+)`", prose):  # a span may wrap over lines
+        span = " ".join(span.split())
         words = span.split()
         if len(words) > 1 and Path(words[0]).name in names:
             out.append((Path(words[0]).name, shlex.split(span)[1:]))
