@@ -126,6 +126,11 @@ def cli(sequence, out_dir, preset, flow, weights, dis_preset, scale, depth_weigh
     if hooks is not None:
         hooks.opened(seq)
     out_dir = ensure_writable_dir(out_dir or Path("runs") / seq.name)
+    from ..pipeline.output import remove_previous_run
+
+    removed = remove_previous_run(out_dir)  # no stale eval.json, map.ply or plots beside the new run
+    if removed:
+        click.echo(f"vo-run: removed the previous run's {', '.join(removed)} from {out_dir}", err=True)
     from .summary import aspect_warning
 
     if aspect_warning(seq):
@@ -156,6 +161,10 @@ def _finish(seq, report: dict, out_dir: Path, extras, evaluate: bool, picked: st
     from .summary import print_summary
 
     acc = print_summary(seq, report, out_dir, picked)
+    from .run_extras import damaged_frame_lines
+
+    for line in damaged_frame_lines(report):
+        click.echo(line, err=True)
     extras.write_map(out_dir)
     if evaluate:
         from .run_eval import evaluate_run

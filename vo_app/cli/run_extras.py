@@ -8,6 +8,25 @@ import click
 from ..viewer.recorder import MapRecorder, fan_out
 
 
+def damaged_frame_lines(report: dict, prog: str = "vo-run") -> list[str]:
+    """One console line per frame the run could not read (``report.json`` ``skipped_frames``): its file,
+    why, and the pair that bridged it (or how its row was filled)."""
+    bridges = {f: (p["frame"], p["ref"]) for p in report.get("pairs", []) for f in p.get("bridged_over", ())}
+    filled = report.get("filled_frames", {})
+    lines = []
+    for s in report.get("skipped_frames", []):
+        f = s["frame"]
+        reason = str(s.get("reason", "unreadable")).split(": ", 1)[-1]
+        if f in bridges:
+            how = f"frame {bridges[f][0]} posed against frame {bridges[f][1]}"
+        else:
+            how = "no later frame posed"
+        row = filled.get(str(f))
+        lines.append(f"{prog}: damaged frame {f} ({s.get('path')}): {reason}; {how}"
+                     + (f"; its row {row}" if row else ""))
+    return lines
+
+
 class RunExtras:
     """Builds the ``on_frame`` callback; writes ``map.ply``; closes the viewer at the end."""
 

@@ -55,11 +55,39 @@ def _to_float(img: np.ndarray) -> np.ndarray:
     return img.astype(np.float32)
 
 
+def truncation(data: bytes) -> str | None:
+    """Why the JPEG or PNG file ``data`` is cut short, or None (complete, or another format).
+
+    libjpeg decodes a JPEG without its end grey-filled, with only a warning on stderr; so a
+    JPEG must hold its end-of-image marker (FFD9) after its last start-of-scan marker (FFDA:
+    an EXIF thumbnail's own FFD9 comes before it), and a PNG its IEND chunk after the last
+    IDAT chunk.  Bytes after the end (padding, vendor trailers) are allowed.
+    """
+    if data[:2] == b"\xff\xd8":
+        sos = data.rfind(b"\xff\xda")
+        if sos < 0 or data.rfind(b"\xff\xd9") < sos:
+            return "truncated JPEG (no end-of-image marker)"
+    elif data[:8] == b"\x89PNG\r\n\x1a\n":
+        if data.rfind(b"IEND") < max(data.rfind(b"IDAT"), 8):
+            return "truncated PNG (no IEND chunk)"
+    return None
+
+
 def _decode(path: "str | os.PathLike[str]") -> np.ndarray:
     if not os.path.isfile(path):
         raise ImageReadError("file not found")
     try:
-        img = cv2.imread(os.fspath(path), cv2.IMREAD_UNCHANGED)
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        raise ImageReadError(f"cannot read file ({exc.strerror or exc})") from None
+    if not data:
+        raise ImageReadError("empty file")
+    why = truncation(data)
+    if why is not None:
+        raise ImageReadError(why)
+    try:
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     except cv2.error as exc:  # pragma: no cover - depends on the codec
         raise ImageReadError(f"cannot decode image ({str(exc).strip().splitlines()[-1]})") from None
     if img is None or img.size == 0:

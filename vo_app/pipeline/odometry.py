@@ -30,8 +30,8 @@ from .alloc import keep_freed_memory
 from .config import VOConfig
 from .output import RunOutput
 from .pair import DEGENERATE, NO_MOTION, PURE_ROTATION, TOO_FEW_INLIERS, PairResult, estimate_pairs
-from .scale_chain import (PairMemory, carry_memory, dense_matches, depth_at, fill_memory, ratio_from_dense,
-                          scale_from_rgbd)
+from .scale_chain import (PairMemory, bridge_thresholds, carry_memory, dense_matches, depth_at, fill_memory,
+                          ratio_from_dense, scale_from_rgbd)
 from .scale_fusion import ScaleFilter, chain_sigma
 from .source import FlowItem, FlowSource
 
@@ -110,6 +110,9 @@ class _Chain:
         # the last posed pair's norm and the frames it spans (None: no pair posed yet, the first norm is 1)
         self.last_scale, self.last_span = 1.0, None
         self.still_at = -1  # the last frame seen not to move from its reference (no_motion)
+        # the last frame without an image (damaged): the pair over it bridges it (docs/robustness.md)
+        self.skipped_at = -1
+        self.mem_bridge = False  # the memory was made by a bridging pair
         # the last frame posed against the held reference: (frame, pose_world, gray, flow ref -> it, T_rel)
         self.held: tuple | None = None
         self.recomputed = 0
@@ -125,12 +128,16 @@ class _Chain:
         self.row_of: dict[int, int] = {}  # frame index -> output row
 
     def _fused(self, ratio, ratio_parallax: float, chain_note: str, dense, res: PairResult,
-               ref_frame) -> tuple[float, str, dict]:
+               ref_frame, bridge: bool = False) -> tuple[float, str, dict]:
         """``--scale fused`` for one posed pair: the chain's ratio (measured on points of at least
-        ``ratio_parallax`` deg; its log-std from ``chain_sigma``) predicts, the ground plane and the
+        ``ratio_parallax`` deg; its log-std from ``chain_sigma``, or the full-parallax one for a
+        ``bridge`` ratio) predicts, the ground plane and the
         depth network correct (``scale_fusion.py``); returns the norm, a note and the sources' record."""
         cfg, f = self.cfg, self.filter
-        sigma = chain_sigma(cfg.fusion_ratio_sigma, ratio_parallax, max(cfg.scale_parallax_deg))
+        # a ratio over a damaged frame is measured on low-parallax points on purpose (bridge_thresholds),
+        # and measured as precise as a full-parallax one (docs/robustness.md): it keeps the chain's weight
+        sigma = (cfg.fusion_ratio_sigma if bridge else
+                 chain_sigma(cfg.fusion_ratio_sigma, ratio_parallax, max(cfg.scale_parallax_deg)))
         f.predict(ratio, initial=self.last_scale, sigma=sigma)
         sources = {"chain": {"ratio": None if ratio is None else round(float(ratio), 6), "note": chain_note}}
         if ratio is not None:
@@ -263,6 +270,7 @@ class _Chain:
         if frame.image is None:
             self.report["skipped_frames"].append({"frame": frame.index, "path": frame.path,
                                                   "reason": frame.extra.get("error", "unreadable")})
+            self.skipped_at = frame.index
             self.out.add(frame.timestamp, None)
             self.rows.append(None)
             self._tick()
@@ -335,12 +343,17 @@ class _Chain:
             T_rel, note = self._fallback_pose(res, ref_frame, ref_gray, item.gray, flow_f)
             measured = T_rel is not None
             if T_rel is None:
-                T_rel = self.last_motion.copy()
+                # over damaged frames too: one last motion per frame of the gap
+                T_rel = np.linalg.matrix_power(self.last_motion, 1 + sum(
+                    ref_frame.index < s["frame"] < frame.index for s in self.report["skipped_frames"]))
                 note = "constant-motion guess" + (f" ({note})" if note else "")
             if self.mem is not None:
                 self.mem = carry_memory(self.mem, flow_f, T_rel, self.K)
         else:
             dense = None
+            bridge = ref_frame.index < self.skipped_at < frame.index  # the pair spans a damaged frame
+            # the two ratios that cross the gap: the bridge's to the pair before it, the next pair's to it
+            bridged_ratio = bridge or (self.mem is not None and self.mem_bridge)
             # frames of motion between the pair's two frames (a stop held the reference without moving)
             span = frame.index - max(ref_frame.index, self.still_at)
             if cfg.scale == "rgbd":
@@ -364,7 +377,8 @@ class _Chain:
                     chain_note = "no shared points with a previous pair"
                 else:
                     r, n_used, thr = ratio_from_dense(self.mem, dense, cfg.min_scale_points,
-                                                      tuple(cfg.scale_parallax_deg))
+                                                      bridge_thresholds(cfg.scale_parallax_deg) if bridged_ratio
+                                                      else tuple(cfg.scale_parallax_deg))
                     # a jump is a norm far from both that expectation and the last pair's norm (the
                     # speed changes too: a start from standstill, a held keyframe's older memory)
                     lo, hi = sorted((expected, self.last_scale))
@@ -391,7 +405,8 @@ class _Chain:
                 else:
                     # the filter predicts from the previous pair's norm (a held keyframe's memory may be older)
                     step_ratio = None if ratio is None else ratio * self.mem.scale / self.last_scale
-                    scale, note, sources = self._fused(step_ratio, thr, chain_note, dense, res, ref_frame)
+                    scale, note, sources = self._fused(step_ratio, thr, chain_note, dense, res, ref_frame,
+                                                       bridged_ratio)
                     fused_k = len(self.filter.history) - 1
             if not np.isfinite(scale) or scale <= 0:
                 scale, note = self.last_scale, (note or "") + "; no usable scale: previous norm kept"
@@ -424,9 +439,10 @@ class _Chain:
                     if self.mem is not None and (cfg.scale_memory_fill == "always" or (
                             cfg.scale_memory_fill == "sparse" and len(fresh.p) < 0.5 * len(self.mem.p))):
                         fresh = fill_memory(fresh, carry_memory(self.mem, flow_f, T_rel, self.K), cfg.scale_grid_step)
-                    self.mem, self.mem_at = fresh, frame.index
+                    self.mem, self.mem_at, self.mem_bridge = fresh, frame.index, bridge
                 elif self.mem is None:
                     self.mem, self.mem_at = dense.reference_memory(float(scale), span), frame.index
+                    self.mem_bridge = bridge
         res.timings["scale"] = time.perf_counter() - t_scale
         pose, finite = _chain_pose(ref_pose, T_rel)
         if not finite:
@@ -445,6 +461,9 @@ class _Chain:
             rec["scale_sources"] = sources
         if released is not None:
             rec["released_reference"] = released
+        if ref_frame.index < self.skipped_at:  # the pair bridges damaged frames: name them
+            rec["bridged_over"] = [s["frame"] for s in self.report["skipped_frames"]
+                                   if ref_frame.index < s["frame"] < frame.index]
         self.report["pairs"].append(rec)
         if advance:
             self.ref = (frame, pose, item.gray)
@@ -537,6 +556,14 @@ def run_odometry(seq, cfg: VOConfig, out_dir: Path, progress: Callable | None = 
                     results[i] = r
             for item, res in zip(chunk, results):
                 chain.step(item, res)
+    except BaseException as exc:
+        # Ctrl-C or an error: the files keep every frame finished so far, and say why they stop there
+        interrupted = isinstance(exc, KeyboardInterrupt)
+        report["status"] = "interrupted" if interrupted else "failed"
+        if not interrupted:
+            report["error"] = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        out.flush(report, force=True)
+        raise
     finally:
         chunks.close()  # stops the flow thread when the loop ends early (error, Ctrl-C)
 
@@ -567,4 +594,5 @@ def run_odometry(seq, cfg: VOConfig, out_dir: Path, progress: Callable | None = 
         report["totals"]["depth_not_finite_pairs"] = chain.depth.nan_frames
     out.flush(report, force=True)
     report["frames_written"] = out.complete_rows()
+    report["filled_frames"] = out.filled_record()  # kept when the caller rewrites report.json (accuracy)
     return report

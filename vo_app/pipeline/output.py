@@ -1,14 +1,45 @@
 """Crash-safe outputs of a run: trajectories and report, rewritten atomically as the run goes."""
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
 import numpy as np
 
+from ..errors import UserError
 from ..geometry import interpolate
 from ..io.atomic import atomic_write_json
 from ..io.trajectory import write_kitti, write_tum
+
+
+#: Every file ``vo-run`` writes in ``--out`` (the run, ``--eval``, ``--save-ply``); a new run into the
+#: same folder removes the previous run's copies first (:func:`remove_previous_run`).
+RUN_FILES = ("trajectory_kitti.txt", "trajectory_tum.txt", "report.json", "eval.json", "trajectory_top.png",
+             "trajectory_errors.png", "scale_drift.png", "map.ply")
+
+
+def remove_previous_run(out_dir: Path) -> list[str]:
+    """Delete the previous run's :data:`RUN_FILES` in ``out_dir``, and the temporary files a killed run
+    may have left beside them (``.<name>.*.tmp``, :mod:`vo_app.io.atomic`); nothing else (a
+    ``vo-batch`` folder's log and ground truth stay).  Returns the names of the run files removed."""
+    removed = []
+    try:
+        entries = list(os.scandir(out_dir))
+    except FileNotFoundError:
+        return removed
+    for e in entries:
+        stale = e.name in RUN_FILES or (e.name.startswith(".") and e.name.endswith(".tmp") and any(
+            e.name.startswith(f".{n}.") for n in RUN_FILES))
+        if stale and e.is_file(follow_symlinks=False):
+            try:
+                os.unlink(e.path)
+            except OSError as exc:
+                raise UserError(f"cannot remove the previous run's file ({exc.strerror or exc})", path=e.path,
+                                fix="check the output folder's permissions, or choose another --out") from None
+            if e.name in RUN_FILES:
+                removed.append(e.name)
+    return sorted(removed, key=RUN_FILES.index)
 
 
 class RunOutput:
@@ -58,6 +89,10 @@ class RunOutput:
                 self.poses[k] = interpolate(self.poses[j], self.poses[last], a)
                 self.filled[k] = "interpolated"
 
+    def filled_record(self) -> dict[str, str]:
+        """``report.json``'s ``filled_frames``: frame row (as text) -> ``interpolated`` or ``held``."""
+        return {str(k): v for k, v in sorted(self.filled.items())}
+
     def complete_rows(self) -> int:
         n = 0
         while n < len(self.poses) and self.poses[n] is not None:
@@ -82,6 +117,6 @@ class RunOutput:
             write_tum(self.out_dir / "trajectory_tum.txt", np.asarray(self.timestamps[:n]), P)
         report = dict(report)
         report["frames_written"] = n
-        report["filled_frames"] = {str(k): v for k, v in sorted(self.filled.items())}
+        report["filled_frames"] = self.filled_record()
         atomic_write_json(self.out_dir / "report.json", report)
         self._last_flush = now

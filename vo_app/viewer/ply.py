@@ -1,14 +1,14 @@
 """``map.ply``: the accumulated point cloud of a run, written atomically.
 
-Written with ``open3d.io.write_point_cloud`` (binary little-endian PLY: x y z as
-double, red green blue as uchar), readable by open3d and MeshLab.  When open3d
-cannot be imported, the same layout is written with NumPy, so ``--save-ply``
-does not depend on the viewer's system libraries.
+Binary little-endian PLY (x y z as double, red green blue as uchar), the layout
+``open3d.io.write_point_cloud`` writes, readable by open3d and MeshLab.  The bytes are made
+with NumPy and written through :func:`vo_app.io.atomic.atomic_write_bytes`, so ``map.ply``
+gets the permissions of the run's other outputs and never exists half-written, and
+``--save-ply`` does not depend on the viewer's system libraries.
 """
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -31,31 +31,9 @@ def _ply_bytes(points: np.ndarray, colors: np.ndarray) -> bytes:
 
 def write_ply(path: "str | os.PathLike[str]", points: np.ndarray, colors: np.ndarray | None = None) -> Path:
     """Write ``points [M,3]`` and ``colors [M,3]`` in [0,1] (grey if None) to ``path``; returns it."""
-    path = Path(path)
     points = np.asarray(points, np.float64).reshape(-1, 3)
     colors = np.full_like(points, 0.7) if colors is None else np.asarray(colors, np.float64).reshape(-1, 3)
-    try:
-        import open3d as o3d
-    except (ImportError, OSError):
-        return atomic_write_bytes(path, _ply_bytes(points, colors))
-    directory = path.parent if str(path.parent) else Path(".")
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp.ply")
-        os.close(fd)
-    except OSError as exc:
-        raise UserError(f"cannot write to directory ({exc.strerror or exc})", path=directory,
-                        fix="choose a writable output directory") from None
-    try:
-        pc = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points))
-        pc.colors = o3d.utility.Vector3dVector(np.clip(colors, 0.0, 1.0))
-        if not o3d.io.write_point_cloud(tmp, pc, write_ascii=False, compressed=False, print_progress=False):
-            raise UserError("open3d could not write the point cloud", path=path, fix="check free disk space")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return atomic_write_bytes(Path(path), _ply_bytes(points, colors))
 
 
 def read_ply(path: "str | os.PathLike[str]") -> tuple[np.ndarray, np.ndarray | None]:
