@@ -150,22 +150,53 @@ def follow_view(poses: np.ndarray, elevation_deg: float = 35.0) -> dict:
                       ahead=2.0 * d)
 
 
-def overview(poses: np.ndarray, elevation_deg: float = 30.0, azimuth_deg: float = 25.0, fov_deg: float = 60.0
-             ) -> dict:
+def _image_bounds(view: dict, points: np.ndarray) -> np.ndarray | None:
+    """``[4]`` min/max of ``x/z`` and ``y/z`` of ``points`` seen from ``view``; None if one is behind the eye."""
+    E = view_extrinsic(view)
+    c = points @ E[:3, :3].T + E[:3, 3]
+    if (c[:, 2] <= 1e-9).any():
+        return None
+    u, v = c[:, 0] / c[:, 2], c[:, 1] / c[:, 2]
+    return np.array([u.min(), u.max(), v.min(), v.max()])
+
+
+def overview(poses: np.ndarray, elevation_deg: float = 30.0, azimuth_deg: float = 25.0, fov_deg: float = 60.0,
+             aspect: float = 1.6, fill: float = 0.85) -> dict:
     """Above and behind the whole path (behind its start and ``azimuth_deg`` to the left, looking along
-    its overall direction), far enough for the path to fit in a ``fov_deg`` view."""
+    its overall direction), centred on it and as close as lets every camera and the tip of its view
+    direction fill at most ``fill`` of a ``fov_deg`` (vertical) view ``aspect`` times as wide as high."""
     poses = np.asarray(poses, np.float64).reshape(-1, 4, 4)
     pos = poses[:, :3, 3]
     up = world_up(poses)
     direction = pos[-1] - pos[0]
     if np.linalg.norm(direction - np.dot(direction, up) * up) < 1e-6 * max(1.0, float(np.ptp(pos))):
         direction = poses[-1][:3, 2]  # no net motion: look where the camera looks
-    centre = 0.5 * (pos.min(axis=0) + pos.max(axis=0))
-    radius = 0.5 * float(np.linalg.norm(np.ptp(pos, axis=0)))
     d = frustum_depth(pos)
-    distance = 0.7 * (radius + 2.0 * d) / np.tan(np.radians(fov_deg) / 2.0)  # the path's ends near the border
-    return chase_view(centre, direction, up, distance=distance, elevation_deg=elevation_deg, ahead=-0.15 * radius,
-                      azimuth_deg=azimuth_deg)
+    pts = np.concatenate([pos, pos + d * poses[:, :3, 2]])
+    centre = 0.5 * (pts.min(axis=0) + pts.max(axis=0))
+    radius = 0.5 * float(np.linalg.norm(np.ptp(pts, axis=0))) + d
+    half_v = np.tan(np.radians(fov_deg) / 2.0)
+    limit = fill * np.array([half_v * aspect, half_v])
+    view = chase_view(centre, direction, up, radius / half_v, elevation_deg, azimuth_deg=azimuth_deg)
+    for _ in range(3):  # centre the picture on the path, then move in or out until it just fits
+        b = _image_bounds(view, pts)
+        if b is not None:
+            E = view_extrinsic(view)
+            dist = float(np.linalg.norm(view["lookat"] - view["eye"]))
+            shift = dist * (0.5 * (b[0] + b[1]) * E[0, :3] + 0.5 * (b[2] + b[3]) * E[1, :3])
+            view = {"eye": view["eye"] + shift, "lookat": view["lookat"] + shift, "up": up}
+        offset = view["eye"] - view["lookat"]
+        # distance factors: bisect for the closest view that fits, but no closer than 1.3 radii (a closer
+        # eye blows the near end of the path up and shrinks the far end: too much perspective)
+        lo, hi = 1.3 * radius / float(np.linalg.norm(offset)), 20.0
+        for _ in range(30):
+            mid = np.sqrt(lo * hi)
+            trial = {"eye": view["lookat"] + mid * offset, "lookat": view["lookat"], "up": up}
+            b = _image_bounds(trial, pts)
+            fits = b is not None and max(-b[0], b[1]) <= limit[0] and max(-b[2], b[3]) <= limit[1]
+            lo, hi = (lo, mid) if fits else (mid, hi)
+        view = {"eye": view["lookat"] + hi * offset, "lookat": view["lookat"], "up": up}
+    return view
 
 
 def view_extrinsic(view: dict) -> np.ndarray:
