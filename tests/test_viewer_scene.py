@@ -229,3 +229,12 @@ def test_live_scene_geometry_and_view_in_open3d(tmp_path):
     assert np.allclose(out["extrinsic"], out["expected_extrinsic"], atol=1e-6)
     assert out["gt_pixels"] > 20  # the green line is in the picture
     assert out["long_frustum_pixels"] > 50 and out["long_path_pixels"] > 50  # not clipped, not a giant frustum
+
+
+def test_overview_of_a_standing_camera_looks_at_it_from_behind():
+    poses = np.tile(np.eye(4), (5, 1, 1))
+    view = overview(poses)
+    assert np.isfinite(view["eye"]).all()
+    assert view["eye"][2] < 0 and view["eye"][1] < 0  # behind (z) and above (y down) the camera
+    px = project(view, poses[:, :3, 3], f=1.0)
+    assert (px[:, 2] > 0).all() and (np.abs(px[:, :2]) < np.tan(np.radians(30))).all()
