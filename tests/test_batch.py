@@ -74,7 +74,7 @@ def test_batch_table_failure_and_resume(run_cli, seqs, tmp_path):
     (out / "seq_b" / "report.json").write_text(json.dumps(rep))
     traj_a = out / "seq_a" / "trajectory_kitti.txt"
     os.utime(traj_a, (1, 1))
-    res2 = _batch(run_cli, seqs["a"], seqs["b"], seqs["missing"], seqs["nogt"], "--out", out, "--workers", "2")
+    res2 = _batch(run_cli, seqs["a"], seqs["b"], seqs["missing"], seqs["nogt"], "--out", out, "--workers", "1")
     assert res2.code == 1
     assert "seq_a: complete already" in res2.err and "no_gt: complete already" in res2.err
     assert "seq_b: complete (" in res2.err  # run again
@@ -101,3 +101,43 @@ def test_run_args_and_patterns_are_checked(run_cli, seqs, tmp_path):
         assert res.code == 2 and len(res.err_lines) == 1, res.err
     res = run_cli([str(tmp_path / "zz*"), "--out", tmp_path / "o"], main=main)
     assert res.code == 2 and "matches nothing" in res.err
+
+
+def test_a_killed_worker_fails_only_its_sequence(seqs, tmp_path):
+    import signal
+
+    from vo_app.batch import make_jobs
+    from vo_app.batch.local import run_local
+
+    jobs = make_jobs([str(seqs["a"]), str(seqs["b"])], tmp_path / "out", ("--size", "native"), threads=1)
+    done, killed = [], []
+
+    def on_event(kind, name, data):
+        if kind == "start" and name == "seq_a":
+            killed.append(data["pid"])
+            os.kill(data["pid"], signal.SIGKILL)  # the out-of-memory killer, say
+        if kind == "done":
+            done.append(name)
+
+    res = run_local(jobs, workers=1, on_event=on_event)
+    assert res["seq_a"]["status"] == "failed" and "SIGKILL" in res["seq_a"]["error"]
+    assert json.loads((tmp_path / "out" / "seq_a" / "error.json").read_text())["status"] == "failed"
+    assert res["seq_b"]["status"] == "complete" and res["seq_b"]["pid"] not in killed
+    assert sorted(done) == ["seq_a", "seq_b"]
+
+
+def test_summary_of_plain_vo_run_folders(tmp_path):
+    """A folder from plain vo-run (ground truth seen, no groundtruth_kitti.txt) is 'not scored', not 'no ground truth'."""
+    from vo_app.eval.summary_table import summarize
+
+    for name, acc in (("with_gt", {"ate_rmse_m": 0.1}), ("without_gt", None)):
+        d = tmp_path / name
+        d.mkdir()
+        rep = {"status": "complete", "frames_written": 5}
+        if acc:
+            rep["accuracy"] = acc
+        (d / "report.json").write_text(json.dumps(rep))
+    rows = {r["sequence"]: r for r in summarize(tmp_path)["rows"]}
+    assert rows["with_gt"]["status"] == "not scored" and "vo-eval traj" in rows["with_gt"]["note"]
+    assert rows["without_gt"]["status"] == "no ground truth" and rows["without_gt"]["frames"] == 5
+    assert summarize(tmp_path)["mean"] is None

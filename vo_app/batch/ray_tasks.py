@@ -10,7 +10,6 @@ limits as a local worker (passed in its ``runtime_env``).  Frame progress travel
 from __future__ import annotations
 
 import dataclasses
-import os
 import shutil
 import tempfile
 from pathlib import Path

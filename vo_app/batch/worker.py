@@ -24,7 +24,7 @@ from ..io.run_folder import ERROR, GROUND_TRUTH, LOG, REPORT, read_json
 from .jobs import Job
 from .threads import pin_threads
 
-#: ``emit(kind, data)``: ``("start", {"frames": N})`` then ``("frames", {"n": k})`` as frames finish.
+#: ``emit(kind, data)``: ``("start", {"frames": N, "pid": worker pid})`` then ``("frames", {"n": k})`` as frames finish.
 Emit = Callable[[str, dict], None]
 
 PROGRESS_EVERY_S = 0.25  # frame counts are sent at most this often (a Ray queue put is a remote call)
@@ -44,7 +44,7 @@ class RunHooks:
         if gt is not None and np.isfinite(gt).all():
             write_kitti(self.out_dir / GROUND_TRUTH, gt)
         if self.emit is not None:
-            self.emit("start", {"frames": self.frames})
+            self.emit("start", {"frames": self.frames, "pid": os.getpid()})
 
     def progress(self, n: int = 1) -> None:
         self._pending += n

@@ -58,7 +58,10 @@ def evaluate_folder(folder: Path, align: str = "sim3", lengths="auto", step: int
         row.update(status="incomplete", note=f"report.json status {status!r}: stopped part-way; run the batch again")
         return row
     if not (folder / GROUND_TRUTH).exists():
-        row.update(status="no ground truth", note="the sequence has no ground truth")
+        if "accuracy" in report:  # vo-run found ground truth, but the folder was not made by vo-batch
+            row.update(status="not scored", note=f"no {GROUND_TRUTH} (not a vo-batch run); score it with vo-eval traj")
+        else:
+            row.update(status="no ground truth", note="the sequence has no ground truth")
         return row
     from .association import paths_from_poses
     from .report import evaluate_all
