@@ -102,6 +102,8 @@ def test_tum_partial_run_is_matched_by_timestamp(traj, tmp_path, run_cli):
     assert r["matched_by"] == "timestamps" and r["n_poses"] == 15 and r["gt_poses_total"] == 60
     assert r["gt_used"] == "matched by timestamp"
     assert r["ate_m"]["rmse"] == pytest.approx(cut["ate_m"]["rmse"], rel=1e-6)
+    res = run_cli(["traj", "--gt", tmp_path / "gt.tum", "--est", tmp_path / "run.tum", "--start", 10], main=eval_main)
+    assert res.code == 0 and "(matched by timestamp); --start/--stride apply to row matching only" in res.err
 
 
 def test_vo_run_max_frames_run_against_the_full_poses_file(tmp_path, run_cli):
