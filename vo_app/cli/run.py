@@ -20,8 +20,9 @@ def demo_cache_dir() -> Path:
 @click.argument("sequence", required=False, type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Output folder [default: runs/<sequence name>].")
 @click.option("--config", "preset", multiple=True,
-              help="Preset name (kitti, tum, indoor, demo; shipped in vo_app/configs/) or a YAML path; repeatable: "
-                   "later files override earlier ones (--config kitti --config mine.yaml).")
+              help="Preset name (kitti, tum, indoor, demo, general; shipped in vo_app/configs/) or a YAML path; repeatable: "
+                   "later files override earlier ones (--config kitti --config mine.yaml) [default: picked by the "
+                   "layout: kitti for KITTI, tum for TUM, general for a plain folder or a video].")
 @click.option("--flow", type=click.Choice(["dis", "pwc", "pwc+dis"]),
               help="Flow backend [default: dis]. pwc+dis: the network's flow initialises DIS.")
 @click.option("--weights", type=click.Path(path_type=Path), help="Flow network checkpoint (for --flow pwc, pwc+dis).")
@@ -33,8 +34,8 @@ def demo_cache_dir() -> Path:
 @click.option("--scale", type=click.Choice(["triangulation", "rgbd", "depth", "fused"]),
               help="Where translation norms come from: the triangulation chain, RGB-D depth images, the depth "
                    "network (--depth-weights), or the chain fused with the ground plane (--camera-height) and the "
-                   "depth network [default: fused with --depth-weights or --camera-height, else the preset's, "
-                   "triangulation].")
+                   "depth network [default: fused with --depth-weights or --camera-height, else the preset's: "
+                   "fused in kitti, rgbd in tum, triangulation in the others].")
 @click.option("--depth-weights", type=click.Path(path_type=Path),
               help="Depth network checkpoint (from vo-train depth, e.g. weights/depth_small_cpu.pt) for --scale depth|fused.")
 @click.option("--camera-height", type=click.FloatRange(min=0, min_open=True),
