@@ -36,10 +36,11 @@ def main() -> None:
 
     from vo_app.eval.depth import NetworkDepth, default_shared_root, evaluate_depth, standard_depth_datasets
     from vo_app.models.depth import DepthPredictor
+    from vo_app.train.config import read_train_yaml
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    base = yaml.safe_load(Path(args.config).read_text())
+    base = read_train_yaml(args.config, args.config)  # its extends: chain resolved (the copies go elsewhere)
     shared = Path(args.shared) if args.shared else default_shared_root()
     rows = {}
     datasets = None
