@@ -210,10 +210,10 @@ def test_every_flush_leaves_parseable_complete_files(handheld_seq, tmp_path, mon
     seq = _interrupting(open_sequence(handheld_seq), 7)
     with pytest.raises(KeyboardInterrupt):
         run_vo(handheld_seq, tmp_path, seq=seq, flush_seconds=0.0)
-    assert flushed == list(range(2, 8))  # one flush per finished pair
+    assert flushed == list(range(2, 8)) + [7]  # one flush per finished pair, one at the interruption
     _check_files(tmp_path, 7)  # exactly the frames finished before the interruption
     rep = load_report(tmp_path)
-    assert rep["status"] == "running" and len(rep["pairs"]) == 6
+    assert rep["status"] == "interrupted" and len(rep["pairs"]) == 6
     gt = np.asarray(seq.gt_poses)[:7]
     est = read_kitti(tmp_path / "trajectory_kitti.txt")
     assert ate(gt, est)["rmse"] / path_length(gt) < 0.05

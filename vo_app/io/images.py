@@ -60,15 +60,15 @@ def truncation(data: bytes) -> str | None:
 
     libjpeg decodes a JPEG without its end grey-filled, with only a warning on stderr; so a
     JPEG must hold its end-of-image marker (FFD9) after its last start-of-scan marker (FFDA:
-    an EXIF thumbnail's own FFD9 comes before it), and a PNG its IEND chunk after the last
-    IDAT chunk.  Bytes after the end (padding, vendor trailers) are allowed.
+    an EXIF thumbnail's own FFD9 comes before it), and a PNG its whole IEND chunk after the
+    last IDAT chunk.  Bytes after the end (padding, vendor trailers) are allowed.
     """
     if data[:2] == b"\xff\xd8":
         sos = data.rfind(b"\xff\xda")
         if sos < 0 or data.rfind(b"\xff\xd9") < sos:
             return "truncated JPEG (no end-of-image marker)"
     elif data[:8] == b"\x89PNG\r\n\x1a\n":
-        if data.rfind(b"IEND") < max(data.rfind(b"IDAT"), 8):
+        if data.rfind(b"IEND\xaeB`\x82") < max(data.rfind(b"IDAT"), 8):  # IEND and its (fixed) CRC
             return "truncated PNG (no IEND chunk)"
     return None
 
