@@ -528,6 +528,7 @@ def run_odometry(seq, cfg: VOConfig, out_dir: Path, progress: Callable | None = 
         "sequence": str(seq.root),
         "layout": seq.layout,
         "frames": len(seq),
+        "source_indices": [int(i) for i in seq.source_indices],  # rows of the full listing (vo-eval's GT rows)
         "working_size": list(seq.size),
         "intrinsics": {"fx": seq.intrinsics.fx, "fy": seq.intrinsics.fy, "cx": seq.intrinsics.cx, "cy": seq.intrinsics.cy},
         "config": cfg.to_dict(),
