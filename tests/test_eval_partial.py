@@ -125,3 +125,8 @@ def test_vo_run_max_frames_run_against_the_full_poses_file(tmp_path, run_cli):
     assert r["n_poses"] == 5 and r["gt_poses_total"] == 14 and r["gt_used"].startswith("rows 2-10 step 2")
     assert r["ate_m"]["rmse"] < 0.05 * r["path_length_m"]
     assert r["ate_m"]["rmse"] == pytest.approx(own["ate_m"]["rmse"], rel=1e-9)  # the same poses as vo-run's
+    # Without --start/--stride the rows come from the run's report.json (source_indices), with the same result.
+    auto = _eval(run_cli, tmp_path, "--gt", seq / "poses.txt", "--est", out / "trajectory_kitti.txt")
+    assert json.loads((out / "report.json").read_text())["source_indices"] == [2, 4, 6, 8, 10]
+    assert auto["gt_used"].startswith("rows 2-10 step 2")
+    assert auto["ate_m"]["rmse"] == pytest.approx(own["ate_m"]["rmse"], rel=1e-9)
