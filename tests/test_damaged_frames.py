@@ -109,3 +109,20 @@ def test_console_names_a_truncated_png(jpeg_seq, forward_seq, tmp_path, run_cli)
     assert "skipped: 1" in res.out
     report = json.loads((out / "report.json").read_text())
     assert "accuracy" in report and report["filled_frames"] == {"5": "interpolated"}
+
+
+def test_a_damaged_first_frame_holds_the_first_pose(forward_seq, tmp_path):
+    from vo_app.cli.run_extras import damaged_frame_lines
+
+    seq_dir = tmp_path / "seq"
+    shutil.copytree(forward_seq, seq_dir)
+    bad = seq_dir / "image_2" / "000000.png"
+    bad.write_bytes(bad.read_bytes()[:500])
+    out = tmp_path / "out"
+    report = run_odometry(open_sequence(seq_dir, max_frames=6), load_config("demo", scale="triangulation"), out)
+    est = read_kitti(out / "trajectory_kitti.txt")
+    assert est.shape == (6, 4, 4) and np.isfinite(est).all()
+    np.testing.assert_allclose(est[0], est[1])
+    assert report["filled_frames"] == {"0": "held"}
+    assert damaged_frame_lines(report) == [f"vo-run: damaged frame 0 ({bad}): truncated PNG (no IEND chunk); "
+                                           "before the first readable frame; its row held"]

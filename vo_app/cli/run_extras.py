@@ -19,8 +19,10 @@ def damaged_frame_lines(report: dict, prog: str = "vo-run") -> list[str]:
         reason = str(s.get("reason", "unreadable")).split(": ", 1)[-1]
         if f in bridges:
             how = f"frame {bridges[f][0]} posed against frame {bridges[f][1]}"
+        elif any(p["frame"] > f for p in report.get("pairs", [])):
+            how = "before the first readable frame"
         else:
-            how = "no later frame posed"
+            how = "after the last posed frame"
         row = filled.get(str(f))
         lines.append(f"{prog}: damaged frame {f} ({s.get('path')}): {reason}; {how}"
                      + (f"; its row {row}" if row else ""))
