@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 
@@ -36,6 +37,7 @@ def connect(address: str):
     anything else (``auto``, ``HOST:PORT``, ``ray://HOST:PORT``) joins that cluster."""
     ray = import_ray()
     if not ray.is_initialized():
+        _check_reachable(address)
         try:
             ray.init(address=None if address == "local" else address, log_to_driver=False,
                      include_dashboard=False)
@@ -43,6 +45,22 @@ def connect(address: str):
             raise UserError(f"cannot reach the Ray cluster at {address!r} ({str(e).splitlines()[0]})",
                             fix="start it (ray start --head) or give its address, or --ray local") from None
     return ray
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """A HOST:PORT (or ray://HOST:PORT) that takes no TCP connection is a one-line error at once
+    (``ray.init`` would retry for minutes)."""
+    if address in ("local", "auto"):
+        return
+    hostport = address.split("://", 1)[-1]
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise UserError(f"--ray {address!r} is not an address", fix="give auto, local, HOST:PORT or ray://HOST:PORT")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as e:
+        raise UserError(f"cannot reach the Ray cluster at {address!r} ({e.strerror or e})",
+                        fix="start it (ray start --head) or check the address, or use --ray local") from None
 
 
 def _task(job: Job, events) -> tuple[dict, dict[str, bytes]]:
