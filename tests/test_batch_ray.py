@@ -7,7 +7,6 @@ when Ray is not installed (``pip install 'vo_app[cluster]'``).
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
