@@ -22,10 +22,27 @@ from .worker import failed_result, run_job
 OnEvent = Callable[[str, str, dict], None]
 
 
-def _worker(jobs, events) -> None:
-    """A worker process: run the jobs its queue gives it until it gets None."""
+def _die_with_parent() -> None:
+    """Linux: this process gets SIGKILL when vo-batch dies, even by SIGKILL (no orphan keeps writing
+    into --out while a rerun starts); elsewhere the worker only notices between jobs."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _worker(jobs, events, parent: int) -> None:
+    """A worker process: run the jobs its queue gives it until it gets None (or vo-batch is gone)."""
+    _die_with_parent()
     while True:
-        job = jobs.get()
+        try:
+            job = jobs.get(timeout=1.0)
+        except queue.Empty:
+            if os.getppid() != parent:
+                return
+            continue
         if job is None:
             return
 
@@ -68,7 +85,8 @@ class _Slot:
     def __init__(self, ctx, events, threads: int, index: int):
         self.jobs = ctx.Queue()
         with _thread_env(threads):
-            self.proc = ctx.Process(target=_worker, args=(self.jobs, events), name=f"vo-batch worker {index}")
+            self.proc = ctx.Process(target=_worker, args=(self.jobs, events, os.getpid()),
+                                    name=f"vo-batch worker {index}")
             self.proc.start()
         self.job: Job | None = None
 
