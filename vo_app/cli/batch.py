@@ -14,7 +14,7 @@ from .common import ensure_writable_dir, run_command
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path),
               help="Results folder: one sub-folder per sequence, and summary.md / .csv / .json.")
 @click.option("--workers", type=click.IntRange(1), default=1, show_default=True,
-              help="Sequences run at once on this machine, each in its own process.")
+              help="Sequences run at once on this machine: N worker processes, each running one sequence after another.")
 @click.option("--threads", type=click.IntRange(1),
               help="Threads of each worker (torch, OpenCV, OpenMP/BLAS) [default: this machine's cores // --workers].")
 @click.option("--ray", "ray_address", metavar="ADDRESS",
