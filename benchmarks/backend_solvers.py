@@ -23,9 +23,9 @@ and solves of the same problem (one where a solve takes over 2 s).
     ``mEstimator.Huber`` / ``Cauchy``, ``RangeFactorPose3``, ``LevenbergMarquardtOptimizer``.
   - ``ceres/obs``: pyceres 2.6 ships no reprojection cost in C++ (only ``NormalPrior`` and
     ``NormalError``), so the reprojection cost is a Python ``pyceres.CostFunction`` with an
-    analytic Jacobian: one residual block per observation, ``HuberLoss`` / ``CauchyLoss``; Ceres
+    analytic Jacobian in plain float arithmetic: one residual block per observation, ``HuberLoss`` / ``CauchyLoss``; Ceres
     calls back into Python once per observation per evaluation. ``SPARSE_SCHUR``.
-  - ``ceres/track``: the same cost batched per track (one Python call per point per evaluation),
+  - ``ceres/track``: the same cost in numpy, batched per track (one Python call per point per evaluation),
     the Huber kernel folded into each observation's residual (the same cost, ``TrivialLoss``),
     because Ceres applies a loss to a whole residual block. Huber only.
 
@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import subprocess
 import sys
 import threading
@@ -200,14 +201,15 @@ def make_window(n_points: int, seed: int) -> Window:
 
 
 def score(win: Window, T_wc: np.ndarray, X: np.ndarray) -> dict:
-    """Reprojection RMSE (px) on the inliers; mean rotation (deg) and centre (m) errors of
-    keyframes 1.. against the truth."""
+    """Reprojection error (px) on the inliers, median and RMSE; mean rotation (deg) and centre (m)
+    errors of keyframes 1.. against the truth."""
     inl = ~win.obs_out
     uv, _ = project(inverse(T_wc)[win.obs_kf[inl]], X[win.obs_pt[inl]])
-    rmse = float(np.sqrt(np.mean(np.sum((uv - win.obs_uv[inl]) ** 2, -1))))
+    e2 = np.sum((uv - win.obs_uv[inl]) ** 2, -1)
+    rmse, med = float(np.sqrt(np.mean(e2))), float(np.sqrt(np.median(e2)))
     rot = np.rad2deg(rotation_angle(np.swapaxes(T_wc[1:, :3, :3], -1, -2) @ win.T_wc_true[1:, :3, :3]))
     pos = np.linalg.norm(T_wc[1:, :3, 3] - win.T_wc_true[1:, :3, 3], axis=-1)
-    return {"rmse_px": rmse, "rot_deg": float(rot.mean()), "pos_m": float(pos.mean())}
+    return {"rmse_px": rmse, "med_px": med, "rot_deg": float(rot.mean()), "pos_m": float(pos.mean())}
 
 
 # ----------------------------------------------------------------------------- GTSAM
@@ -331,6 +333,75 @@ if pyceres is not None:
                         jacobians[blk][:] = full.reshape(-1)
             return True
 
+    class _ReprojectionScalar(pyceres.CostFunction):
+        """:class:`_Reprojection` of one observation in plain float arithmetic (no numpy calls:
+        the leanest Python callback we could write). Blocks ``[X (3), w (3), t (3)]``."""
+
+        def __init__(self, uv: np.ndarray):
+            super().__init__()
+            self.u, self.v = float(uv[0]), float(uv[1])
+            self.set_num_residuals(2)
+            self.set_parameter_block_sizes([3, 3, 3])
+
+        def Evaluate(self, parameters, residuals, jacobians):
+            X0, X1, X2 = parameters[0].tolist()
+            wx, wy, wz = parameters[1].tolist()
+            tx, ty, tz = parameters[2].tolist()
+            th2 = wx * wx + wy * wy + wz * wz
+            if th2 < 1e-12:
+                A, B, C = 1.0 - th2 / 6.0, 0.5 - th2 / 24.0, 1.0 / 6.0 - th2 / 120.0
+            else:
+                th = math.sqrt(th2)
+                sn, cs = math.sin(th), math.cos(th)
+                A, B, C = sn / th, (1.0 - cs) / th2, (th - sn) / (th2 * th)
+            d = 1.0 - B * th2  # R = d I + A [w]x + B w w^T
+            R00, R01, R02 = d + B * wx * wx, -A * wz + B * wx * wy, A * wy + B * wx * wz
+            R10, R11, R12 = A * wz + B * wy * wx, d + B * wy * wy, -A * wx + B * wy * wz
+            R20, R21, R22 = -A * wy + B * wz * wx, A * wx + B * wz * wy, d + B * wz * wz
+            x = R00 * X0 + R01 * X1 + R02 * X2 + tx
+            y = R10 * X0 + R11 * X1 + R12 * X2 + ty
+            z = R20 * X0 + R21 * X1 + R22 * X2 + tz
+            iz = 1.0 / z
+            residuals[0] = (FX * x * iz + CX - self.u) / PIXEL_SIGMA
+            residuals[1] = (FY * y * iz + CY - self.v) / PIXEL_SIGMA
+            if jacobians is None:
+                return True
+            a, b = FX * iz / PIXEL_SIGMA, FY * iz / PIXEL_SIGMA
+            ax, by = -a * x * iz, -b * y * iz  # d r / d Xc = [[a, 0, ax], [0, b, by]]
+            J0 = (a * R00 + ax * R20, a * R01 + ax * R21, a * R02 + ax * R22)
+            J1 = (b * R10 + by * R20, b * R11 + by * R21, b * R12 + by * R22)
+            e = 1.0 - C * th2  # Jr = e I - B [w]x + C w w^T
+            Jr = ((e + C * wx * wx, B * wz + C * wx * wy, -B * wy + C * wx * wz),
+                  (-B * wz + C * wy * wx, e + C * wy * wy, B * wx + C * wy * wz),
+                  (B * wy + C * wz * wx, -B * wx + C * wz * wy, e + C * wz * wz))
+            out = []
+            for p, q, r in (J0, J1):  # -(J_X [X]x) Jr
+                m0, m1, m2 = q * X2 - r * X1, -p * X2 + r * X0, p * X1 - q * X0
+                out += [-(m0 * Jr[0][c] + m1 * Jr[1][c] + m2 * Jr[2][c]) for c in range(3)]
+            if jacobians[0] is not None:
+                jacobians[0][:] = J0 + J1
+            if jacobians[1] is not None:
+                jacobians[1][:] = out
+            if jacobians[2] is not None:
+                jacobians[2][:] = (a, 0.0, ax, 0.0, b, by)
+            return True
+
+    class _NoOp(pyceres.CostFunction):
+        """The shape of one observation's reprojection cost, only writing zeros."""
+
+        def __init__(self):
+            super().__init__()
+            self.set_num_residuals(2)
+            self.set_parameter_block_sizes([3, 3, 3])
+
+        def Evaluate(self, parameters, residuals, jacobians):
+            residuals[:] = 0.0
+            if jacobians is not None:
+                for J in jacobians:
+                    if J is not None:
+                        J[:] = 0.0
+            return True
+
     class _Range(pyceres.CostFunction):
         """``(|t_1| - d) / sigma``: with keyframe 0 the world, ``|t_1|`` is keyframe 1's distance."""
 
@@ -349,8 +420,9 @@ if pyceres is not None:
             return True
 
 
-def solve_ceres(win: Window, per_track: bool) -> dict:
-    t0 = time.perf_counter()
+def build_ceres(win: Window, per_track: bool, noop: bool = False):
+    """The Ceres problem of ``win``: ``(problem, objects to keep alive, w, t, X)``; ``noop``: every
+    reprojection cost a Python call that only writes zeros (the floor of a Python callback)."""
     T_cw = inverse(win.T_wc_init)
     w = [so3_log(T[:3, :3]).copy() for T in T_cw]
     t = [T[:3, 3].copy() for T in T_cw]
@@ -373,7 +445,7 @@ def solve_ceres(win: Window, per_track: bool) -> dict:
         loss = pyceres.HuberLoss(HUBER_K) if KERNEL == "huber" else pyceres.CauchyLoss(HUBER_K)
         keep.append(loss)
         for k, j, uv in zip(win.obs_kf.tolist(), win.obs_pt.tolist(), win.obs_uv):
-            cost = _Reprojection(uv, fold_huber=False)
+            cost = _NoOp() if noop else _ReprojectionScalar(uv)
             prob.add_residual_block(cost, loss, [X[j], w[k], t[k]])
             keep.append(cost)
     rc = _Range(win.d01, 1e-3)
@@ -381,6 +453,12 @@ def solve_ceres(win: Window, per_track: bool) -> dict:
     prob.add_residual_block(rc, pyceres.TrivialLoss(), [t[1]])
     prob.set_parameter_block_constant(w[0])
     prob.set_parameter_block_constant(t[0])
+    return prob, keep, w, t, X
+
+
+def solve_ceres(win: Window, per_track: bool) -> dict:
+    t0 = time.perf_counter()
+    prob, keep, w, t, X = build_ceres(win, per_track)
     t1 = time.perf_counter()
     opts = pyceres.SolverOptions()
     opts.linear_solver_type = pyceres.LinearSolverType.SPARSE_SCHUR
@@ -415,7 +493,7 @@ def window_table(points: list[int], repeats: int, seed: int) -> None:
     print(f"## One window: 7 keyframes, {KERNEL} kernel, LM at most {MAX_ITERS} iterations "
           f"(median of {repeats} runs; 1 run where one solve took over 2 s)\n")
     print("| N points | observations | solver | build ms | solve ms | iterations | Python callbacks ms "
-          "| inlier RMSE px (init -> final) | rot err deg | centre err m | solve vs gtsam |")
+          "| inlier px median, RMSE (init -> final) | rot err deg | centre err m | solve vs gtsam |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for n in points:
         win = make_window(n, seed)
@@ -435,7 +513,7 @@ def window_table(points: list[int], repeats: int, seed: int) -> None:
                 gtsam_solve = solve
             ratio = "%.1fx" % (solve / gtsam_solve) if gtsam_solve else "-"
             print(f"| {n} | {len(win.obs_kf)} | {name} | {build:.1f} | {solve:.1f} | {runs[-1]['iters']} | {ev} "
-                  f"| {s0['rmse_px']:.2f} -> {sc['rmse_px']:.3f} | {sc['rot_deg']:.4f} | {sc['pos_m']:.4f} | {ratio} |")
+                  f"| {s0['med_px']:.2f}, {s0['rmse_px']:.2f} -> {sc['med_px']:.2f}, {sc['rmse_px']:.2f} | {sc['rot_deg']:.4f} | {sc['pos_m']:.4f} | {ratio} |")
         sys.stdout.flush()
     print(f"\n(initial guess: rotation error {s0['rot_deg']:.3f} deg, centre error {s0['pos_m']:.3f} m, "
           f"for the last N)\n")
@@ -553,7 +631,8 @@ def fixed_lag_table(n_kf: int, seed: int) -> None:
         r = json.loads(p.stdout.strip().splitlines()[-1])
         ms = 1e3 * np.array(r["times"])
         if "failed_at" in r:
-            print(f"| {kind} | failed at keyframe {r['failed_at']}: {r['error']} |")
+            err = " ".join(r["error"].split())[:160]
+            print(f"| {kind} | failed at keyframe {r['failed_at']}: {err} |")
             continue
         print(f"| {kind} | {ms[0]:.1f} | {np.median(ms):.1f} | {np.median(ms[-50:]):.1f} | {ms.max():.1f} "
               f"| {1e3 * np.median(r['upd']):.1f} | {r['new_factors']:.0f} "
@@ -584,6 +663,44 @@ def gil_share(fn) -> float:
     busy = rate(fn)
     idle = rate(lambda: time.sleep(dur))
     return busy / idle
+
+
+def linearise_table(seed: int, repeats: int = 5) -> None:
+    """One evaluation of residuals and Jacobians of the N = 600 window, per observation."""
+    print("## One linearisation of the window (N = 600), per observation\n")
+    print("| what | ms | us per observation |")
+    print("|---|---|---|")
+    win = make_window(600, seed)
+    m = len(win.obs_kf)
+
+    def med(fn) -> float:
+        ts = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t0)
+        return float(np.median(ts))
+
+    if gtsam is not None:
+        X_, P_ = gtsam.symbol_shorthand.X, gtsam.symbol_shorthand.L
+        K = gtsam.Cal3_S2(FX, FY, 0.0, CX, CY)
+        pix, _, _ = _gtsam_noises()
+        graph, values = gtsam.NonlinearFactorGraph(), gtsam.Values()
+        for k in range(N_WINDOW):
+            values.insert(X_(k), gtsam.Pose3(win.T_wc_init[k]))
+        for j in range(len(win.X_init)):
+            values.insert(P_(j), win.X_init[j])
+        for k, j, uv in zip(win.obs_kf.tolist(), win.obs_pt.tolist(), win.obs_uv):
+            graph.add(gtsam.GenericProjectionFactorCal3_S2(uv, pix, X_(k), P_(j), K))
+        dt = med(lambda: graph.linearize(values))
+        print(f"| gtsam: graph.linearize (C++ factors) | {1e3 * dt:.1f} | {1e6 * dt / m:.1f} |")
+    if pyceres is not None:
+        for label, noop in (("ceres: evaluate_jacobian, Python reprojection cost", False),
+                            ("ceres: evaluate_jacobian, Python cost that only writes zeros", True)):
+            prob, keep, *_ = build_ceres(win, per_track=False, noop=noop)
+            dt = med(lambda: prob.evaluate_jacobian())
+            print(f"| {label} | {1e3 * dt:.1f} | {1e6 * dt / m:.1f} |")
+    print()
 
 
 def gil_table(seed: int) -> None:
@@ -628,6 +745,7 @@ def main() -> None:
     if "lag" not in skip:
         fixed_lag_table(a.keyframes, a.seed)
     if "gil" not in skip:
+        linearise_table(a.seed)
         gil_table(a.seed)
 
 
