@@ -112,3 +112,12 @@ def test_fov_on_a_plain_folder(forward_seq, tmp_path):
 def test_units_follow_the_scale_source(config, fusion, text):
     report = {"config": config, **({"scale_fusion": fusion} if fusion else {})}
     assert units_text(report).startswith(text)
+
+
+def test_tum_layout_without_config_runs_the_tum_preset(handheld_tum_seq, tmp_path, run_cli):
+    out = tmp_path / "out"
+    res = run_cli([handheld_tum_seq, "--max-frames", "6", "--quiet", "--out", out])
+    assert res.code == 0, res.err
+    report = json.loads((out / "report.json").read_text())
+    assert report["config"]["scale"] == "rgbd" and report["working_size"] == [320, 240]
+    assert "preset: tum (picked for the tum layout" in res.out and "units: metres: from the depth images" in res.out
