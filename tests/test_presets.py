@@ -66,7 +66,7 @@ def test_general_preset_size_keeps_fx_equal_to_fy(tmp_path):
 
 def test_kitti_layout_without_config_runs_the_kitti_preset(forward_seq, tmp_path, run_cli):
     out = tmp_path / "out"
-    res = run_cli([forward_seq, "--max-frames", "8", "--quiet", "--out", out])
+    res = run_cli([forward_seq, "--max-frames", "5", "--quiet", "--out", out])
     assert res.code == 0, res.err
     cfg = json.loads((out / "report.json").read_text())["config"]
     assert cfg["scale"] == "fused" and cfg["camera_height"] == 1.65 and cfg["size"] == [832, 256]
