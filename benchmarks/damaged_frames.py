@@ -98,10 +98,10 @@ def main() -> None:
             named = bad is not None and bad.name in first["_stderr"]
             reason = skipped[f]["reason"].split(": ", 1)[-1] if f in skipped else "NOT DETECTED"
             rows.append((f, bad.stat().st_size if bad else 0, reason, named, first["frames_written"],
-                         first["filled_frames"].get(str(f), "-"), ates))
+                         first.get("filled_frames", {}).get(str(f), "-"), ates))
     s0 = seeds[0]
-    print(f"vo-run {' '.join(layers)} on {clip.name}, damaged copies: --keep {args.keep:.3f}"
-          + (f" --keep-bytes {args.keep_bytes}" if args.keep_bytes else "")
+    print(f"vo-run {' '.join(layers)} on {clip.name}, damaged copies: "
+          + (f"--keep-bytes {args.keep_bytes}" if args.keep_bytes else f"--keep {args.keep:.3f}")
           + f"; intact: ATE {', '.join(f'{base[s]:.4f} m (seed {s})' for s in seeds)}\n")
     multi = len(seeds) > 1
     med_base = float(np.median(list(base.values())))
