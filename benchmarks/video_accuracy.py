@@ -3,11 +3,12 @@
 poses with ``vo-eval traj``, and print the table (docs/video.md has the results).
 
     .venv/bin/python benchmarks/video_accuracy.py CLIP [--config kitti] [--seeds 0 1 2 3 4] [--codec mp4v]
-        [--work /tmp/video_accuracy]
+        [--lossless] [--work /tmp/video_accuracy]
 
 CLIP is a KITTI odometry folder (image_0/ or image_2/, calib.txt, poses.txt, times.txt).  The video
 (``--codec``: a FourCC OpenCV's FFmpeg can write; mp4v is MPEG-4 part 2, lossy) and every run's
-output go under ``--work``, never into the repository.  One run's ATE moves with ``--seed`` (the match
+output go under ``--work``, never into the repository.  ``--lossless`` adds a row for an FFV1 (lossless)
+video of the same frames, which separates what the reader does from what the codec loses.  One run's ATE moves with ``--seed`` (the match
 sampling and RANSAC) by more than the video's loss, so each input runs once per seed and the table
 gives every seed and the median.
 """
@@ -73,6 +74,7 @@ def main() -> None:
     ap.add_argument("--fps", type=float, default=10.0, help="frame rate written into the video")
     ap.add_argument("--work", type=Path, default=Path("/tmp/video_accuracy"))
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    ap.add_argument("--lossless", action="store_true", help="also an FFV1 (lossless) .mkv video")
     a = ap.parse_args()
     a.work.mkdir(parents=True, exist_ok=True)
     seq = open_sequence(a.clip, size=None)
@@ -82,12 +84,17 @@ def main() -> None:
     video = a.work / f"{a.clip.name}.{'mp4' if a.codec in ('mp4v', 'avc1') else 'avi'}"
     info = encode(a.clip, video, a.codec, a.fps)
     gt = a.clip / "poses.txt"
+    inputs = [("image folder", [a.clip, "--config", a.config]),
+              (f"video ({a.codec})", [video, "--intrinsics", intr, "--config", a.config])]
+    if a.lossless:
+        lossless = a.work / f"{a.clip.name}_ffv1.mkv"
+        ll = encode(a.clip, lossless, "FFV1", a.fps)
+        inputs.append(("video (FFV1, lossless)", [lossless, "--intrinsics", intr, "--config", a.config]))
     rows = []
-    for name, args in (("image folder", [a.clip, "--config", a.config]),
-                       (f"video ({a.codec})", [video, "--intrinsics", intr, "--config", a.config])):
+    for name, args in inputs:
         errs, walls = [], []
         for seed in a.seeds:
-            out = a.work / f"run_{name.split()[0]}_seed{seed}"
+            out = a.work / f"run_{name.split()[0]}{'_ffv1' if 'FFV1' in name else ''}_seed{seed}"
             walls.append(run([*args, "--seed", seed], out))
             errs.append(ate(out / "trajectory_kitti.txt", gt, out / "eval.json")["ate_m"]["rmse"])
         rows.append((name, errs, float(np.median(walls))))
@@ -95,6 +102,8 @@ def main() -> None:
     print(f"clip: {a.clip.name}, {info['frames']} frames {W}x{H}; video: {video} ({info['bytes'] / 1e6:.2f} MB, "
           f"{8 * info['bytes'] / (info['frames'] / a.fps) / 1e6:.1f} Mbit/s at {a.fps:g} Hz, "
           f"PSNR {info['psnr_db']:.1f} dB against the frames)")
+    if a.lossless:
+        print(f"lossless video: {lossless} ({ll['bytes'] / 1e6:.2f} MB, PSNR {ll['psnr_db']:.1f} dB)")
     seeds = " ".join(map(str, a.seeds))
     print(f"| input | --config | ATE RMSE Sim(3) (m), seeds {seeds} | median | median / image folder's | "
           f"median wall time (s) |")

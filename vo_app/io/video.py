@@ -112,6 +112,8 @@ class VideoSequence(Sequence):
         ok, img = cap.retrieve() if ok else (False, None)
         if not ok or img is None or img.size == 0:
             raise ImageReadError("cannot decode this video frame")
+        if not self.color and img.ndim == 3:  # gray in uint8: a video of gray frames gives them back exactly
+            img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
         return decoded_to_float(img, self.color)
 
     def __iter__(self):
