@@ -133,7 +133,7 @@ def test_reader_errors_reach_the_loop_in_frame_order(handheld_seq, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         run_odometry(seq, load_config("demo", batch=4, flush_seconds=0.0), tmp_path)
     rep = json.loads((tmp_path / "report.json").read_text())
-    assert rep["status"] == "running" and [p["frame"] for p in rep["pairs"]] == [1, 2, 3, 4, 5]
+    assert rep["status"] == "interrupted" and [p["frame"] for p in rep["pairs"]] == [1, 2, 3, 4, 5]
 
 
 # ------------------------------------------------------------------ the batched pair geometry
