@@ -8,7 +8,8 @@ noisier per pair but without drift.  The state is ``x = log(norm)`` of the curre
 
 - predict: ``x = x_prev + log(ratio)``, variance ``+ sigma^2`` with the pair's own ``sigma`` where
   the caller gives one (``vo-run`` widens it for ratios measured on low-parallax points, see
-  :func:`chain_sigma`), else ``ratio_sigma``; without a ratio (after a fallback that broke the
+  :func:`chain_sigma`, except for the two ratios across a damaged frame, which it measures on
+  low-parallax points on purpose: ``scale_chain.bridge_thresholds``), else ``ratio_sigma``; without a ratio (after a fallback that broke the
   chain) ``x = x_prev``, variance ``+ free_sigma^2``;
 - start: until the first absolute measurement arrives the state is only a placeholder (the
   caller's initial norm); that measurement is taken as it is (``x = z``, ``P = sigma^2``), not
