@@ -1,16 +1,17 @@
 """What one damaged frame costs: the clip run intact, then once per damaged frame.
 
 Usage: .venv/bin/python benchmarks/damaged_frames.py [--clip kitti06_0000-0050] [--frames 5 10 ... 45]
-       [--keep 0.333 | --keep-bytes 3000] [--config kitti] [--scale fused] [--seeds 0 1 2 3 4]
+       [--keep 0.333 | --keep-bytes 3000] [--jpeg] [--config kitti] [--scale fused] [--seeds 0 1 2 3 4]
 
-``--clip`` is a folder of ``../shared/data`` or a path to any KITTI-layout sequence with ``poses.txt``.
-For each frame of ``--frames`` a copy of the clip is made in a temporary folder (symbolic links to
-the intact files) in which that one image is truncated to ``--keep`` of its bytes (or to
-``--keep-bytes``); ``vo-run COPY --config ... --quiet`` runs on it, and the table gives the
-Sim(3)-aligned ATE next to the intact run's, with the reason ``report.json`` gives for the frame and
-whether the console named it.  With several ``--seeds`` every run is made with each seed, and the
-last column compares the median ATE over the seeds with the intact clip's: the ATE of the 60 m
-clip moves by more than 20 % with the seed of the match sampling alone (docs/robustness.md).
+``--clip`` is a folder of ``../shared/data`` or a path to any KITTI-layout sequence with ``poses.txt``
+(``--jpeg``: its images saved as JPEG, quality 95, first).  For each frame of ``--frames`` a copy of
+the clip is made in a temporary folder (symbolic links to the intact files) in which that one image
+is truncated to ``--keep`` of its bytes (or to ``--keep-bytes``); ``vo-run COPY --config ...
+--quiet`` runs on it, and the table gives the Sim(3)-aligned ATE next to the intact run's, with the
+reason ``report.json`` gives for the frame and whether the console named it.  With several
+``--seeds`` every run is made with each seed, and the last column compares the median ATE over the
+seeds with the intact clip's: the ATE of the 60 m clip moves by more than 20 % with the seed of the
+match sampling alone (docs/robustness.md).
 docs/robustness.md quotes it.
 """
 from __future__ import annotations
@@ -29,6 +30,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from kitti_accuracy import DATA  # noqa: E402
 
 from vo_app.io.images import list_images  # noqa: E402
+
+
+def jpeg_copy(clip: Path, dest: Path) -> Path:
+    """``dest``: ``clip`` with the images of its ``image*`` folders saved as JPEG (quality 95)."""
+    import cv2
+
+    dest.mkdir(parents=True)
+    for entry in sorted(clip.iterdir()):
+        if not (entry.is_dir() and entry.name.startswith("image")):
+            os.symlink(entry.resolve(), dest / entry.name)
+            continue
+        (dest / entry.name).mkdir()
+        for src in list_images(entry):
+            cv2.imwrite(str(dest / entry.name / f"{src.stem}.jpg"), cv2.imread(str(src), cv2.IMREAD_UNCHANGED),
+                        [cv2.IMWRITE_JPEG_QUALITY, 95])
+    return dest
 
 
 def damaged_copy(clip: Path, dest: Path, frame: int | None, keep: float | None, keep_bytes: int | None) -> Path | None:
@@ -71,6 +88,7 @@ def main() -> None:
     ap.add_argument("--keep-bytes", type=int, help="bytes of the damaged file kept (instead of --keep)")
     ap.add_argument("--config", action="append", default=None, help="vo-run --config layers [default: kitti]")
     ap.add_argument("--scale", help="vo-run --scale [default: the preset's]")
+    ap.add_argument("--jpeg", action="store_true", help="save the clip's images as JPEG (quality 95) first")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0],
                     help="seeds of the match sampling and RANSAC; with several, every run is made with each and "
                          "the last columns compare the medians over the seeds")
@@ -84,6 +102,8 @@ def main() -> None:
     seeds = args.seeds
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
+        if args.jpeg:
+            clip = jpeg_copy(clip, tmp / clip.name)
         base = {s: run(clip, tmp / f"out_intact_{s}", layers, s)["accuracy"]["ate_rmse_m"] for s in seeds}
         rows = []
         for f in args.frames:
