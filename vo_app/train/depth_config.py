@@ -32,7 +32,7 @@ from ..io.yaml_file import read_yaml_mapping
 from ..models.depth.arch import SMALL, DepthArch
 from .config import (CkptConfig, LogConfig, OptimConfig, RuntimeConfig, SelfSupConfig, StageConfig, ValConfig,
                      build_config, common_problems)
-from .data.depth_synth import SynthDepthSpec
+from ..synth.samples.depth_synth import SynthDepthSpec
 
 MASKS = ("edge", "overlap", "blank")
 
