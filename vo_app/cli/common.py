@@ -63,6 +63,6 @@ def parse_size(text: str | None, *, native: bool = True) -> tuple[int, int] | No
         raise UserError(f"invalid --size {text!r}", fix=f"use WIDTHxHEIGHT, e.g. {example}")
     w, h = int(m.group(1)), int(m.group(2))
     if not (16 <= w <= 8192 and 16 <= h <= 8192):
-        raise UserError(f"--size {text} is out of range", fix=f"use 16..8192 pixels a side, e.g. {example}")
+        raise UserError(f"--size {text!r} is out of range", fix=f"use 16..8192 pixels a side, e.g. {example}")
     return w, h
 
