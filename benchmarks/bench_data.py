@@ -32,8 +32,8 @@ def main() -> None:
     args = ap.parse_args()
     import torch
 
-    from vo_app.train.data.depth_synth import SynthDepthSpec, make_depth_sample
-    from vo_app.train.data.synthetic import SynthSpec, make_sample
+    from vo_app.synth.samples.depth_synth import SynthDepthSpec, make_depth_sample
+    from vo_app.synth.samples.synthetic import SynthSpec, make_sample
 
     torch.set_num_threads(1)
     w, h = (int(v) for v in args.size.lower().split("x"))

@@ -20,7 +20,7 @@ W, H = 832, 256
 
 
 def _images(n: int, seed: int = 0) -> list[np.ndarray]:
-    from vo_app.train.data.synthetic import HELDOUT, make_sample
+    from vo_app.synth.samples.synthetic import HELDOUT, make_sample
 
     out = []
     for i in range(n):

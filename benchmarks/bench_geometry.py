@@ -22,6 +22,8 @@ import torch
 
 from vo_app import geometry as geo
 from vo_app.geometry import batched
+from vo_app.geometry._reference.flow_masks import match_score
+from vo_app.geometry.epipolar import sampson_distance
 from vo_app.io import open_sequence
 from vo_app.models.dis import DISFlow
 
@@ -39,7 +41,7 @@ def load_pairs(seq_dir: Path, n_pairs: int):
     for i in range(1, len(frames)):
         f, b = dis(frames[i - 1], frames[i])
         flows.append(f)
-        scores.append(geo.match_score(f, b)["score"])
+        scores.append(match_score(f, b)["score"])
         rel.append(np.linalg.inv(gt[i]) @ gt[i - 1])
     return np.stack(flows), np.stack(scores), seq.intrinsics.K, np.stack(rel)
 
@@ -81,7 +83,7 @@ def ours(flows, scores, K, seed=0, refine=False):
     R, t, m, r = estimate(torch.from_numpy(flows).permute(0, 3, 1, 2), torch.from_numpy(scores), Kb, seed)
     if refine:  # what vo-run does next: robust Gauss-Newton on the matches within 1 px of F
         F = r.F.numpy()
-        band = torch.from_numpy(geo.sampson_distance(F, m.p1.numpy(), m.p2.numpy()) < 1.0)
+        band = torch.from_numpy(sampson_distance(F, m.p1.numpy(), m.p2.numpy()) < 1.0)
         R, t, _ = batched.refine_pose(m.p1, m.p2, Kb, R, t, band)
     return R.numpy(), t.numpy(), m
 

@@ -16,7 +16,8 @@ import numpy as np
 from vo_app.io import open_sequence
 from vo_app.models.dis import DISFlow, to_gray_u8
 from vo_app.models.klt import refine_matches
-from vo_app.synth import read_flo, write_sequence
+from vo_app.io.flo import read_flo
+from vo_app.synth import write_sequence
 
 
 def main() -> None:

@@ -3,8 +3,8 @@
 Usage: .venv/bin/python benchmarks/masks_planar.py [--repeat 7]
 
 On KITTI 06 frames 0-16 (DIS medium at 832x256, 16 pairs): ms per pair of
-``flow_masks.match_score`` (the NumPy reference) and ``match_score_fast`` (the runtime's, same
-numbers), with and without ``vo_app.pipeline.alloc.keep_freed_memory`` (the allocator setting
+``_reference/flow_masks.match_score`` (the NumPy reference) and the C++ kernel the runtime uses
+(``vo_app.geometry.match_score``), with and without ``vo_app.pipeline.alloc.keep_freed_memory`` (the allocator setting
 ``vo-run`` makes), and, on the 6,000 matches sampled per pair, the batch-16 RANSAC with
 ``check_planar=False`` next to the planar check alone: ``flag_planar`` (the C++ kernel), ``planar_pairs``
 (NumPy, all pairs at once) and ``flag_planar_loop`` (pair by pair); and the geometry API with its
@@ -22,11 +22,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vo_app import geometry as geo
 from vo_app.geometry import batched
-from vo_app.geometry.flow_masks import match_score, match_score_fast
+from vo_app.geometry._reference.flow_masks import match_score
+from vo_app.geometry._reference.planar import flag_planar_loop, planar_pairs
 from vo_app.io import open_sequence
 from vo_app.models.dis import DISFlow
-from vo_app.pipeline.pair import match_scores
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "kitti06_0000-0050"
 
@@ -60,15 +61,14 @@ def main() -> None:
     flows = [dis(frames[i], frames[i + 1]) for i in range(16)]
     tag = "vo-run's allocator setting" if args.tuned else "default allocator"
     ref = _median_ms(lambda: [match_score(f, b) for f, b in flows], args.repeat) / 16
-    fast = _median_ms(lambda: [match_score_fast(f, b) for f, b in flows], args.repeat) / 16
     print(f"| masks, match_score (reference), {tag} | {ref:.2f} |")
-    print(f"| masks, match_score_fast (NumPy), {tag} | {fast:.2f} |")
-    cpp = _median_ms(lambda: [match_scores(f, b) for f, b in flows], args.repeat) / 16
-    print(f"| masks, C++ kernel (runtime: pipeline/pair.py match_scores), {tag} | {cpp:.2f} |")
+    tt = [tuple(torch.from_numpy(x).permute(2, 0, 1)[None] for x in fb) for fb in flows]
+    cpp = _median_ms(lambda: [geo.match_score(f, b) for f, b in tt], args.repeat) / 16
+    print(f"| masks, C++ kernel (runtime: vo_app.geometry.match_score), {tag} | {cpp:.2f} |")
     if args.tuned:
         return
     flow = torch.from_numpy(np.stack([f for f, _ in flows])).permute(0, 3, 1, 2)
-    score = torch.from_numpy(np.stack([match_score_fast(f, b)["score"] for f, b in flows]))
+    score = torch.cat([geo.match_score(f, b).score for f, b in tt])
     m = batched.sample_matches(flow, score, 6000, 0.2, seed=np.arange(16))
     kw = dict(threshold=0.1, confidence=0.99, seed=np.arange(16), check_planar=False)
     ransac = _median_ms(lambda: batched.ransac_fundamental(m.p1, m.p2, **kw), args.repeat) / 16
@@ -82,10 +82,10 @@ def main() -> None:
     new = _median_ms(lambda: check(batched.flag_planar), args.repeat) / 16
     x1, x2 = m.p1.numpy()[res.status.numpy() == 0], m.p2.numpy()[res.status.numpy() == 0]
     inl = res.inliers.numpy()[res.status.numpy() == 0]
-    vec = _median_ms(lambda: batched.planar_pairs(x1, x2, inl, 0.5), args.repeat) / 16
-    old = _median_ms(lambda: check(batched.flag_planar_loop), args.repeat) / 16
-    same = check(batched.flag_planar).status.tolist() == check(batched.flag_planar_loop).status.tolist()
-    same &= bool((batched.planar_pairs(x1, x2, inl, 0.5) == (check(batched.flag_planar).status.numpy()[
+    vec = _median_ms(lambda: planar_pairs(x1, x2, inl, 0.5), args.repeat) / 16
+    old = _median_ms(lambda: check(flag_planar_loop), args.repeat) / 16
+    same = check(batched.flag_planar).status.tolist() == check(flag_planar_loop).status.tolist()
+    same &= bool((planar_pairs(x1, x2, inl, 0.5) == (check(batched.flag_planar).status.numpy()[
         res.status.numpy() == 0] == 3)).all())
     K = torch.from_numpy(np.broadcast_to(open_sequence(DATA, size=(832, 256)).intrinsics.K, (16, 3, 3)).copy())
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from vo_app import geometry as geo
+import _geo_np as geo
 from vo_app.geometry import batched, pose_torch
 
 pytestmark = pytest.mark.skipif(not geo._ext.available(), reason="vo_app._core is not built")
@@ -47,7 +47,7 @@ def test_pose_cpp_matches_reference(seed):
     F, inl, ok = geo.ransac_fundamental(p1[None], p2[None], threshold=0.5, seed=seed)
     assert ok[0]
     cpp = geo.pose_from_fundamental(F, K[None], p1[None], p2[None], inl)
-    ref = geo.pose_from_fundamental_ref(F, K[None], p1[None], p2[None], inl)
+    ref = geo.pose_from_fundamental(F, K[None], p1[None], p2[None], inl, backend="reference")
     tor = pose_torch.pose_from_fundamental_t(torch.from_numpy(F), torch.from_numpy(K[None]), torch.from_numpy(p1[None]),
                                              torch.from_numpy(p2[None]), torch.from_numpy(inl))
     np.testing.assert_allclose(cpp.R, ref.R, atol=1e-9)

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from _flowkit import TINY, one_line_error
-from vo_app.train.data.depth_synth import SynthDepthSpec, make_depth_sample
-from vo_app.train.data.synthetic import SynthSpec, make_sample
+from vo_app.synth.samples.depth_synth import SynthDepthSpec, make_depth_sample
+from vo_app.synth.samples.synthetic import SynthSpec, make_sample
 
 
 def _same(a: dict, b: dict) -> bool:

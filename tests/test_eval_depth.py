@@ -88,7 +88,7 @@ def test_ground_plane_baseline():
 
 
 def test_mean_training_depth_from_checkpoint_or_synthetic_frames():
-    from vo_app.train.data.depth_synth import SynthDepthSpec, make_depth_sample
+    from vo_app.synth.samples.depth_synth import SynthDepthSpec, make_depth_sample
 
     assert mean_training_depth({"training": {"mean_depth": 12.5}, "image_size": [64, 64]}) == (
         12.5, "checkpoint training.mean_depth")
@@ -163,9 +163,8 @@ def test_velodyne_projection_lands_on_the_right_pixel(tmp_path):
 
 
 def test_kitti_raw_layout_detection_and_reader(tmp_path):
-    from vo_app.io import LAYOUTS, detect_layout, open_sequence
+    from vo_app.io import detect_layout, open_sequence
 
-    assert "kitti_raw" in LAYOUTS
     root = _write_drive(tmp_path / "drive")
     assert detect_layout(root) == "kitti_raw"
     seq = open_sequence(root, size=(20, 15), color=True)
@@ -232,7 +231,7 @@ def test_vo_eval_depth_cli_synthetic(tmp_path, run_cli, tiny_depth_ckpt):
         for mode in ("median_scaled", "metric"):
             assert method[mode]["frames"] == 2 and 0 <= method[mode]["a1"] <= 1 and method[mode]["abs_rel"] >= 0
     # the constant baseline's metric error is that of 14 m everywhere
-    from vo_app.train.data.depth_synth import heldout_depth_set
+    from vo_app.synth.samples.depth_synth import heldout_depth_set
 
     gts = [s["depth1"] for s in heldout_depth_set(2, 64, 64)]
     expect = np.mean([depth_metrics(np.full_like(g, 14.0), g, 80.0)["abs_rel"] for g in gts])

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from vo_app.errors import UserError
-from vo_app.geometry.flow_masks import occlusion_mask
+from vo_app.geometry._reference.flow_masks import occlusion_mask
 from vo_app.geometry.warp import backward_warp, occlusion_from_backward, resize_flow
 from vo_app.models.pwc import PWCArch, PWCFlow, PWCNet, cost_volume
 

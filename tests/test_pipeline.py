@@ -104,7 +104,9 @@ def test_report_has_per_pair_records_and_totals(handheld_run):
     assert rep["status"] == "complete" and rep["frames"] == 20 and rep["frames_written"] == 20
     assert rep["skipped_frames"] == [] and rep["filled_frames"] == {}
     assert rep["layout"] == "kitti" and rep["working_size"] == [416, 128]
-    assert rep["geometry_backend"] in ("cpp", "reference") and rep["config"]["seed"] == 0
+    from vo_app import geometry as geometry_api
+
+    assert rep["geometry_backend"] == geometry_api.backend_name("auto") and rep["config"]["seed"] == 0
     assert [p["frame"] for p in rep["pairs"]] == list(range(1, 20))
     for p in rep["pairs"]:
         for key in ("ref", "fallback", "candidates", "inliers", "triangulated", "scale", "scale_note", "timings_s",
@@ -256,17 +258,17 @@ def test_corrupt_image_is_skipped_and_filled(handheld_seq, tmp_path):
     assert relative_ate(seq, out) < 0.02
 
 
-def test_scale_from_previous_with_no_shared_points():
-    from vo_app.pipeline.scale_chain import PairMemory, scale_from_previous
+def test_scale_ratio_with_no_shared_points():
+    from vo_app.pipeline.scale_chain import PairMemory, dense_matches, ratio_from_dense
 
     h, w = 32, 48
     K = np.array([[40.0, 0, 23.5], [0, 40.0, 15.5], [0, 0, 1]])
     mem = PairMemory(p=np.array([[10.0, 10.0], [20.0, 12.0]]), depth=np.array([5.0, 6.0]),
                      angle=np.array([0.05, 0.05]), scale=1.0)
     flow = np.zeros((h, w, 2), np.float32)
-    ratio, n_used, _ = scale_from_previous(mem, flow, np.zeros((h, w), bool), np.eye(3), np.array([0, 0, 1.0]), K,
-                                           min_points=50)
-    assert np.isnan(ratio) and n_used == 0
+    dense = dense_matches(mem, flow, np.zeros((h, w), bool), np.eye(3), np.array([0, 0, 1.0]), K)
+    ratio, n_used, _ = ratio_from_dense(mem, dense, min_points=50)
+    assert dense.shared == 0 and np.isnan(ratio) and n_used == 0
 
 
 def test_carry_memory_moves_points_and_depths_with_the_pose():

@@ -1,5 +1,5 @@
-"""The batched runtime: streaming == --batch N == no pipelining (bit-identical trajectories), the fast
-masks and the batched planar check against their references, the one-pass scale chain, --device, --batch."""
+"""The batched runtime: streaming == --batch N == no pipelining (bit-identical trajectories), the mask
+kernel and the batched planar check against their references, the one-pass scale chain, --device, --batch."""
 from __future__ import annotations
 
 import json
@@ -12,12 +12,14 @@ import torch
 
 from vo_app import geometry as geo
 from vo_app.geometry import _ext, batched
-from vo_app.geometry.flow_masks import match_score, match_score_fast
+from vo_app.geometry._reference.flow_masks import match_score
+from vo_app.geometry._reference.planar import flag_planar_loop, planar_pairs
 from vo_app.io import open_sequence
 from vo_app.pipeline import source as source_mod
 from vo_app.pipeline.config import load_config
 from vo_app.pipeline.odometry import run_odometry
-from vo_app.pipeline.pair import TOO_FEW_INLIERS, estimate_pair, estimate_pairs, match_scores
+from vo_app.pipeline.pair import TOO_FEW_INLIERS, estimate_pair, estimate_pairs
+from vo_app.pipeline.scale_chain import PairMemory, triangulate
 
 needs_core = pytest.mark.skipif(not geo._ext.available(), reason="vo_app._core is not built")
 TRAJ = ("trajectory_kitti.txt", "trajectory_tum.txt")
@@ -187,8 +189,8 @@ def test_reference_backend_runs_batched(handheld_flows):
     np.testing.assert_array_equal(res[1].depth1, one.depth1)
 
 
-# ------------------------------------------------------------------ fast masks == reference masks
-def test_fast_masks_equal_the_reference(handheld_flows):
+# ------------------------------------------------------------------ mask kernel == reference masks
+def test_masks_equal_the_reference(handheld_flows):
     ff, fb, _, _ = handheld_flows
     rng = np.random.default_rng(0)
     h, w = 40, 56
@@ -202,26 +204,93 @@ def test_fast_masks_equal_the_reference(handheld_flows):
     for f, b in cases:
         with np.errstate(invalid="ignore"):  # the reference warns on non-finite flow
             ref = match_score(f, b)
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")  # the fast version does not
-            fast = match_score_fast(f, b)
-        for key in ("occ", "fb", "fb_score", "score"):
-            np.testing.assert_allclose(fast[key], ref[key], rtol=1e-6, atol=1e-6, err_msg=key)
-            assert fast[key].dtype == ref[key].dtype and fast[key].shape == ref[key].shape
+        to = lambda x: torch.from_numpy(x).permute(2, 0, 1)[None]  # noqa: E731
+        with np.errstate(invalid="ignore"):
+            api_ref = geo.match_score(to(f), to(b), backend="reference")
+        for key in ("occ", "fb", "score"):
+            np.testing.assert_array_equal(getattr(api_ref, key)[0].numpy(), ref[key], err_msg=key)
         if _ext.has("match_score_cpu"):  # the C++ kernel the runtime uses (csrc/cpu/masks.cpp)
-            score, occ, dfb = _ext._core.match_score_cpu(f[None], b[None])
-            for key, got in (("occ", occ), ("fb", dfb), ("score", score)):
-                assert got.shape == (1,) + ref[key].shape and got.dtype == np.float32
-                np.testing.assert_allclose(got[0], ref[key], rtol=1e-5, atol=1e-5, err_msg=f"C++ {key}")
-            np.testing.assert_array_equal(match_scores(f, b), score[0])
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")  # the kernel does not warn on non-finite flow
+                got = geo.match_score(to(f), to(b))
+            for key in ("occ", "fb", "score"):
+                g = getattr(got, key)
+                assert g.shape == (1,) + ref[key].shape and g.dtype == torch.float32
+                np.testing.assert_allclose(g[0].numpy(), ref[key], rtol=1e-5, atol=1e-5, err_msg=f"C++ {key}")
 
 
 # ------------------------------------------------------------------ the one-pass scale chain
+# The earlier two-pass form of the scale chain (each pair refined and triangulated its points
+# twice): the oracle of the one-pass form the run uses.
+def _make_memory(flow_fwd: np.ndarray, valid: np.ndarray, R: np.ndarray, t: np.ndarray, K: np.ndarray, scale: float,
+                images: tuple[np.ndarray, np.ndarray] | None = None, step: int = 2) -> PairMemory:
+    """Triangulate the pair's dense matches (on a ``step`` grid of frame 1) into frame 2.
+
+    With ``images`` (uint8 gray frames 1 and 2) the matches are refined by Lucas-Kanade first.
+    """
+    h, w = valid.shape
+    ys, xs = np.mgrid[0:h:step, 0:w:step]
+    ok = valid[ys, xs]
+    g = np.stack([xs[ok], ys[ok]], -1).astype(np.float64)
+    q = g + flow_fwd[ys[ok], xs[ok]].astype(np.float64)
+    keep = np.ones(len(g), bool)
+    if images is not None:
+        q, keep = _refine_matches(images[0], images[1], g, q)
+    tri = triangulate(g, q, K, R, t)
+    inside = keep & tri.valid & (q[:, 0] >= 0) & (q[:, 0] <= w - 1) & (q[:, 1] >= 0) & (q[:, 1] <= h - 1)
+    angle = np.arccos(np.clip(tri.ray_cos, -1.0, 1.0))
+    return PairMemory(q[inside], tri.depth2[inside], angle[inside], float(scale))
+
+
+
+def _scale_from_previous(mem: PairMemory, flow_fwd: np.ndarray, valid_new: np.ndarray, R: np.ndarray, t: np.ndarray,
+                        K: np.ndarray, min_points: int, images: tuple[np.ndarray, np.ndarray] | None = None,
+                        parallax_deg: tuple[float, ...] = (2.0, 1.0, 0.5, 0.0)) -> tuple[float, int, float]:
+    """Ratio ``lambda_new / lambda_prev`` from the points of the shared frame that both pairs triangulate.
+
+    Both pairs triangulate the same points with unit baselines (each from its own
+    forward flow, so flow biases affect both alike); their depths then scale as
+    ``1/lambda``.  Low-parallax points carry biased, noisy depths, so only points seen
+    with at least ``parallax_deg`` in both pairs vote; the threshold relaxes, in the
+    given order, until ``min_points`` remain.  Votes are weighted by the inverse
+    variance of their log-depths (~ parallax^2).
+
+    Returns ``(ratio, n_used, parallax_threshold_deg)``; ratio is NaN when even the
+    last threshold leaves too few points.
+    """
+    p = mem.p
+    xi = np.rint(p[:, 0]).astype(np.int64)
+    yi = np.rint(p[:, 1]).astype(np.int64)
+    ok = valid_new[yi, xi]
+    p, d_old, a_old = p[ok], mem.depth[ok], mem.angle[ok]
+    q = p + geo.sample_flow(flow_fwd, p.astype(np.float32)).astype(np.float64)
+    if images is not None:
+        q, keep = _refine_matches(images[0], images[1], p, q)
+        p, q, d_old, a_old = p[keep], q[keep], d_old[keep], a_old[keep]
+    new = triangulate(p, q, K, R, t)
+    a_new = np.arccos(np.clip(new.ray_cos, -1.0, 1.0))
+    weight = 1.0 / (1.0 / np.maximum(a_new, 1e-6) ** 2 + 1.0 / np.maximum(a_old, 1e-6) ** 2)
+    a_min = np.minimum(a_old, a_new)
+    for thr in parallax_deg:
+        sel = new.valid & (a_min >= np.radians(thr))
+        if sel.sum() >= min_points:
+            ratio, n = geo.robust_ratio(d_old[sel], new.depth1[sel], min_points, weights=weight[sel])
+            return ratio, n, thr
+    return float("nan"), int(new.valid.sum()), float("nan")
+
+
+
+
+def _refine_matches(*args):
+    from vo_app.models.klt import refine_matches
+
+    return refine_matches(*args)
+
 @pytest.mark.parametrize("lk", [False, True])
 def test_dense_ratio_equals_the_two_pass_ratio(handheld_flows, lk):
-    """For the same memory, the ratio from the one-pass dense matches is the old scale_from_previous
+    """For the same memory, the ratio from the one-pass dense matches is the two-pass ratio
     (Lucas-Kanade refines each point on its own, so one call on all points gives the same matches)."""
-    from vo_app.pipeline.scale_chain import dense_matches, make_memory, ratio_from_dense, scale_from_previous
+    from vo_app.pipeline.scale_chain import dense_matches, ratio_from_dense
 
     ff, fb, K, grays = handheld_flows
     g = grays if lk else None
@@ -230,8 +299,8 @@ def test_dense_ratio_equals_the_two_pass_ratio(handheld_flows, lk):
     r0 = estimate_pair(ff[0], fb[0], K, cfg, 1)
     r1 = estimate_pair(ff[1], fb[1], K, cfg, 2)
     assert r0.fallback is None and r1.fallback is None
-    mem = make_memory(ff[0], r0.rigid_score > 0, r0.R, r0.t, K, 1.0, images=im0, step=3)
-    old = scale_from_previous(mem, ff[1], r1.rigid_score > 0, r1.R, r1.t, K, 50, images=im1)
+    mem = _make_memory(ff[0], r0.rigid_score > 0, r0.R, r0.t, K, 1.0, images=im0, step=3)
+    old = _scale_from_previous(mem, ff[1], r1.rigid_score > 0, r1.R, r1.t, K, 50, images=im1)
     dense = dense_matches(mem, ff[1], r1.rigid_score > 0, r1.R, r1.t, K, im1, step=3)
     new = ratio_from_dense(mem, dense, 50)
     assert np.isfinite(old[0]) and old[1] == new[1] and old[2] == new[2]
@@ -287,7 +356,7 @@ def test_planar_check_same_decisions_as_the_pair_by_pair_check():
         fast = batched.RansacResult(res.F, res.inliers, res.n_inliers, res.iters, res.status.clone())
         slow = batched.RansacResult(res.F, res.inliers, res.n_inliers, res.iters, res.status.clone())
         batched.flag_planar(fast, P1, P2, thr)
-        batched.flag_planar_loop(slow, P1, P2, thr)
+        flag_planar_loop(slow, P1, P2, thr)
         assert fast.status.tolist() == slow.status.tolist()
         planar = (fast.status == 3).numpy()
         assert planar[[i for i, k in enumerate(kinds) if k in ("wall", "road")]].all()
@@ -311,7 +380,7 @@ def test_planar_check_cpp_kernel_matches_the_numpy_version():
     inl[5, 3:] = False  # 3 inliers: never planar
     for tol in (0.2, 0.5, 2.0):
         cpp = _ext._core.planar_pairs_cpu(x1, x2, inl, tol, 0.95)
-        ref = batched.planar_pairs(x1, x2, inl, tol, 0.95)
+        ref = planar_pairs(x1, x2, inl, tol, 0.95)
         assert cpp.dtype == bool and cpp.tolist() == ref.tolist()
     assert not _ext._core.planar_pairs_cpu(x1, x2, inl, 0.5, 0.95)[5]
     assert _ext._core.planar_pairs_cpu(x1, x2, inl, 0.5, 0.95)[[0, 1]].all()
@@ -323,8 +392,8 @@ def test_planar_check_cpp_kernel_matches_the_numpy_version():
 
 def test_planar_pairs_edge_cases():
     x = np.zeros((2, 5, 2))
-    assert not batched.planar_pairs(x, x, np.zeros((2, 5), bool), 0.5).any()  # no inliers
-    assert batched.planar_pairs(np.zeros((0, 5, 2)), np.zeros((0, 5, 2)), np.zeros((0, 5), bool), 0.5).shape == (0,)
+    assert not planar_pairs(x, x, np.zeros((2, 5), bool), 0.5).any()  # no inliers
+    assert planar_pairs(np.zeros((0, 5, 2)), np.zeros((0, 5, 2)), np.zeros((0, 5), bool), 0.5).shape == (0,)
 
 
 # ------------------------------------------------------------------ --device and --batch on the command line
@@ -409,3 +478,37 @@ def test_keep_freed_memory_is_idempotent_and_can_be_turned_off(tmp_path):
     env = dict(__import__("os").environ, VO_APP_MALLOC="default")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.strip() == "False"
+
+
+# ------------------------------------------------------------------ --backend reference runs no C++ kernel
+class _NoKernel:
+    """Stands in for vo_app._core: any use of a kernel fails the test."""
+
+    def __getattr__(self, name):
+        raise AssertionError(f"the C++ kernel {name} ran under backend=reference")
+
+
+def test_reference_backend_runs_no_kernel(handheld_seq, tmp_path, monkeypatch):
+    """Masks, sampling, RANSAC and the planar check, pose, refinement, M_r, the pair's triangulation and
+    the scale chain's all take the NumPy reference code; the report says so."""
+    monkeypatch.setattr(_ext, "_core", _NoKernel())
+    rep = _run(handheld_seq, tmp_path / "ref", max_frames=5, backend="reference", pipeline=False)
+    assert json.loads((tmp_path / "ref" / "report.json").read_text())["geometry_backend"] == "reference"
+    posed = [p for p in rep["pairs"] if p.get("fallback") is None]
+    assert len(posed) >= 3  # the reference code poses the handheld pairs
+    est = np.loadtxt(tmp_path / "ref" / "trajectory_kitti.txt")
+    assert est.shape == (5, 12) and np.isfinite(est).all()
+
+
+def test_missing_extension_falls_back_to_the_reference(handheld_seq, tmp_path, monkeypatch):
+    """Without the compiled extension, backend auto is the reference code (same trajectory as
+    --backend reference); backend cpp is refused."""
+    monkeypatch.setattr(_ext, "_core", None)
+    assert geo.backend_name("auto") == "reference"
+    with pytest.raises(RuntimeError, match="not built"):
+        geo.backend_name("cpp")
+    _run(handheld_seq, tmp_path / "auto", max_frames=4, pipeline=False)
+    monkeypatch.setattr(_ext, "_core", _NoKernel())
+    _run(handheld_seq, tmp_path / "ref", max_frames=4, backend="reference", pipeline=False)
+    for name in TRAJ:
+        assert (tmp_path / "auto" / name).read_bytes() == (tmp_path / "ref" / name).read_bytes()

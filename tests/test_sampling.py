@@ -6,9 +6,9 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-import vo_app.geometry as geo
+import _geo_np as geo
 from vo_app.geometry import _ext
-from vo_app.geometry.sampling_ref import sample_matches_ref, top_ratio_candidates
+from vo_app.geometry._reference.sampling import sample_matches_ref, top_ratio_candidates
 
 needs_cpp = pytest.mark.skipif(not _ext.available(), reason="vo_app._core is not built")
 BACKENDS = ["reference", pytest.param("cpp", marks=needs_cpp)]

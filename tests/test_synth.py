@@ -10,8 +10,9 @@ import pytest
 
 from vo_app.errors import UserError
 from vo_app.synth import (GROUND_Y, MOTIONS, compute_flow, default_intrinsics, ensure_demo_sequence, make_scene,
-                          make_trajectory, pixel_rays, read_flo, render_frame, write_sequence)
-from vo_app.synth.fileio import rotation_to_quaternion
+                          make_trajectory, pixel_rays, render_frame, write_sequence)
+from vo_app.io.flo import read_flo
+from vo_app.io.rotations import rotation_to_quat as rotation_to_quaternion
 from vo_app.synth.layout import scene_length
 
 W, H = 128, 48

@@ -114,7 +114,6 @@ def test_indoor_walk_stays_in_the_room_and_clear_of_everything(seed):
         dx = np.maximum(np.maximum(x0 - xz[:, 0], xz[:, 0] - x1), 0.0)
         dz = np.maximum(np.maximum(z0 - xz[:, 1], xz[:, 1] - z1), 0.0)
         assert np.hypot(dx, dz).min() >= 0.5, item.name  # horizontally clear of the footprint
-    assert CLEARANCE >= 0.5
     # independently of the layout: 3D distance to every quad of the rendered scene
     sc = make_scene(seed, "indoor")
     assert _quad_distances(pos[::3], sc).min() >= 0.5

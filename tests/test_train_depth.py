@@ -14,10 +14,10 @@ from _flowkit import one_line_error
 from vo_app.geometry.depth_align_t import align_scale_t
 from vo_app.geometry.pose_torch import triangulate_midpoint_t
 from vo_app.geometry.reproject_t import reproject_depth_t
-from vo_app.geometry.triangulation import triangulate_midpoint_numpy as triangulate_midpoint
+from vo_app.geometry._reference.triangulation import triangulate_midpoint
 from vo_app.models.checkpoint import DEPTH_KIND, KIND, load_checkpoint, load_depth_model, save_checkpoint
 from vo_app.models.depth import RESNET18, SMALL, DepthArch, DepthNet, DepthPredictor
-from vo_app.train.data.depth_synth import SynthDepthSpec, depth_tensors, make_depth_sample
+from vo_app.synth.samples.depth_synth import SynthDepthSpec, depth_tensors, make_depth_sample
 from vo_app.train.depth_losses import (disparity_smoothness, multiple_masks, reprojection_loss, rigid_photometric_loss,
                                        supervised_depth_loss, triangulate_matches, triangulation_loss)
 
@@ -80,13 +80,14 @@ def test_torch_triangulation_matches_numpy_and_has_gradients():
     p1, p2, K, R, t, _ = _random_two_view()
     ref = triangulate_midpoint(p1, p2, K, R, t)
     T = lambda a: torch.tensor(a, dtype=torch.float64)  # noqa: E731
-    X, d1, d2, valid = triangulate_midpoint_t(T(p1), T(p2), T(K), T(R), T(t))
+    tr = triangulate_midpoint_t(T(p1), T(p2), T(K), T(R), T(t))
+    X, d1, d2, valid = tr.points, tr.depth1, tr.depth2, tr.valid
     np.testing.assert_allclose(X.numpy(), ref.points, rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(d1.numpy(), ref.depth1, rtol=1e-10)
     assert np.array_equal(valid.numpy(), ref.valid)
 
     def f(a, b):
-        return triangulate_midpoint_t(a, b, T(K), T(R), T(t))[1]
+        return triangulate_midpoint_t(a, b, T(K), T(R), T(t)).depth1
 
     q1 = T(p1[:6]).requires_grad_()
     q2 = T(p2[:6]).requires_grad_()
@@ -143,7 +144,7 @@ def test_turned_driving_frames_look_across_the_street_with_a_consistent_pose():
 @pytest.fixture(scope="module")
 def true_pair():
     """A synthetic driving pair, the exact flows from its depth and pose, and the pose from F."""
-    from vo_app.geometry.two_view_t import two_view_t
+    from vo_app.geometry import TwoViewParams, two_view_tensors
     from vo_app.io.types import Intrinsics
     from vo_app.synth import compute_flow
 
@@ -156,7 +157,8 @@ def true_pair():
     fb, _ = compute_flow(s["depth2"], P2, np.eye(4), intr, s["depth1"])
     to = lambda f: torch.nan_to_num(torch.from_numpy(f).permute(2, 0, 1)[None].float())  # noqa: E731
     Kt = torch.from_numpy(K)[None]
-    tv = two_view_t(to(ff), to(fb), Kt, n=3000, seed=0)
+    tv = two_view_tensors(to(ff), to(fb), Kt, [0], TwoViewParams(n_matches=3000, early_exits=False, refine=False,
+                                                                 min_inliers=100))
     b = depth_tensors(s)
     return {"tv": tv, "K": Kt, "d1": b["depth1"][None].double(), "d2": b["depth2"][None].double(),
             "img1": b["img1"][None].double(), "img2": b["img2"][None].double(), "T21": T21}
@@ -452,7 +454,7 @@ def test_frozen_pwc_flow_at_a_size_that_is_not_a_multiple_of_64(tmp_path, video)
 
 def test_shipped_cpu_checkpoint_loads_and_beats_the_untrained_network():
     from vo_app.eval.depth import depth_metrics
-    from vo_app.train.data.depth_synth import heldout_depth_set
+    from vo_app.synth.samples.depth_synth import heldout_depth_set
 
     path = REPO / "weights" / "depth_small_cpu.pt"
     assert path.stat().st_size <= 16 * 1024 * 1024
@@ -470,7 +472,7 @@ def test_shipped_cpu_checkpoint_loads_and_beats_the_untrained_network():
 
 
 def test_torch_epipolar_distance_matches_the_numpy_reference():
-    from vo_app.geometry.inlier_map import epipolar_distance_map
+    from vo_app.geometry._reference.inlier_map import epipolar_distance_map
     from vo_app.geometry.reproject_t import epipolar_distance_t
 
     rng = np.random.default_rng(3)
@@ -481,9 +483,11 @@ def test_torch_epipolar_distance_matches_the_numpy_reference():
         np.testing.assert_allclose(got[b, 0].numpy(), epipolar_distance_map(Fm[b], flow[b]), rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("path", sorted((REPO / "configs").glob("train_depth*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted((REPO / "configs").glob("train_depth*.yaml"))
+                         + sorted((REPO / "configs").glob("train_joint*.yaml")), ids=lambda p: p.name)
 def test_every_shipped_depth_recipe_parses(path):
-    """The recipes README "Depth network" names (the shipped weights' four stages among them) load."""
+    """The recipes README "Depth network" names (the shipped weights' four stages among them) and the
+    joint stage's (``vo-train joint`` reads the same depth config) load."""
     from vo_app.train.depth_config import load_depth_config
 
     cfg = load_depth_config(path)
@@ -491,7 +495,7 @@ def test_every_shipped_depth_recipe_parses(path):
 
 
 def test_road_objects_only_occlude_and_old_streams_keep_their_identity():
-    from vo_app.train.data.depth_synth import SynthDepthSpec, make_depth_sample
+    from vo_app.synth.samples.depth_synth import SynthDepthSpec, make_depth_sample
 
     assert "road_objects" not in SynthDepthSpec().to_dict() and "pool" not in SynthDepthSpec().to_dict()
     assert SynthDepthSpec(road_objects=True).to_dict()["road_objects"] is True
@@ -508,7 +512,7 @@ def test_road_objects_only_occlude_and_old_streams_keep_their_identity():
 
 
 def test_junction_frames_see_the_buildings_across_and_old_streams_keep_their_identity():
-    from vo_app.train.data.depth_synth import SynthDepthSpec, make_depth_sample
+    from vo_app.synth.samples.depth_synth import SynthDepthSpec, make_depth_sample
 
     assert "junction_fraction" not in SynthDepthSpec().to_dict()
     assert SynthDepthSpec(junction_fraction=0.3).to_dict()["junction_fraction"] == 0.3

@@ -13,7 +13,7 @@ import pytest
 
 from vo_app.viewer.availability import display_problem, explain_import_error, open3d_problem
 from vo_app.viewer.client import LiveViewer
-from vo_app.viewer.events import frame_event, pair_points
+from vo_app.pipeline.events import frame_event, pair_points
 from vo_app.viewer.ply import _ply_bytes, write_ply
 from vo_app.viewer.recorder import MapRecorder, fan_out
 from vo_app.viewer.voxel_map import VoxelMap

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from vo_app.viewer.availability import open3d_problem
-from vo_app.viewer.events import pair_points
+from vo_app.pipeline.events import pair_points
 from vo_app.viewer.view_geometry import (FRUSTUM_EDGES, display_ground_truth, follow_view, frustum_wires,
                                          grid_spacing, ground_grid, ladder, overview, path_frustum_indices,
                                          view_extrinsic, world_up)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -51,19 +52,17 @@ def ensure_writable_dir(path: Path, flag: str = "--out") -> Path:
     return path
 
 
-def parse_size(text: str | None) -> tuple[int, int] | None:
-    """``"832x256"`` -> ``(832, 256)``; ``"native"`` or None -> None."""
-    if text is None or text == "native":
+def parse_size(text: str | None, *, native: bool = True) -> tuple[int, int] | None:
+    """``"832x256"`` -> ``(832, 256)`` (16 to 8192 pixels a side); ``"native"`` or None -> None when
+    ``native``, else a :class:`UserError` like any other malformed size."""
+    if native and (text is None or text == "native"):
         return None
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-        if w < 16 or h < 16:
-            raise ValueError
-    except ValueError:
-        raise UserError(f"invalid --size {text!r}", fix="use WIDTHxHEIGHT with both >= 16, e.g. 832x256, or 'native'") from None
+    m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text or "")
+    example = "832x256, or 'native'" if native else "416x128"
+    if not m:
+        raise UserError(f"invalid --size {text!r}", fix=f"use WIDTHxHEIGHT, e.g. {example}")
+    w, h = int(m.group(1)), int(m.group(2))
+    if not (16 <= w <= 8192 and 16 <= h <= 8192):
+        raise UserError(f"--size {text!r} is out of range", fix=f"use 16..8192 pixels a side, e.g. {example}")
     return w, h
 
-
-def not_yet(prog: str, issue: str) -> None:
-    click.echo(f"{prog}: not yet available in vo_app {__import__('vo_app').__version__} ({issue})", err=True)
-    sys.exit(2)

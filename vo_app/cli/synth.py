@@ -1,7 +1,6 @@
 """``vo-synth``: render a synthetic sequence with exact ground truth."""
 from __future__ import annotations
 
-import re
 import sys
 import time
 
@@ -9,19 +8,10 @@ import click
 
 from vo_app.errors import UserError
 
+from .common import parse_size
+
 _MOTIONS = ("forward", "handheld", "rotation", "static", "indoor", "stopgo")  # vo_app.synth.motion.MOTIONS
 _LAYOUTS = ("kitti", "tum", "both")
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """``"416x128"`` -> ``(416, 128)``; raises :class:`UserError` for anything else."""
-    m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text or "")
-    if not m:
-        raise UserError(f"--size {text!r} is not WIDTHxHEIGHT", fix="use e.g. --size 416x128")
-    w, h = int(m.group(1)), int(m.group(2))
-    if w < 16 or h < 16 or w > 8192 or h > 8192:
-        raise UserError(f"--size {text} is out of range", fix="use 16..8192 pixels per side, e.g. --size 416x128")
-    return w, h
 
 
 def run(out_dir: str, frames: int, size: str, motion: str, seed: int, layout: str, flow: bool, fps: float | None,
@@ -35,7 +25,7 @@ def run(out_dir: str, frames: int, size: str, motion: str, seed: int, layout: st
 
     if frames < 2:
         raise UserError(f"--frames {frames} is too small", fix="render at least 2 frames")
-    width, height = parse_size(size)
+    width, height = parse_size(size, native=False)
     if focal_ratio is not None and not focal_ratio > 0:
         raise UserError(f"--focal-ratio {focal_ratio} is not positive", fix="use e.g. --focal-ratio 0.58")
     t0 = time.perf_counter()

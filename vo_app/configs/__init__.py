@@ -13,7 +13,3 @@ from pathlib import Path
 #: never imported from a zip archive).
 PRESET_DIR = Path(str(files(__name__)))
 
-
-def preset_names() -> list[str]:
-    """Names accepted by ``--config`` (the stems of the YAML files here), sorted."""
-    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))

@@ -76,7 +76,7 @@ def middlebury_pairs(root: "str | Path", names=MIDDLEBURY_REAL + MIDDLEBURY_SYNT
     """
     import cv2
 
-    from ..synth import read_flo
+    from ..io.flo import read_flo
 
     root = Path(root)
     if not (root / "other-gt-flow").is_dir():
@@ -99,7 +99,7 @@ def middlebury_pairs(root: "str | Path", names=MIDDLEBURY_REAL + MIDDLEBURY_SYNT
 
 def synthetic_pairs(n: int = SYNTH_PAIRS, size: tuple[int, int] = SYNTH_SIZE) -> list[FlowPair]:
     """The fixed held-out synthetic set (seeds and scenes never used for training)."""
-    from ..train.data.synthetic import heldout_set
+    from ..synth.samples.synthetic import heldout_set
 
     out = []
     for i, s in enumerate(heldout_set(n, size[0], size[1])):

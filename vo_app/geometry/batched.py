@@ -93,6 +93,48 @@ def _seeds(seed, B: int, device) -> torch.Tensor:
 
 
 @dataclass
+class Scores:
+    """TrianFlow's match masks of frame 1, each ``[B,H,W]`` float32: ``score = M_o * M_s`` (the
+    sampling score), ``occ = M_o`` (occlusion, from the backward flow), ``fb = D_fb`` (forward-backward
+    distance, pixels); ``M_s = 1 / (0.1 + D_fb)``, 0 where the forward target leaves the image."""
+
+    score: torch.Tensor
+    occ: torch.Tensor
+    fb: torch.Tensor
+
+
+def match_score(flow_fwd: torch.Tensor, flow_bwd: torch.Tensor, *, backend: str = "auto") -> Scores:
+    """Step 3: the masks and sampling score of ``flow_fwd, flow_bwd [B,2,H,W]`` (pixels, frame 1 -> 2 and 2 -> 1).
+
+    CPU tensors: the C++ kernel (``csrc/cpu/masks.cpp``; a ``[B,H,W,2]``-contiguous flow, e.g. a
+    permuted view of a NumPy array, is passed without a copy); CUDA tensors: the torch version
+    (``flow_scores_t.py``); ``backend="reference"`` (or no extension): the NumPy oracle
+    (``_reference/flow_masks.py``), pair by pair.  Outputs are on the input device.
+    """
+    if flow_fwd.ndim != 4 or flow_fwd.shape[1] != 2 or flow_bwd.shape != flow_fwd.shape:
+        raise ValueError(f"expected flows [B,2,H,W], got {tuple(flow_fwd.shape)} and {tuple(flow_bwd.shape)}")
+    dev = flow_fwd.device
+    ff = flow_fwd.detach().permute(0, 2, 3, 1)
+    fb = flow_bwd.detach().permute(0, 2, 3, 1)
+    if not _ext.use_cpp(backend) or not _ext.has("match_score_cpu"):
+        from ._reference.flow_masks import match_score as score_ref
+
+        f, b = ff.to("cpu", torch.float32).numpy(), fb.to("cpu", torch.float32).numpy()
+        out = [score_ref(x, y) for x, y in zip(f, b)]
+        B, H, W = f.shape[:3]
+        cols = [np.stack([o[k] for o in out]) if out else np.zeros((0, H, W), np.float32) for k in ("score", "occ", "fb")]
+        return Scores(*_on(dev, cols))
+    if dev.type == "cuda":
+        from .flow_scores_t import flow_scores_t
+
+        sc = flow_scores_t(flow_fwd.detach(), flow_bwd.detach())
+        return Scores(sc["score"], sc["occ"][:, 0], sc["fb"])
+    f = np.ascontiguousarray(_np(ff, torch.float32))
+    b = np.ascontiguousarray(_np(fb, torch.float32))
+    return Scores(*_on(dev, _ext._core.match_score_cpu(f, b, threads=2)))
+
+
+@dataclass
 class Matches:
     """Sampled matches: ``p1, p2 [B,n,2]`` (pixels, float64), ``count [B]`` candidates per pair,
     ``valid [B]`` (at least ``n`` candidates, so the sample is complete), ``mask [B,n]`` (drawn)."""
@@ -113,7 +155,7 @@ def sample_matches(flow: torch.Tensor, score: torch.Tensor, n: int = 6000, ratio
         score: ``[B,H,W]`` sampling score (> 0 usable; NaN never drawn).
         seed: int for all pairs or ``[B]``; the same seed gives the same sample on the same device.
         backend: ``auto`` (the compiled kernels when built), ``cpp`` or ``reference`` (the NumPy
-            code of ``sampling_ref.py``, pair by pair, on the CPU; outputs on the input device).
+            code of ``_reference/sampling.py``, pair by pair, on the CPU; outputs on the input device).
     """
     if flow.ndim != 4 or flow.shape[1] != 2 or score.shape != (flow.shape[0],) + flow.shape[2:]:
         raise ValueError(f"expected flow [B,2,H,W] and score [B,H,W], got {tuple(flow.shape)} and {tuple(score.shape)}")
@@ -174,7 +216,7 @@ def ransac_fundamental(p1: torch.Tensor, p2: torch.Tensor, weights: torch.Tensor
     Args:
         p1, p2: ``[B,N,2]`` matches (non-finite rows are ignored); weights: optional ``[B,N]`` >= 0.
         check_planar: flag pairs whose inliers one homography explains (status 3, :func:`flag_planar`).
-        backend: ``auto``, ``cpp`` or ``reference`` (``fundamental.py``, pair by pair, without
+        backend: ``auto``, ``cpp`` or ``reference`` (``_reference/fundamental.py``, pair by pair, without
             weights; ``iters`` is then 0 and ``status`` 0 or 1).
     """
     if p1.ndim != 3 or p1.shape[-1] != 2 or p2.shape != p1.shape:
@@ -186,7 +228,8 @@ def ransac_fundamental(p1: torch.Tensor, p2: torch.Tensor, weights: torch.Tensor
     if not _ext.use_cpp(backend):
         res = RansacResult(*_on(dev, _ransac_reference(p1, p2, threshold, confidence, max_iters, seed)))
         if check_planar:
-            flag_planar(res, p1.detach().to(torch.float64), p2.detach().to(torch.float64), threshold)
+            flag_planar(res, p1.detach().to(torch.float64), p2.detach().to(torch.float64), threshold,
+                        backend=backend)
         return res
     if dev.type == "cuda" and _cuda_ok():
         index = _cuda_device(p1=p1, p2=p2, weights=weights)
@@ -210,18 +253,18 @@ def ransac_fundamental(p1: torch.Tensor, p2: torch.Tensor, weights: torch.Tensor
                                                 float(threshold), float(confidence), int(max_iters), _seed_arg(seed, B))
         res = RansacResult(*_on(dev, out))  # status comes as int64
     if check_planar:
-        flag_planar(res, p1.detach().to(torch.float64), p2.detach().to(torch.float64), threshold)
+        flag_planar(res, p1.detach().to(torch.float64), p2.detach().to(torch.float64), threshold, backend=backend)
     return res
 
 
-def flag_planar(res: RansacResult, p1: torch.Tensor, p2: torch.Tensor, threshold: float, share: float = 0.95) -> None:
+def flag_planar(res: RansacResult, p1: torch.Tensor, p2: torch.Tensor, threshold: float, share: float = 0.95, *,
+                backend: str = "auto") -> None:
     """Mark pairs whose F-inliers a single homography explains (status 3): F is then not unique.
 
     The homography is a normalized DLT least-squares fit on the inliers; it "explains" a match
     when its transfer error is below ``max(2 * threshold, 0.5)`` pixels.  The C++ kernel
-    (``csrc/cpu/planar.cpp``) fits each pair when the extension is built; otherwise all pairs are
-    fitted at once in NumPy (:func:`planar_pairs`).  :func:`planar_pairs` and
-    :func:`flag_planar_loop` (pair by pair, an SVD each) are its test oracles.
+    (``csrc/cpu/planar.cpp``) fits each pair; ``backend="reference"`` (or no extension) fits all pairs
+    at once in NumPy (``_reference/planar.py``, with its pair-by-pair oracle).
     """
     todo = np.flatnonzero(res.status.detach().cpu().numpy() == 0)
     if todo.size == 0:
@@ -231,117 +274,22 @@ def flag_planar(res: RansacResult, p1: torch.Tensor, p2: torch.Tensor, threshold
     x2 = p2.detach().to("cpu", torch.float64).numpy()[todo]
     inl = res.inliers.detach().cpu().numpy()[todo].astype(bool)
     tol = max(2 * threshold, 0.5)
-    if _ext.has("planar_pairs_cpu"):  # csrc/cpu/planar.cpp: the same test, pair by pair in C++
+    if _ext.use_cpp(backend) and _ext.has("planar_pairs_cpu"):  # csrc/cpu/planar.cpp, pair by pair in C++
         flags = _ext._core.planar_pairs_cpu(x1, x2, inl, tol, share)
     else:
+        from ._reference.planar import planar_pairs
+
         flags = planar_pairs(x1, x2, inl, tol, share)
     planar = todo[flags]
     if planar.size:
         res.status[torch.from_numpy(planar).to(res.status.device)] = 3
 
 
-def planar_pairs(x1: np.ndarray, x2: np.ndarray, inliers: np.ndarray, tol: float, share: float = 0.95) -> np.ndarray:
-    """Which pairs one homography explains: ``x1, x2 [B,N,2]``, ``inliers [B,N]`` -> ``[B]`` bool.
-
-    A normalized DLT (Hartley: centroid at 0, mean distance sqrt 2) on each pair's inliers, for all
-    pairs at once.  The DLT rows of a match are ``[0, -a, y' a]`` and ``[a, 0, -x' a]`` (``a = [x, y,
-    1]`` in image 1, ``(x', y')`` in image 2), so the 9x9 normal matrix ``A^T A`` is made of four 3x3
-    sums, ``S_w = sum w a a^T`` for ``w = 1, x', y', x'^2 + y'^2``: ``[[S_1, 0, -S_x'], [0, S_1,
-    -S_y'], [-S_x', -S_y', S_r]]``; those come from one batched product of 4 weights by the 6
-    monomials of ``a a^T``.  Its smallest eigenvector (batched ``eigh``) is the smallest right
-    singular vector of ``A``.  A pair is planar when at least ``share`` of its inliers have a
-    transfer error below ``tol`` pixels.  Pairs with fewer than 4 inliers, or a non-finite
-    homography, are not planar.
-    """
-    B, N, _ = x1.shape
-    if B == 0:
-        return np.zeros(0, bool)
-    # (no NumPy reductions over the last axis of size 2 here: they are slow; columns instead)
-    m = inliers & np.isfinite(x1[..., 0]) & np.isfinite(x1[..., 1]) & np.isfinite(x2[..., 0]) & np.isfinite(x2[..., 1])
-    cnt = m.sum(1)
-    w = m.astype(np.float64)
-    n = np.maximum(cnt, 1).astype(np.float64)
-    x1 = np.where(m[..., None], x1, 0.0)
-    x2 = np.where(m[..., None], x2, 0.0)
-
-    def normalize(x):
-        c = np.einsum("bn,bnk->bk", w, x) / n[:, None]  # centroid of the inliers [B,2]
-        d = x - c[:, None]
-        s = np.sqrt(2) / np.maximum(np.einsum("bn,bn->b", np.sqrt(d[..., 0] ** 2 + d[..., 1] ** 2), w) / n, 1e-12)
-        T = np.zeros((B, 3, 3))
-        T[:, 0, 0] = T[:, 1, 1] = s
-        T[:, 0, 2], T[:, 1, 2], T[:, 2, 2] = -s * c[:, 0], -s * c[:, 1], 1.0
-        return d * s[:, None, None], T
-
-    a, T1 = normalize(x1)
-    b, T2 = normalize(x2)
-    ax, ay = a[..., 0], a[..., 1]
-    mono = np.stack([ax * ax, ax * ay, ax, ay * ay, ay, np.ones_like(ax)], -1)  # [B,N,6]
-    bx, by = b[..., 0], b[..., 1]
-    wts = np.stack([w, w * bx, w * by, w * (bx * bx + by * by)], 1)  # [B,4,N], 0 off the inliers
-    sums = wts @ mono  # [B,4,6]
-    idx = np.array([[0, 1, 2], [1, 3, 4], [2, 4, 5]])
-    S = sums[:, :, idx]  # [B,4,3,3]: S_1, S_x', S_y', S_r
-    ata = np.zeros((B, 9, 9))
-    ata[:, 0:3, 0:3] = ata[:, 3:6, 3:6] = S[:, 0]
-    ata[:, 0:3, 6:9] = ata[:, 6:9, 0:3] = -S[:, 1]
-    ata[:, 3:6, 6:9] = ata[:, 6:9, 3:6] = -S[:, 2]
-    ata[:, 6:9, 6:9] = S[:, 3]
-    ok = cnt >= 4
-    ata[~ok] = np.eye(9)  # keeps eigh finite; these pairs are not planar anyway
-    _, vec = np.linalg.eigh(ata)
-    h = vec[..., 0].reshape(B, 3, 3)
-    with np.errstate(all="ignore"):
-        H = np.linalg.inv(T2) @ h @ T1
-        ok &= np.isfinite(H).all((1, 2))
-        H = np.where(ok[:, None, None], H, np.eye(3))
-        u = H[:, None, 0, 0] * x1[..., 0] + H[:, None, 0, 1] * x1[..., 1] + H[:, None, 0, 2]
-        v = H[:, None, 1, 0] * x1[..., 0] + H[:, None, 1, 1] * x1[..., 1] + H[:, None, 1, 2]
-        z = H[:, None, 2, 0] * x1[..., 0] + H[:, None, 2, 1] * x1[..., 1] + H[:, None, 2, 2]
-        ex, ey = u / z - x2[..., 0], v / z - x2[..., 1]
-        good = (ex * ex + ey * ey < tol * tol) & m
-    return ok & (good.sum(1) / np.maximum(cnt, 1) >= share)  # as np.mean(err < tol) >= share
-
-
-def flag_planar_loop(res: RansacResult, p1: torch.Tensor, p2: torch.Tensor, threshold: float,
-                     share: float = 0.95) -> None:
-    """The pair-by-pair planar check (an SVD of each pair's DLT system): the oracle of :func:`flag_planar`."""
-    for b in torch.nonzero(res.status == 0).flatten().tolist():
-        m = res.inliers[b]
-        x1, x2 = p1[b][m].cpu().numpy(), p2[b][m].cpu().numpy()
-        H = _homography_dlt(x1, x2)
-        if H is None:
-            continue
-        q = np.c_[x1, np.ones(len(x1))] @ H.T
-        err = np.linalg.norm(q[:, :2] / q[:, 2:] - x2, axis=1)
-        if np.mean(err < max(2 * threshold, 0.5)) >= share:
-            res.status[b] = 3
-
-
-def _homography_dlt(x1: np.ndarray, x2: np.ndarray) -> np.ndarray | None:
-    if len(x1) < 4:
-        return None
-
-    def norm(x):
-        c = x.mean(0)
-        s = np.sqrt(2) / max(np.linalg.norm(x - c, axis=1).mean(), 1e-12)
-        return np.array([[s, 0, -s * c[0]], [0, s, -s * c[1]], [0, 0, 1.0]])
-
-    T1, T2 = norm(x1), norm(x2)
-    a = np.c_[x1, np.ones(len(x1))] @ T1.T
-    b = np.c_[x2, np.ones(len(x2))] @ T2.T
-    z = np.zeros((len(a), 3))
-    A = np.concatenate([np.concatenate([z, -a, b[:, 1:2] * a], 1), np.concatenate([a, z, -b[:, 0:1] * a], 1)])
-    _, _, Vt = np.linalg.svd(A, full_matrices=False)
-    H = np.linalg.inv(T2) @ Vt[-1].reshape(3, 3) @ T1
-    return H if np.isfinite(H).all() else None
-
-
 def epipolar_score_map(flow: torch.Tensor, F: torch.Tensor, threshold: float = 0.5, *,
                        backend: str = "auto") -> tuple[torch.Tensor, torch.Tensor]:
     """``D_epi [B,H,W]`` (pixels) of every flow match and ``M_r = (D_epi < threshold) / (1 + D_epi)``.
 
-    Args: flow ``[B,2,H,W]``, F ``[B,3,3]``; backend ``auto``, ``cpp`` or ``reference`` (``inlier_map.py``).
+    Args: flow ``[B,2,H,W]``, F ``[B,3,3]``; backend ``auto``, ``cpp`` or ``reference`` (``_reference/inlier_map.py``).
     """
     if flow.ndim != 4 or flow.shape[1] != 2 or F.shape != (flow.shape[0], 3, 3):
         raise ValueError(f"expected flow [B,2,H,W] and F [B,3,3], got {tuple(flow.shape)} and {tuple(F.shape)}")
@@ -349,7 +297,7 @@ def epipolar_score_map(flow: torch.Tensor, F: torch.Tensor, threshold: float = 0
     fl = flow.detach().permute(0, 2, 3, 1).to(torch.float32).contiguous()
     Fd = F.detach().to(torch.float64).contiguous()
     if not _ext.use_cpp(backend):
-        from .inlier_map import epipolar_distance_map, inlier_score_map
+        from ._reference.inlier_map import epipolar_distance_map, inlier_score_map
 
         fn, Fn = fl.cpu().numpy(), Fd.cpu().numpy()
         d = np.stack([epipolar_distance_map(Fn[b], fn[b]) for b in range(B)]) if B else np.zeros((0, H, W), np.float32)
@@ -371,10 +319,10 @@ def pose_from_fundamental(F: torch.Tensor, K: torch.Tensor, p1: torch.Tensor, p2
     """Best ``[R|t]`` per pair from ``F, K [B,3,3]``, matches ``p1, p2 [B,N,2]``, voters ``mask [B,N]``.
 
     CPU tensors use the C++ kernel; CUDA tensors the vectorized torch version (same rule);
-    ``backend="reference"``: the NumPy code of ``essential.py``, pair by pair.
+    ``backend="reference"`` (or no extension): the NumPy code of ``_reference/essential.py``, pair by pair.
     Returns ``R [B,3,3]``, ``t [B,3]`` (unit), ``n_front [B]``, ``n_front_all [B,4]``.
     """
-    if backend == "reference":
+    if not _ext.use_cpp(backend):
         return _on(F.device, _pose_reference(F, K, p1, p2, mask))
     if F.device.type == "cuda" or not _ext.has("pose_from_fundamental_cpu"):
         from .pose_torch import pose_from_fundamental_t
@@ -398,7 +346,7 @@ def refine_pose(p1: torch.Tensor, p2: torch.Tensor, K: torch.Tensor, R: torch.Te
     """Robust Gauss-Newton on signed Sampson residuals over (R, direction of t), batched on the CPU kernel.
 
     Args: p1, p2 ``[B,N,2]``; K, R ``[B,3,3]``; t ``[B,3]``; mask ``[B,N]`` matches to use (non-finite
-    rows are skipped); backend ``auto``, ``cpp`` or ``reference`` (``refine.py``, pair by pair).
+    rows are skipped); backend ``auto``, ``cpp`` or ``reference`` (``_reference/refine.py``, pair by pair).
     Returns refined ``R [B,3,3]``, ``t [B,3]`` (unit) and the final rms residual ``[B]`` (pixels),
     on the input device.
     """
@@ -421,7 +369,7 @@ def _item_seeds(seed, B: int) -> list[int]:
 
 
 def _sample_reference(flow, score, n: int, ratio: float, seed):
-    from .sampling_ref import sample_matches_ref
+    from ._reference.sampling import sample_matches_ref
 
     if n <= 0:
         raise ValueError("n must be positive")
@@ -439,7 +387,7 @@ def _sample_reference(flow, score, n: int, ratio: float, seed):
 
 
 def _ransac_reference(p1, p2, threshold, confidence, max_iters, seed):
-    from .fundamental import ransac_fundamental as ransac_ref
+    from ._reference.fundamental import ransac_fundamental as ransac_ref
 
     a = p1.detach().to("cpu", torch.float64).numpy()
     c = p2.detach().to("cpu", torch.float64).numpy()
@@ -455,7 +403,7 @@ def _ransac_reference(p1, p2, threshold, confidence, max_iters, seed):
 
 
 def _pose_reference(F, K, p1, p2, mask):
-    from .essential import pose_from_fundamental as pose_ref
+    from ._reference.essential import pose_from_fundamental as pose_ref
 
     f = lambda x: x.detach().to("cpu", torch.float64).numpy()  # noqa: E731
     Fn, Kn, a, c = f(F), f(K), f(p1), f(p2)
@@ -471,7 +419,7 @@ def _pose_reference(F, K, p1, p2, mask):
 
 
 def _refine_reference(p1, p2, K, R, t, mask, huber, iters):
-    from .refine import refine_pose as refine_ref
+    from ._reference.refine import refine_pose as refine_ref
 
     f = lambda x: x.detach().to("cpu", torch.float64).numpy()  # noqa: E731
     a, c, Kn = f(p1), f(p2), f(K)

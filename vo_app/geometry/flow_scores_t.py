@@ -1,6 +1,7 @@
-"""TrianFlow's match masks from forward/backward flow, batched torch (any device, no gradient).
+"""TrianFlow's match masks from forward/backward flow, batched torch (any device, no gradient):
+the CUDA path of :func:`vo_app.geometry.match_score` (CPU tensors go to the C++ kernel).
 
-The NumPy versions in ``flow_masks.py`` are the reference these are tested against:
+The NumPy versions in ``_reference/flow_masks.py`` are the reference these are tested against:
 M_o (occlusion, from the backward flow), D_fb (forward-backward distance), M_s = 1/(0.1 + D_fb)
 zeroed where the target leaves the image, and the sampling score M_o * M_s.
 """
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from .warp import backward_warp, occlusion_from_backward, pixel_grid_t
+from .warp import backward_warp, occlusion_from_backward
 
 
 @torch.no_grad()
@@ -27,8 +28,3 @@ def flow_scores_t(flow_fwd: torch.Tensor, flow_bwd: torch.Tensor) -> dict:
     ok = (inside[:, 0] > 0) & torch.isfinite(d)
     ms = torch.where(ok, 1.0 / (0.1 + d), torch.zeros_like(d))
     return {"occ": occ, "inside": inside, "fb": d, "fb_score": ms, "score": occ[:, 0] * ms}
-
-
-def pixel_coords_t(b: int, h: int, w: int, device=None) -> torch.Tensor:
-    """``[B,H*W,2]`` pixel-centre coordinates (x, y), row-major."""
-    return pixel_grid_t(h, w, device).reshape(1, 2, -1).transpose(1, 2).expand(b, -1, -1)

@@ -1,7 +1,8 @@
 """Pose from F in one batched call, and differentiable mid-point triangulation (torch, any device).
 
-The NumPy versions in ``essential.py`` / ``triangulation.py`` are the reference these are tested
-against; the training losses use these (they are differentiable).
+The NumPy versions in ``_reference/essential.py`` / ``_reference/triangulation.py`` are the
+reference these are tested against.  They are the CUDA (and autograd) path of the public
+:func:`vo_app.geometry.pose_from_fundamental` and :func:`vo_app.geometry.triangulate_midpoint`.
 
 Conventions: ``x2^T F x1 = 0``; the returned motion maps camera-1 points into camera 2,
 ``X_2 = R X_1 + t`` with ``|t| = 1``.
@@ -9,6 +10,8 @@ Conventions: ``x2^T F x1 = 0``; the returned motion maps camera-1 points into ca
 from __future__ import annotations
 
 import torch
+
+from .triangulated import Triangulated
 
 _W = torch.tensor([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]], dtype=torch.float64)
 
@@ -23,9 +26,12 @@ def triangulate_midpoint_t(p1: torch.Tensor, p2: torch.Tensor, K: torch.Tensor, 
                            cos_threshold: float = 1e-3):
     """Mid-point triangulation of ``p1, p2 [...,N,2]`` with ``K, R [...,3,3]``, ``t [...,3]``.
 
-    Returns ``(points [...,N,3] in camera 1, depth1 [...,N], depth2 [...,N], valid [...,N])``;
-    valid: rays not nearly parallel (the supplementary's cosine test) and in front of both cameras.
+    Returns a :class:`~vo_app.geometry.triangulated.Triangulated` of tensors (``points [...,N,3]`` in
+    camera 1, ``depth1, depth2, valid, cos_angle, ray_cos [...,N]``); valid: rays not nearly parallel
+    (the supplementary's cosine test) and in front of both cameras.  Differentiable; the public entry
+    point is :func:`vo_app.geometry.triangulate_midpoint`, which calls this on CUDA or under autograd.
     """
+
     n1 = pixel_rays_t(p1, K)
     n2 = pixel_rays_t(p2, K) @ R  # rows R^T r2: ray 2 in camera-1 coordinates
     c2 = -(R.transpose(-1, -2) @ t[..., None])[..., 0][..., None, :]
@@ -45,7 +51,7 @@ def triangulate_midpoint_t(p1: torch.Tensor, p2: torch.Tensor, K: torch.Tensor, 
     depth1 = X[..., 2]
     depth2 = (X @ R.transpose(-1, -2) + t[..., None, :])[..., 2]
     valid = (cos > cos_threshold) & (lam1 > 0) & (lam2 > 0) & (depth1 > 0) & (depth2 > 0) & torch.isfinite(depth1)
-    return X, depth1, depth2, valid
+    return Triangulated(X, depth1, depth2, valid, cos, a12 / (a11.sqrt() * a22.sqrt()))
 
 
 def pose_from_fundamental_t(F: torch.Tensor, K: torch.Tensor, p1: torch.Tensor, p2: torch.Tensor,
@@ -72,7 +78,7 @@ def pose_from_fundamental_t(F: torch.Tensor, K: torch.Tensor, p1: torch.Tensor, 
     Rc = torch.stack([Ra, Ra, Rb, Rb], 1)  # [B,4,3,3]
     tc = torch.stack([u3, -u3, u3, -u3], 1)  # [B,4,3]
     B = F.shape[0]
-    _, _, _, valid = triangulate_midpoint_t(p1[:, None], p2[:, None], K[:, None], Rc, tc)
+    valid = triangulate_midpoint_t(p1[:, None], p2[:, None], K[:, None], Rc, tc).valid
     if mask is not None:
         valid = valid & mask[:, None].bool()
     counts = valid.sum(-1)  # [B,4]

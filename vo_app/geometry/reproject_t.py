@@ -80,7 +80,7 @@ def splat_count_t(coords: torch.Tensor, h: int, w: int, weight: torch.Tensor | N
 def epipolar_distance_t(flow: torch.Tensor, fmat: torch.Tensor) -> torch.Tensor:
     """Distance of ``p + flow(p)`` to the epipolar line ``F p`` for ``flow [B,2,H,W]``, ``fmat [B,3,3]``:
     ``[B,1,H,W]`` pixels, differentiable in ``flow`` (the NumPy reference is
-    :func:`vo_app.geometry.inlier_map.epipolar_distance_map`)."""
+    :func:`vo_app.geometry._reference.inlier_map.epipolar_distance_map`)."""
     b, _, h, w = flow.shape
     g = pixel_grid_t(h, w, flow.device, flow.dtype).reshape(1, 2, -1)
     x1 = torch.cat([g, torch.ones_like(g[:, :1])], 1).expand(b, -1, -1)

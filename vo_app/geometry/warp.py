@@ -3,8 +3,8 @@
 Conventions: images and features are ``[B,C,H,W]``; flows are ``[B,2,H,W]`` in pixels,
 channel 0 = dx, channel 1 = dy, with ``img1(p) ~ img2(p + flow_fwd(p))``; pixel (0, 0) is
 the centre of the top-left pixel.  The NumPy counterparts used by the VO pipeline are in
-:mod:`vo_app.geometry.flow_masks`; :func:`occlusion_from_backward` computes the same
-M_o as :func:`vo_app.geometry.flow_masks.occlusion_mask` (tested against it).
+:mod:`vo_app.geometry._reference.flow_masks`; :func:`occlusion_from_backward` computes the same
+M_o as :func:`vo_app.geometry._reference.flow_masks.occlusion_mask` (tested against it).
 """
 from __future__ import annotations
 

@@ -28,8 +28,11 @@ def _current_umask() -> int:
 _UMASK = _current_umask()
 
 
-def atomic_write_bytes(path: "str | os.PathLike[str]", data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically; returns the path."""
+def atomic_write_bytes(path: "str | os.PathLike[str]", data: bytes, *, durable: bool = True) -> Path:
+    """Write ``data`` to ``path`` atomically; returns the path.
+
+    ``durable=False`` skips the fsyncs (still atomic, not crash-safe): for the many small files of a
+    rendered synthetic sequence, whose folder is itself renamed into place once complete."""
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
     try:
@@ -43,7 +46,8 @@ def atomic_write_bytes(path: "str | os.PathLike[str]", data: bytes) -> Path:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException as exc:
         try:
@@ -54,7 +58,8 @@ def atomic_write_bytes(path: "str | os.PathLike[str]", data: bytes) -> Path:
             raise UserError(f"cannot write file ({exc.strerror or exc})", path=path,
                             fix="check free disk space and permissions") from None
         raise
-    _fsync_dir(directory)
+    if durable:
+        _fsync_dir(directory)
     return path
 
 

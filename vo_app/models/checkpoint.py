@@ -32,6 +32,7 @@ from pathlib import Path
 import torch
 
 from ..errors import UserError
+from ..io.atomic import atomic_write_bytes
 from . import shards
 from .shards import MAX_FILE_BYTES
 
@@ -82,12 +83,9 @@ def fetch(url: str, timeout: float = DOWNLOAD_TIMEOUT) -> Path:
         raise UserError(f"cannot download the weights from {url} ({str(reason).strip() or type(e).__name__})",
                         fix="check the network connection, or download the file yourself and pass its path") from None
     try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, dest)
-    except OSError as e:
-        raise UserError(f"cannot store the downloaded weights ({e.strerror or e})", path=dest.parent,
+        atomic_write_bytes(dest, data)
+    except UserError:
+        raise UserError("cannot store the downloaded weights", path=dest.parent,
                         fix="set VO_APP_CACHE to a writable folder") from None
     return dest
 
@@ -111,8 +109,6 @@ def save_checkpoint(path: "str | os.PathLike[str]", ckpt: dict, *, kind: str = K
         raise ValueError(f"checkpoint misses {missing}")
     buf = io.BytesIO()
     torch.save(ckpt, buf)
-    from ..io.atomic import atomic_write_bytes
-
     path = Path(path)
     index = shards.write_parts(path, buf.getvalue(), ckpt, max_bytes)
     if index is not None:

@@ -58,7 +58,6 @@ class VOConfig:
     scale_lk_min_parallax_deg: float = 0.0  # refine only matches whose unrefined parallax reaches this
     scale_grid_step: int = 3  # the scale chain triangulates every N-th pixel in x and y
     max_scale_change: float = 4.0  # reject pair-to-pair scale ratios outside [1/x, x]
-    fb_consistency_px: float = 1.0  # unused: accepted for older YAML files (the match score is TrianFlow's fixed 1 / (0.1 + D_fb), geometry/flow_masks.py)
     seed: int = 0  # seed of the match sampling and RANSAC
     backend: str = "auto"  # geometry backend: auto | cpp | reference
     device: str = "auto"  # where the batched geometry runs: auto (= cpu, the faster one measured) | cpu | cuda

@@ -25,7 +25,7 @@ from .. import geometry as geo
 from ..errors import UserError
 from ..geometry.ground_plane import fit_ground_plane, ground_candidates
 from ..models import make_flow_backend
-from ..viewer.events import frame_event
+from .events import frame_event
 from .alloc import keep_freed_memory
 from .config import VOConfig
 from .output import RunOutput
@@ -365,7 +365,7 @@ class _Chain:
                 images = (ref_gray, item.gray) if cfg.scale_lk_refine else None
                 dense = dense_matches(self.mem, flow_f, res.rigid_score > 0, res.R, res.t, self.K, images,
                                       step=cfg.scale_grid_step, threads=2 if cfg.pipeline else 1,
-                                      lk_min_parallax_deg=cfg.scale_lk_min_parallax_deg)
+                                      lk_min_parallax_deg=cfg.scale_lk_min_parallax_deg, backend=cfg.backend)
                 ratio, thr = None, float("nan")
                 # The norm this pair has at the speed of the pair that made the memory (or of the
                 # last posed pair): the pairs may span different numbers of frames where a
@@ -507,7 +507,7 @@ def run_odometry(seq, cfg: VOConfig, out_dir: Path, progress: Callable | None = 
 
     ``seq`` is a :class:`vo_app.io.sequence.Sequence`.  Returns the final report dict.
     ``on_frame``, if given, is called after each posed frame with the dict of
-    :func:`vo_app.viewer.events.frame_event` (index, pose, points_world, colors).
+    :func:`vo_app.pipeline.events.frame_event` (index, pose, points_world, colors).
     ``flow_net``, if given, replaces ``cfg.flow``'s backend: a callable ``(image1, image2) ->
     (flow_fwd, flow_bwd)`` (``benchmarks/rotation_bias.py`` passes the renderer's exact flow).
     """
@@ -532,7 +532,7 @@ def run_odometry(seq, cfg: VOConfig, out_dir: Path, progress: Callable | None = 
         "working_size": list(seq.size),
         "intrinsics": {"fx": seq.intrinsics.fx, "fy": seq.intrinsics.fy, "cx": seq.intrinsics.cx, "cy": seq.intrinsics.cy},
         "config": cfg.to_dict(),
-        "geometry_backend": "cpp" if geo._ext.use_cpp(cfg.backend) else "reference",
+        "geometry_backend": geo.backend_name(cfg.backend),
         "device": device,
         "machine": platform.machine(),
         "pairs": [],

@@ -12,8 +12,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
+import torch
+
 from .. import geometry as geo
 from ..models.klt import refine_matches
+
+
+def triangulate(p: np.ndarray, q: np.ndarray, K: np.ndarray, R: np.ndarray, t: np.ndarray,
+                backend: str = "auto") -> geo.Triangulated:
+    """:func:`vo_app.geometry.triangulate_midpoint` of one pair's matches ``p, q [N,2]`` (NumPy in and out)."""
+    f = lambda x: torch.from_numpy(np.asarray(x, np.float64))[None]  # noqa: E731
+    return geo.triangulate_midpoint(f(p), f(q), f(K), f(R), f(t), backend=backend).pair(0)
 
 
 @dataclass
@@ -34,26 +43,6 @@ class PairMemory:
     span: int = 1
 
 
-def make_memory(flow_fwd: np.ndarray, valid: np.ndarray, R: np.ndarray, t: np.ndarray, K: np.ndarray, scale: float,
-                images: tuple[np.ndarray, np.ndarray] | None = None, step: int = 2) -> PairMemory:
-    """Triangulate the pair's dense matches (on a ``step`` grid of frame 1) into frame 2.
-
-    With ``images`` (uint8 gray frames 1 and 2) the matches are refined by Lucas-Kanade first.
-    """
-    h, w = valid.shape
-    ys, xs = np.mgrid[0:h:step, 0:w:step]
-    ok = valid[ys, xs]
-    g = np.stack([xs[ok], ys[ok]], -1).astype(np.float64)
-    q = g + flow_fwd[ys[ok], xs[ok]].astype(np.float64)
-    keep = np.ones(len(g), bool)
-    if images is not None:
-        q, keep = refine_matches(images[0], images[1], g, q)
-    tri = geo.triangulate_midpoint(g, q, K, R, t)
-    inside = keep & tri.valid & (q[:, 0] >= 0) & (q[:, 0] <= w - 1) & (q[:, 1] >= 0) & (q[:, 1] <= h - 1)
-    angle = np.arccos(np.clip(geo.ray_cosine(g, q, K, R), -1.0, 1.0))
-    return PairMemory(q[inside], tri.depth2[inside], angle[inside], float(scale))
-
-
 def depth_at(depth: np.ndarray, p: np.ndarray) -> np.ndarray:
     """Nearest-pixel lookup of ``depth [H,W]`` at ``p [N,2]``; 0 outside."""
     h, w = depth.shape
@@ -68,42 +57,6 @@ def depth_at(depth: np.ndarray, p: np.ndarray) -> np.ndarray:
 def scale_from_rgbd(depth_ref: np.ndarray, p1: np.ndarray, tri_depth: np.ndarray, min_points: int) -> tuple[float, int]:
     """Metric norm of the unit translation: robust ratio of measured to triangulated depth at ``p1``."""
     return geo.robust_ratio(depth_at(depth_ref, p1), tri_depth, min_points)
-
-
-def scale_from_previous(mem: PairMemory, flow_fwd: np.ndarray, valid_new: np.ndarray, R: np.ndarray, t: np.ndarray,
-                        K: np.ndarray, min_points: int, images: tuple[np.ndarray, np.ndarray] | None = None,
-                        parallax_deg: tuple[float, ...] = (2.0, 1.0, 0.5, 0.0)) -> tuple[float, int, float]:
-    """Ratio ``lambda_new / lambda_prev`` from the points of the shared frame that both pairs triangulate.
-
-    Both pairs triangulate the same points with unit baselines (each from its own
-    forward flow, so flow biases affect both alike); their depths then scale as
-    ``1/lambda``.  Low-parallax points carry biased, noisy depths, so only points seen
-    with at least ``parallax_deg`` in both pairs vote; the threshold relaxes, in the
-    given order, until ``min_points`` remain.  Votes are weighted by the inverse
-    variance of their log-depths (~ parallax^2).
-
-    Returns ``(ratio, n_used, parallax_threshold_deg)``; ratio is NaN when even the
-    last threshold leaves too few points.
-    """
-    p = mem.p
-    xi = np.rint(p[:, 0]).astype(np.int64)
-    yi = np.rint(p[:, 1]).astype(np.int64)
-    ok = valid_new[yi, xi]
-    p, d_old, a_old = p[ok], mem.depth[ok], mem.angle[ok]
-    q = p + geo.sample_flow(flow_fwd, p.astype(np.float32)).astype(np.float64)
-    if images is not None:
-        q, keep = refine_matches(images[0], images[1], p, q)
-        p, q, d_old, a_old = p[keep], q[keep], d_old[keep], a_old[keep]
-    new = geo.triangulate_midpoint(p, q, K, R, t)
-    a_new = np.arccos(np.clip(geo.ray_cosine(p, q, K, R), -1.0, 1.0))
-    weight = 1.0 / (1.0 / np.maximum(a_new, 1e-6) ** 2 + 1.0 / np.maximum(a_old, 1e-6) ** 2)
-    a_min = np.minimum(a_old, a_new)
-    for thr in parallax_deg:
-        sel = new.valid & (a_min >= np.radians(thr))
-        if sel.sum() >= min_points:
-            ratio, n = geo.robust_ratio(d_old[sel], new.depth1[sel], min_points, weights=weight[sel])
-            return ratio, n, thr
-    return float("nan"), int(new.valid.sum()), float("nan")
 
 
 def carry_memory(mem: PairMemory, flow_fwd: np.ndarray, T_rel: np.ndarray, K: np.ndarray) -> PairMemory:
@@ -194,7 +147,7 @@ class DenseMatches:
 
 def dense_matches(mem: PairMemory | None, flow_fwd: np.ndarray, valid: np.ndarray, R: np.ndarray, t: np.ndarray,
                   K: np.ndarray, images: tuple[np.ndarray, np.ndarray] | None = None, step: int = 2,
-                  threads: int = 1, lk_min_parallax_deg: float = 0.0) -> DenseMatches:
+                  threads: int = 1, lk_min_parallax_deg: float = 0.0, backend: str = "auto") -> DenseMatches:
     """Match, refine and triangulate the points a posed pair needs for the scale chain, once.
 
     The points are the previous memory's points (``mem``, frame 1 of this pair is frame 2 of
@@ -206,7 +159,8 @@ def dense_matches(mem: PairMemory | None, flow_fwd: np.ndarray, valid: np.ndarra
     (from the flow match) reaches it are refined: the ratio votes at ``scale_parallax_deg``'s
     first threshold (2 deg) need only those (Lucas-Kanade moves a match by at most
     ``MAX_LK_MOVE`` px, a few hundredths of a degree at KITTI's focal length); the others keep their
-    flow match (``benchmarks/README.md``, "End-to-end speed", has the measurement).
+    flow match (``benchmarks/README.md``, "End-to-end speed", has the measurement).  ``backend``: the
+    geometry backend of the triangulation (``auto``, ``cpp`` or ``reference``).
     """
     h, w = valid.shape
     if mem is not None and len(mem.p):
@@ -228,27 +182,27 @@ def dense_matches(mem: PairMemory | None, flow_fwd: np.ndarray, valid: np.ndarra
     q = p + geo.sample_flow(flow_fwd, p.astype(np.float32)).astype(np.float64)
     ok = np.ones(len(p), bool)
     if images is not None and lk_min_parallax_deg > 0:
-        tri = geo.triangulate_midpoint(p, q, K, R, t)
+        tri = triangulate(p, q, K, R, t, backend)
         sel = np.flatnonzero(tri.ray_cos <= np.cos(np.radians(lk_min_parallax_deg)))
         qs, oks = refine_matches(images[0], images[1], p[sel], q[sel], max_move=MAX_LK_MOVE, threads=threads)
         q = q.copy()
         q[sel] = qs
         ok[sel] = oks  # the others keep their flow match (ok): they stay in the memory
-        refined = geo.triangulate_midpoint(p[sel], qs, K, R, t)  # only the refined matches again
+        refined = triangulate(p[sel], qs, K, R, t, backend)  # only the refined matches again
         for name in ("points", "depth1", "depth2", "valid", "cos_angle", "ray_cos"):
             getattr(tri, name)[sel] = getattr(refined, name)
     else:
         if images is not None:
             q, ok = refine_matches(images[0], images[1], p, q, max_move=MAX_LK_MOVE, threads=threads)
-        tri = geo.triangulate_midpoint(p, q, K, R, t)
-    angle = np.arccos(np.clip(tri.ray_cos, -1.0, 1.0))  # = geo.ray_cosine(p, q, K, R)
+        tri = triangulate(p, q, K, R, t, backend)
+    angle = np.arccos(np.clip(tri.ray_cos, -1.0, 1.0))  # the parallax angle
     return DenseMatches(p, q, ok, tri, angle, len(ps), shared_index, (h, w), step)
 
 
 def ratio_from_dense(mem: PairMemory, dense: DenseMatches, min_points: int,
                      parallax_deg: tuple[float, ...] = (2.0, 1.0, 0.5, 0.0)) -> tuple[float, int, float]:
     """``lambda_new / lambda_prev`` from the points ``dense`` shares with ``mem``: the rule of
-    :func:`scale_from_previous` (parallax-weighted robust ratio of the two depths, parallax
+    the earlier two-pass form (parallax-weighted robust ratio of the two depths, parallax
     thresholds relaxed in turn until ``min_points`` remain) on the matches :func:`dense_matches`
     already refined and triangulated.  Returns ``(ratio, n_used, parallax_threshold_deg)``.
     """

@@ -11,14 +11,12 @@ Public API::
                    motion="forward", seed=0, fps=None, write_flow=True, focal_ratio=None) -> Path
                    (fps / focal_ratio None: 10 Hz / 0.58, or 30 Hz / 0.91 for motion "indoor")
     ensure_demo_sequence(cache_dir, **overrides) -> Path
-    read_flo(path) -> flow [H,W,2]
 
 Conventions: camera x right, y down, z forward; poses are float64 4x4
 camera-to-world; pixel (0, 0) is the centre of the top-left pixel; depth is
 z-depth in metres with 0 for sky.
 """
 from .camera import DEFAULT_FOCAL_RATIO, default_intrinsics, pixel_rays
-from .fileio import read_flo
 from .flow import compute_flow
 from .layout import DEMO_PARAMS, LAYOUTS, ensure_demo_sequence, read_params, write_sequence
 from .motion import MOTIONS, make_trajectory
@@ -27,6 +25,6 @@ from .scene import GROUND_Y, Scene, make_scene
 
 __all__ = [
     "DEFAULT_FOCAL_RATIO", "DEMO_PARAMS", "GROUND_Y", "LAYOUTS", "MOTIONS", "Scene", "compute_flow",
-    "default_intrinsics", "ensure_demo_sequence", "make_scene", "make_trajectory", "pixel_rays", "read_flo",
+    "default_intrinsics", "ensure_demo_sequence", "make_scene", "make_trajectory", "pixel_rays",
     "read_params", "render_frame", "write_sequence",
 ]

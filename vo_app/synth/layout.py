@@ -18,7 +18,9 @@ import numpy as np
 from vo_app.errors import UserError
 
 from .camera import DEFAULT_FOCAL_RATIO, default_intrinsics
-from .fileio import (depth_to_uint16, flo_bytes, rgb_to_uint8, rotation_to_quaternion, write_atomic, write_png,
+from ..io.flo import flo_bytes
+from ..io.rotations import rotation_to_quat
+from .fileio import (depth_to_uint16, rgb_to_uint8, write_atomic, write_png,
                      write_text)
 from .flow import compute_flow
 from .motion import MOTIONS, make_trajectory
@@ -100,7 +102,7 @@ class _TumWriter:
         write_text(self.root / "depth.txt", head + "".join(f"{s} depth/{s}.png\n" for s in stamps))
         lines = ["# ground truth camera-to-world poses\n# timestamp tx ty tz qx qy qz qw\n"]
         for s, p in zip(stamps, poses):
-            q = rotation_to_quaternion(p[:3, :3])
+            q = rotation_to_quat(p[:3, :3])
             lines.append(s + " " + " ".join(f"{x:.9f}" for x in (*p[:3, 3], *q)) + "\n")
         write_text(self.root / "groundtruth.txt", "".join(lines))
         k = self.intr

@@ -22,7 +22,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .scene import Scene, _Builder, _finish
+from .mesh import Scene, _Builder, _finish
 from .texture import rng_for
 
 #: the floor is the plane ``y = FLOOR_Y`` (y points down; the camera starts 1.5 m above the floor).
@@ -108,7 +108,7 @@ class Item:
     """One piece of furniture or wall decoration.
 
     ``boxes``: tuples ``(lo, hi, faces)`` of axis-aligned boxes in world metres (``lo[1]`` is the
-    top, y points down; ``faces`` as in :meth:`.scene._Builder.box`).  ``footprint``:
+    top, y points down; ``faces`` as in :meth:`.mesh._Builder.box`).  ``footprint``:
     ``(x0, x1, z0, z1)`` of all of them in the horizontal plane.
     """
 

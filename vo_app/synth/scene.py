@@ -13,12 +13,11 @@ back-face culled).  A box is up to six quads.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 
-from .sky import Sky
-from .texture import TextureAtlas, rng_for
+from .mesh import Scene, _Builder, _finish  # noqa: F401  (Scene: re-exported)
+from .room import make_room_scene
+from .texture import rng_for
 
 #: height of the camera start above the ground (the ground is ``y = GROUND_Y``).
 GROUND_Y = 1.6
@@ -29,84 +28,6 @@ SCENE_KINDS = ("forward", "handheld", "rotation", "static", "indoor")
 #: length (the room's size follows its seed, see :func:`.room.room_layout`).
 DEFAULT_LENGTH = {"forward": 200.0, "handheld": 60.0, "rotation": 60.0, "static": 60.0, "indoor": 9.0}
 _STREET_BACK = 30.0  # the street starts this far behind the origin
-
-
-@dataclass
-class Scene:
-    """Quads (float64 world geometry), their textures and the sky.
-
-    Attributes:
-        p0, e1, e2: ``[Q, 3]`` corner and edge vectors of each quad.
-        normal: ``[Q, 3]`` unit normals (``e1 x e2`` normalised).
-        size: ``[Q, 2]`` edge lengths in metres.
-        shade: ``[Q]`` constant Lambert factor of each quad (depends on its normal only).
-        styles: texture style per quad.
-        z_range: (z_min, z_max) of the street (of the room for ``indoor``).
-    """
-
-    seed: int
-    kind: str
-    length: float
-    p0: np.ndarray
-    e1: np.ndarray
-    e2: np.ndarray
-    normal: np.ndarray
-    size: np.ndarray
-    shade: np.ndarray
-    styles: list
-    z_range: tuple
-    texel: float
-    atlas: TextureAtlas = field(repr=False)
-    sky: Sky = field(repr=False)
-
-    @property
-    def n_quads(self) -> int:
-        return len(self.styles)
-
-
-class _Builder:
-    """Collects quads; each gets a texture key (group, n-th quad of the group).
-
-    Keying textures by group rather than by global index keeps the look of
-    the start of the street the same when the street is made longer.
-    """
-
-    def __init__(self):
-        self.p0, self.e1, self.e2, self.styles, self.keys = [], [], [], [], []
-        self.group = 0
-        self._count = {}
-
-    def quad(self, p0, e1, e2, style):
-        self.p0.append(p0)
-        self.e1.append(e1)
-        self.e2.append(e2)
-        self.styles.append(style)
-        k = self._count.get(self.group, 0)
-        self._count[self.group] = k + 1
-        self.keys.append((self.group, k))
-
-    def box(self, lo, hi, style, faces="xXzZt"):
-        """Axis-aligned box ``lo..hi`` (``lo[1]`` is its top, y points down).
-
-        ``faces``: x/X = -x/+x side, z/Z = -z/+z side, t = top, b = bottom.
-        Each face's texture runs horizontally along ``e1`` and downwards along ``e2``.
-        """
-        x0, y0, z0 = lo
-        x1, y1, z1 = hi
-        dx, dy, dz = x1 - x0, y1 - y0, z1 - z0
-        down = (0.0, dy, 0.0)
-        if "x" in faces:
-            self.quad((x0, y0, z0), (0.0, 0.0, dz), down, style)
-        if "X" in faces:
-            self.quad((x1, y0, z1), (0.0, 0.0, -dz), down, style)
-        if "z" in faces:
-            self.quad((x1, y0, z0), (-dx, 0.0, 0.0), down, style)
-        if "Z" in faces:
-            self.quad((x0, y0, z1), (dx, 0.0, 0.0), down, style)
-        if "t" in faces:
-            self.quad((x0, y0, z0), (dx, 0.0, 0.0), (0.0, 0.0, dz), style)
-        if "b" in faces:
-            self.quad((x0, y1, z1), (dx, 0.0, 0.0), (0.0, 0.0, -dz), style)
 
 
 def _buildings(b: _Builder, seed: int, side: int, z0: float, z1: float) -> None:
@@ -213,8 +134,6 @@ def make_scene(seed: int = 0, kind: str = "forward", *, length: float | None = N
     if kind == "indoor":
         if length is not None:
             raise ValueError("the indoor room's size follows its seed: pass length=None")
-        from .room import make_room_scene  # room.py imports this module
-
         return make_room_scene(seed, texel=0.02 if texel is None else texel)
     texel = 0.05 if texel is None else texel
     length = float(DEFAULT_LENGTH[kind] if length is None else length)
@@ -249,22 +168,3 @@ def make_scene(seed: int = 0, kind: str = "forward", *, length: float | None = N
         b.quad((14.0, GROUND_Y - wall_h, z1), (-28.0, 0.0, 0.0), (0.0, wall_h, 0.0), "facade")  # far end, faces -z
     b.quad((-14.0, GROUND_Y - wall_h, z0), (28.0, 0.0, 0.0), (0.0, wall_h, 0.0), "facade")  # near end, faces +z
     return _finish(b, seed, kind, length, (z0, z1), texel, np.array([0.4, -0.8, 0.45]))
-
-
-def _finish(b: _Builder, seed: int, kind: str, length: float, z_range: tuple, texel: float,
-            light: np.ndarray) -> Scene:
-    """The :class:`Scene` of the quads in ``b``; ``light`` ``[3]`` is the (unnormalised) direction
-    towards the light that sets each quad's constant shade."""
-    p0 = np.asarray(b.p0, np.float64)
-    e1 = np.asarray(b.e1, np.float64)
-    e2 = np.asarray(b.e2, np.float64)
-    n = np.cross(e1, e2)
-    n /= np.linalg.norm(n, axis=1, keepdims=True)
-    size = np.stack([np.linalg.norm(e1, axis=1), np.linalg.norm(e2, axis=1)], axis=1)
-    sun = np.asarray(light, np.float64).copy()
-    sun /= np.linalg.norm(sun)
-    shade = (0.65 + 0.35 * np.clip(n @ sun, 0.0, 1.0)).astype(np.float32)
-    atlas = TextureAtlas(size, b.styles, seed, texel, keys=np.asarray(b.keys, np.int64))
-    return Scene(seed=int(seed), kind=kind, length=length, p0=p0, e1=e1, e2=e2, normal=n, size=size,
-                 shade=shade, styles=b.styles, z_range=tuple(z_range), texel=float(texel), atlas=atlas,
-                 sky=Sky(seed))

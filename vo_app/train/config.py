@@ -29,7 +29,7 @@ from pathlib import Path
 from ..errors import UserError
 from ..io.yaml_file import read_yaml_mapping
 from ..models.pwc.arch import SMALL, PWCArch
-from .data.synthetic import SynthSpec
+from ..synth.samples.synthetic import SynthSpec
 
 
 @dataclass

@@ -31,7 +31,7 @@ from ..errors import UserError
 from ..models.depth.arch import SMALL, DepthArch
 from .config import (CkptConfig, LogConfig, OptimConfig, RuntimeConfig, SelfSupConfig, StageConfig, ValConfig,
                      build_config, common_problems, read_train_yaml)
-from .data.depth_synth import SynthDepthSpec
+from ..synth.samples.depth_synth import SynthDepthSpec
 
 MASKS = ("edge", "overlap", "blank")
 

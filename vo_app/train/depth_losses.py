@@ -29,7 +29,7 @@ from __future__ import annotations
 import torch
 
 from ..geometry.depth_align_t import align_scale_t
-from ..geometry.pose_torch import triangulate_midpoint_t
+from ..geometry import triangulate_midpoint
 from ..geometry.reproject_t import inside_t, reproject_depth_t, sample_map_t, sample_points_t, splat_count_t
 from .losses import masked_mean, photometric_error
 
@@ -48,9 +48,8 @@ def triangulate_matches(p1: torch.Tensor, p2: torch.Tensor, K: torch.Tensor, R: 
         ok &= drawn
     q1 = torch.where(ok[..., None], p1.to(dt), torch.zeros_like(p1, dtype=dt))
     q2 = torch.where(ok[..., None], p2.to(dt), torch.zeros_like(p2, dtype=dt))
-    _, d1, d2, valid = triangulate_midpoint_t(q1, q2, K.to(dt), R.to(dt), t.to(dt),
-                                              cos_threshold)
-    return {"d1": d1, "d2": d2, "valid": valid & ok}
+    tri = triangulate_midpoint(q1, q2, K.to(dt), R.to(dt), t.to(dt), cos_threshold)
+    return {"d1": tri.depth1, "d2": tri.depth2, "valid": tri.valid & ok}
 
 
 def _in_image(p: torch.Tensor, h: int, w: int) -> torch.Tensor:

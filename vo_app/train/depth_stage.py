@@ -5,7 +5,8 @@ Stage 2 (``joint=False``), flow frozen:
   depth (``data/depth_synth.py``; a deviation from the paper, which trains from scratch);
 - from ``selfsup.start_step``: TrianFlow's self-supervised losses on ``--data`` folders
   (``depth_losses.py``): the pair's pose comes from F on the flow matches
-  (``vo_app/geometry/two_view_t.py``, the runtime's geometry), the matches are triangulated,
+  (:func:`vo_app.geometry.two_view`, the runtime's steps 3-7, with :func:`two_view_params`: no
+  early exits, no refinement, 100 inliers at least, M_r under RANSAC's F), the re-sampled matches are triangulated,
   the predicted depth is aligned to them (L_d), reprojected (L_p) and smoothed (L_s).  The flow
   is DIS (computed in the loader) or a frozen ``vo-train flow`` checkpoint.
 
@@ -27,19 +28,27 @@ import yaml
 
 from ..errors import UserError
 from ..geometry.reproject_t import epipolar_distance_t, reproject_depth_t
-from ..geometry.two_view_t import two_view_t
+from ..geometry import TwoViewParams, two_view_tensors
 from ..geometry.warp import pixel_grid_t
 from ..models.checkpoint import (DEPTH_KIND, KIND, check_compatible, load_checkpoint, load_weights,
                                  save_checkpoint)
 from ..models.depth.arch import DepthArch
 from ..models.depth.net import DepthNet, depth_target_for_network
 from .data.depth_folders import DepthFolderPairs
-from .data.depth_synth import SynthDepthDataset, heldout_depth_set
+from ..synth.samples.depth_synth import SynthDepthDataset, heldout_depth_set
 from .depth_config import DepthTrainConfig
 from .depth_losses import (disparity_smoothness, multiple_masks, reprojection_loss, rigid_photometric_loss,
                            supervised_depth_loss, triangulate_matches, triangulation_loss)
 from .loop import StageTrainer, loader
 from .losses import masked_mean, selfsup_loss
+
+
+def two_view_params(matches: int) -> TwoViewParams:
+    """Steps 3-7 as the self-supervised losses use them: ``vo-run``'s, except that every pair with 8
+    candidates goes through RANSAC (no early exit), the pose is not refined, and a pair needs 100
+    RANSAC inliers, and M_r is that of RANSAC's F (with an untrained flow, the F of the pose from it
+    can leave M_r nearly empty, and the reprojection loss's mask with it)."""
+    return TwoViewParams(n_matches=matches, early_exits=False, refine=False, min_inliers=100, rigid_from_ransac=True)
 
 
 class DepthTrainer(StageTrainer):
@@ -203,7 +212,7 @@ class DepthTrainer(StageTrainer):
         ff, fb, l_flow = self._flows(a, b, batch)
         first = (step * self.world + self.rank) * n  # the global index of the first sample (loop.loader)
         seeds = np.arange(first, first + n, dtype=np.int64) + 1000003 * cfg.seed
-        tv = two_view_t(ff.detach().float(), fb.detach().float(), K, n=lc.matches, seed=seeds)
+        tv = two_view_tensors(ff.detach().float(), fb.detach().float(), K, seeds, two_view_params(lc.matches))
         tri = triangulate_matches(tv.p1, tv.p2, K, tv.R, tv.t, tv.drawn, lc.cos_threshold)
         tri["valid"] = tri["valid"] & tv.ok[:, None]
         out = self.model(torch.cat([a, b]))

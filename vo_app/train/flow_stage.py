@@ -1,6 +1,6 @@
 """Training stage 1: the flow network alone (``vo-train flow``).
 
-Supervised pretraining on the synthetic stream (:mod:`vo_app.train.data.synthetic`), then,
+Supervised pretraining on the synthetic stream (:mod:`vo_app.synth.samples.synthetic`), then,
 optionally from ``selfsup.start_step``, self-supervised fine-tuning on image folders with the
 occlusion-masked photometric loss (:func:`vo_app.train.losses.selfsup_loss`).
 
@@ -28,7 +28,7 @@ from ..models.checkpoint import check_compatible, load_checkpoint, load_weights,
 from ..models.pwc.net import PWCNet
 from .config import TrainConfig
 from .data.folders import FolderPairs
-from .data.synthetic import SynthFlowDataset, to_tensors
+from ..synth.samples.synthetic import SynthFlowDataset, to_tensors
 from .loop import StageTrainer, loader
 from .losses import epe_map, selfsup_loss, supervised_loss
 

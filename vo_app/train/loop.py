@@ -119,10 +119,6 @@ class _NoLog:
         pass
 
 
-class NonFiniteLoss(RuntimeError):
-    """A stage with ``nonfinite = "stop"`` met a NaN/inf loss (its last good checkpoint is kept)."""
-
-
 class StageTrainer(abc.ABC):
     """The loop of one training run in ``out_dir``; see the module docstring for the contract.
 

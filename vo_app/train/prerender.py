@@ -2,7 +2,7 @@
 
 Every entry is rendered once, in ``workers`` processes; entries already stored are skipped, so
 an interrupted fill continues where it stopped and training can start while it runs (both
-write the same files atomically).  See :mod:`vo_app.train.data.pool`.
+write the same files atomically).  See :mod:`vo_app.synth.samples.pool`.
 """
 from __future__ import annotations
 
@@ -25,22 +25,22 @@ def _init_worker(stage: str, spec, width: int, height: int, cache_dir: str) -> N
 
 def _render_one(j: int) -> int:
     if _JOB["stage"] == "flow":
-        from .data.synthetic import make_sample
+        from ..synth.samples.synthetic import make_sample
 
         make_sample(_JOB["spec"], j, _JOB["width"], _JOB["height"], _JOB["cache_dir"])
     else:
-        from .data.depth_synth import make_depth_sample
+        from ..synth.samples.depth_synth import make_depth_sample
 
         make_depth_sample(_JOB["spec"], j, _JOB["width"], _JOB["height"], cache_dir=_JOB["cache_dir"])
     return j
 
 
 def _cache(stage: str, spec, width: int, height: int, cache_dir: str):
-    """The :class:`~vo_app.train.data.pool.RenderCache` the stage's training stream reads."""
+    """The :class:`~vo_app.synth.samples.pool.RenderCache` the stage's training stream reads."""
     if stage == "flow":
-        from .data.synthetic import render_cache
+        from ..synth.samples.synthetic import render_cache
     else:
-        from .data.depth_synth import render_cache
+        from ..synth.samples.depth_synth import render_cache
     return render_cache(spec, width, height, cache_dir)
 
 

@@ -57,12 +57,12 @@ class DepthDataset:
 # ----------------------------------------------------------------------------------- datasets
 def synthetic_dataset(n: int = SYNTH_FRAMES, size: tuple[int, int] = (416, 128)) -> DepthDataset:
     """The first ``n`` held-out synthetic frames at ``size = (W, H)`` (exact depth, 0 = sky); cap 80 m."""
-    from ...train.data.depth_synth import heldout_depth_set
+    from ...synth.samples.depth_synth import heldout_depth_set
 
     samples = [DepthSample(f"synth{i:03d}", s["img1"], s["depth1"].astype(np.float32), float(s["fx_ratio"]),
                            np.asarray(s["K"], np.float64))
                for i, s in enumerate(heldout_depth_set(int(n), int(size[0]), int(size[1])))]
-    return DepthDataset("synthetic", samples, DRIVING_CAP, "heldout_depth_set (vo_app/train/data/depth_synth.py)",
+    return DepthDataset("synthetic", samples, DRIVING_CAP, "heldout_depth_set (vo_app/synth/samples/depth_synth.py)",
                         f"rendered at {size[0]}x{size[1]}")
 
 

@@ -80,12 +80,12 @@ class GroundPlaneDepth:
 def mean_training_depth(ckpt: dict, samples: int = MEAN_DEPTH_SAMPLES) -> tuple[float, str]:
     """``(metres, where it came from)``: ``ckpt["training"]["mean_depth"]`` when present, else the mean
     valid depth (all pixels pooled) of the first ``samples`` frames of the default training stream
-    (``make_depth_sample(SynthDepthSpec(), i, W, H)``, vo_app/train/data/depth_synth.py) at the
+    (``make_depth_sample(SynthDepthSpec(), i, W, H)``, vo_app/synth/samples/depth_synth.py) at the
     checkpoint's working size."""
     v = (ckpt.get("training") or {}).get("mean_depth")
     if isinstance(v, (int, float)) and math.isfinite(v) and v > 0:
         return float(v), "checkpoint training.mean_depth"
-    from ...train.data.depth_synth import SynthDepthSpec, make_depth_sample
+    from ...synth.samples.depth_synth import SynthDepthSpec, make_depth_sample
 
     W, H = ckpt["image_size"]
     total, count = 0.0, 0

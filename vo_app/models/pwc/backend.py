@@ -37,7 +37,7 @@ class PWCFlow:
     pixels with ``img1(p) ~ img2(p + flow_fwd(p))``; images float32 ``[H,W]`` or ``[H,W,3]`` in
     [0,1], any size (padded to a multiple of 64 internally).  :meth:`batch` does many pairs at once.
     The occlusion and forward-backward masks are computed from these flows by the pipeline,
-    exactly as for the ``dis`` backend (:func:`vo_app.geometry.flow_masks.match_score`).
+    exactly as for the ``dis`` backend (:func:`vo_app.geometry.match_score`).
     """
 
     name = "pwc"

@@ -1,5 +1,6 @@
-"""Training data: synthetic flow pairs with exact ground truth, and unlabelled folder pairs."""
+"""Training data: unlabelled folder pairs (``folders.py``, ``depth_folders.py``); the synthetic
+streams with exact ground truth live in :mod:`vo_app.synth.samples` (re-exported here)."""
+from ...synth.samples.synthetic import HELDOUT, SynthFlowDataset, SynthSpec, heldout_set, make_sample, to_tensors
 from .folders import FolderPairs
-from .synthetic import HELDOUT, SynthFlowDataset, SynthSpec, heldout_set, make_sample, to_tensors
 
 __all__ = ["FolderPairs", "HELDOUT", "SynthFlowDataset", "SynthSpec", "heldout_set", "make_sample", "to_tensors"]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .flow_masks import pixel_grid
+from ..flow_sample import pixel_grid
 
 
 def epipolar_distance_map(F: np.ndarray, flow: np.ndarray) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Non-linear refinement of a relative pose on its inlier matches (robust Gauss-Newton).
+"""Reference (test oracle) of the pose refinement kernel (``csrc/cpu/refine.cpp``): non-linear refinement of a relative pose on its inlier matches (robust Gauss-Newton).
 
 Minimises the signed Sampson residuals (pixels) of ``F = K^-T [t]x R K^-1`` over
 the 5 degrees of freedom of an essential matrix (rotation: 3, translation
@@ -8,13 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .se3 import skew, so3_exp
-
-
-def fundamental_from_pose(K: np.ndarray, R: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """``F [3,3]`` with ``x2^T F x1 = 0`` for the motion ``X_2 = R X_1 + t``."""
-    Kinv = np.linalg.inv(K)
-    return Kinv.T @ skew(t) @ R @ Kinv
+from ..epipolar import fundamental_from_pose
+from ..se3 import so3_exp
 
 
 def signed_sampson(F: np.ndarray, x1: np.ndarray, x2: np.ndarray) -> np.ndarray:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..epipolar import sampson_distance
+
 
 def _check_points(p1: np.ndarray, p2: np.ndarray) -> None:
     if p1.ndim != 3 or p1.shape[-1] != 2 or p1.shape != p2.shape:
@@ -59,27 +61,6 @@ def eight_point(p1: np.ndarray, p2: np.ndarray, weights: np.ndarray | None = Non
     F = U @ (S[:, :, None] * Vt)
     F = np.swapaxes(T2, 1, 2) @ F @ T1
     return F / np.linalg.norm(F, axis=(1, 2), keepdims=True)
-
-
-def sampson_distance(F: np.ndarray, p1: np.ndarray, p2: np.ndarray) -> np.ndarray:
-    """First-order geometric error in pixels.
-
-    Args:
-        F: ``[B,3,3]`` or ``[B,H,3,3]`` (H hypotheses per batch item).
-        p1, p2: ``[B,N,2]``.
-    Returns:
-        ``[B,N]`` or ``[B,H,N]`` distances (square root of the Sampson error).
-    """
-    x1 = np.concatenate([p1, np.ones(p1.shape[:-1] + (1,))], -1)
-    x2 = np.concatenate([p2, np.ones(p2.shape[:-1] + (1,))], -1)
-    if F.ndim == 4:
-        x1 = x1[:, None]
-        x2 = x2[:, None]
-    Fx1 = x1 @ np.swapaxes(F, -1, -2)  # rows: (F x1)^T
-    Ftx2 = x2 @ F  # rows: (F^T x2)^T
-    num = np.sum(x2 * Fx1, -1) ** 2
-    den = Fx1[..., 0] ** 2 + Fx1[..., 1] ** 2 + Ftx2[..., 0] ** 2 + Ftx2[..., 1] ** 2
-    return np.sqrt(num / np.maximum(den, 1e-30))
 
 
 def epipolar_line_distance(F: np.ndarray, p1: np.ndarray, p2: np.ndarray) -> np.ndarray:

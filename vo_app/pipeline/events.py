@@ -1,4 +1,5 @@
-"""The per-frame event that ``run_odometry(on_frame=...)`` emits (NumPy only, cheap).
+"""The per-frame event that ``run_odometry(on_frame=...)`` emits (NumPy only, cheap): the run's
+own event interface; the viewer (``vo_app/viewer``) and ``map.ply`` subscribe through ``on_frame``.
 
 An event is a dict:
 

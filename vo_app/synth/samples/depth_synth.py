@@ -185,7 +185,7 @@ def _render(spec: SynthDepthSpec, rng: np.random.Generator, width: int, height: 
 
 def _augment(spec: SynthDepthSpec, rng: np.random.Generator, out: dict, width: int, pair: bool) -> dict:
     flip = False
-    if spec.augment:  # the flow stream's augmentation (train/data/augment.py), shared by the two frames
+    if spec.augment:  # the flow stream's augmentation (synth/samples/augment.py), shared by the two frames
         out["img1"], second = photometric(rng, out["img1"], out.get("img2", out["img1"]), spec.gray_fraction)
         if pair:
             out["img2"] = second
