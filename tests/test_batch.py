@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from vo_app.batch.threads import default_threads
+from vo_app.cli.batching.threads import default_threads
 
 FRAMES, SIZE = 8, (192, 64)
 RUN_ARGS = "--size native"
@@ -106,8 +106,8 @@ def test_run_args_and_patterns_are_checked(run_cli, seqs, tmp_path):
 def test_a_killed_worker_fails_only_its_sequence(seqs, tmp_path):
     import signal
 
-    from vo_app.batch import make_jobs
-    from vo_app.batch.local import run_local
+    from vo_app.cli.batching import make_jobs
+    from vo_app.cli.batching.local import run_local
 
     jobs = make_jobs([str(seqs["a"]), str(seqs["b"])], tmp_path / "out", ("--size", "native"), threads=1)
     done, killed = [], []

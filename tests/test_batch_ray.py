@@ -34,7 +34,7 @@ def local_ray():
 
 
 def test_ray_batch_equals_serial(tmp_path, local_ray):
-    from vo_app.batch import make_jobs, run_batch
+    from vo_app.cli.batching import make_jobs, run_batch
     from vo_app.synth import write_sequence
 
     seqs = [str(write_sequence(tmp_path / "data" / f"seq{i}", layout="kitti", n_frames=FRAMES, width=SIZE[0],

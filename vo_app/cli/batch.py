@@ -34,15 +34,15 @@ def cli(sequences, out_dir, workers, threads, ray_address, run_args_text, rerun,
     table with its error; the others go on. Run the same command again after an interruption: the
     sequences whose report.json says complete are skipped.
     """
-    from ..batch import expand_sequences, make_jobs, run_batch
-    from ..batch.jobs import parse_run_args
-    from ..batch.threads import default_threads
+    from .batching import expand_sequences, make_jobs, run_batch
+    from .batching.jobs import parse_run_args
+    from .batching.threads import default_threads
     from ..eval.summary_table import format_markdown
 
     run_args = parse_run_args(run_args_text)
     _check_run_args(run_args)
     if ray_address is not None:
-        from ..batch.ray_tasks import import_ray
+        from .batching.ray_tasks import import_ray
 
         import_ray()  # a one-line error before any work when Ray is missing
     seqs = expand_sequences(list(sequences))

@@ -66,3 +66,17 @@ def parse_size(text: str | None, *, native: bool = True) -> tuple[int, int] | No
         raise UserError(f"--size {text!r} is out of range", fix=f"use 16..8192 pixels a side, e.g. {example}")
     return w, h
 
+
+def parse_segments(text: str) -> "str | tuple[float, ...]":
+    """``kitti`` | ``auto`` | ``5,10,20`` -> what :func:`vo_app.eval.evaluate.resolve_lengths` takes."""
+    text = text.strip().lower()
+    if text in ("kitti", "auto"):
+        return text
+    try:
+        values = tuple(float(v) for v in text.split(",") if v.strip())
+        if not values or min(values) <= 0:
+            raise ValueError
+    except ValueError:
+        raise UserError(f"invalid --segments {text!r}", fix="use 'kitti', 'auto' or positive lengths in metres, "
+                        "e.g. 5,10,20") from None
+    return tuple(sorted(values))

@@ -6,24 +6,9 @@ from pathlib import Path
 import click
 
 from ..errors import UserError
-from .common import run_command
+from .common import parse_segments, run_command
 
 _CTX = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-
-
-def parse_segments(text: str) -> "str | tuple[float, ...]":
-    """``kitti`` | ``auto`` | ``5,10,20`` -> what :func:`vo_app.eval.evaluate.resolve_lengths` takes."""
-    text = text.strip().lower()
-    if text in ("kitti", "auto"):
-        return text
-    try:
-        values = tuple(float(v) for v in text.split(",") if v.strip())
-        if not values or min(values) <= 0:
-            raise ValueError
-    except ValueError:
-        raise UserError(f"invalid --segments {text!r}", fix="use 'kitti', 'auto' or positive lengths in metres, "
-                        "e.g. 5,10,20") from None
-    return tuple(sorted(values))
 
 
 @click.group(context_settings=_CTX)

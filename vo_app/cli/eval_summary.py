@@ -24,7 +24,7 @@ def summary_cmd(results_dir, align, segments_text, segment_step, out_dir):
     from ..eval.summary_table import format_markdown, summarize, write_summary
     from ..io.run_folder import is_run_folder
     from .common import ensure_writable_dir
-    from .eval import parse_segments
+    from .common import parse_segments
 
     if not results_dir.is_dir():
         raise UserError("results folder does not exist", path=results_dir, fix="give the --out folder of vo-batch")

@@ -123,7 +123,7 @@ def cli(sequence, out_dir, preset, flow, weights, dis_preset, scale, depth_weigh
         raise UserError("sequence folder does not exist", path=sequence, fix="check the path")
     seq = open_sequence(sequence, layout=layout, intrinsics=intrinsics, size=cfg.size, stride=stride, start=start,
                         max_frames=max_frames, color=cfg.color, camera=camera, fps=fps, fov=fov)
-    hooks = click.get_current_context().obj  # vo-batch's worker (vo_app.batch.worker.RunHooks), else None
+    hooks = click.get_current_context().obj  # vo-batch's worker (vo_app.cli.batching.worker.RunHooks), else None
     if hooks is not None:
         hooks.opened(seq)
     out_dir = ensure_writable_dir(out_dir or Path("runs") / seq.name)

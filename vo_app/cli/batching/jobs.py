@@ -7,7 +7,7 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import UserError
+from ...errors import UserError
 
 #: vo-run options the batch sets itself (or that need a screen), so ``--run-args`` may not hold them.
 RESERVED = ("--out", "--quiet", "--demo", "--viewer", "--viewer-close", "--viewer-snapshot", "--help", "-h")
@@ -21,7 +21,7 @@ class Job:
     sequence: str              # input path as given (a shared path for Ray workers)
     out_dir: str               # <--out>/<name>
     run_args: tuple[str, ...]  # extra vo-run options, the same for every sequence
-    threads: int               # threads of the worker that runs it (vo_app.batch.threads)
+    threads: int               # threads of the worker that runs it (vo_app.cli.batching.threads)
 
 
 def expand_sequences(items: list[str]) -> list[str]:
@@ -60,7 +60,7 @@ def parse_run_args(text: str | None) -> tuple[str, ...]:
 def make_jobs(sequences: list[str], out: "str | os.PathLike[str]", run_args: tuple[str, ...], threads: int) -> list[Job]:
     """One job per sequence; folder names are the sequence names, with parent folders prepended where
     two would clash (:func:`vo_app.eval.report.unique_labels`)."""
-    from ..eval.report import unique_labels
+    from ...eval.report import unique_labels
 
     names = unique_labels([os.path.normpath(s) for s in sequences])
     names = [n.replace("/", "__") for n in names]

@@ -18,9 +18,9 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import UserError
-from ..io import atomic_write_json, write_kitti
-from ..io.run_folder import ERROR, GROUND_TRUTH, LOG, REPORT, read_json
+from ...errors import UserError
+from ...io import atomic_write_json, write_kitti
+from ...io.run_folder import ERROR, GROUND_TRUTH, LOG, REPORT, read_json
 from .jobs import Job
 from .threads import pin_threads
 
@@ -68,7 +68,7 @@ def run_job(job: Job, emit: Emit | None = None) -> dict:
     pin_threads(job.threads)  # before vo-run's modules load the libraries
     import click
 
-    from ..cli.run import cli as vo_run
+    from ..run import cli as vo_run
 
     out = Path(job.out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,7 @@
 
 A worker that crashes hard (a signal, the out-of-memory killer) takes only its current sequence
 down: that one is recorded as failed and a fresh worker takes the next job.  Workers inherit the
-thread limits through the environment (:data:`vo_app.batch.threads.THREAD_ENV`) before they
+thread limits through the environment (:data:`vo_app.cli.batching.threads.THREAD_ENV`) before they
 import numpy or torch.
 """
 from __future__ import annotations

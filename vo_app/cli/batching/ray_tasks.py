@@ -15,8 +15,8 @@ import socket
 import tempfile
 from pathlib import Path
 
-from ..errors import UserError
-from ..io import atomic_write_bytes
+from ...errors import UserError
+from ...io import atomic_write_bytes
 from .jobs import Job
 from .local import OnEvent
 from .threads import THREAD_ENV
@@ -81,7 +81,7 @@ def _task(job: Job, events) -> tuple[dict, dict[str, bytes]]:
 def _write_back(job: Job, files: dict[str, bytes]) -> None:
     out = Path(job.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    from ..io.run_folder import ERROR, GROUND_TRUTH
+    from ...io.run_folder import ERROR, GROUND_TRUTH
 
     for stale in (ERROR, GROUND_TRUTH):
         if stale not in files:

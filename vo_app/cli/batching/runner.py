@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ..io.run_folder import run_status
+from ...io.run_folder import run_status
 from .jobs import Job
 from .progress import BatchProgress
 
@@ -17,7 +17,7 @@ def run_batch(jobs: list[Job], out: "str | Path", workers: int = 1, ray_address:
     ``rerun``.  Returns ``{"results": {name: result}, "skipped": [names], "wall_s": s,
     "table": the summary dict, "written": [paths]}``.
     """
-    from ..eval.summary_table import summarize, write_summary
+    from ...eval.summary_table import summarize, write_summary
 
     todo = [j for j in jobs if rerun or run_status(j.out_dir) != "complete"]
     skipped = [j.name for j in jobs if j not in todo]
