@@ -9,6 +9,7 @@
 
 #include "arg_checks.h"
 #include "cpu/masks.h"
+#include "cpu/parallel.h"
 #include "cpu/planar.h"
 #include "cpu/pose.h"
 #include "cpu/refine.h"
@@ -291,6 +292,9 @@ PYBIND11_MODULE(_core, m) {
         py::arg("threads") = 0,
         "Epipolar distance of every flow match, flow [B,H,W,2] float32, F [B,3,3]: returns (d_epi [B,H,W], "
         "score [B,H,W] = (d < threshold) / (1 + d)).");
+  m.def("default_threads", &vo::default_threads,
+        "Threads a CPU kernel uses when called with threads=0: VO_NUM_THREADS if set (read once), else the "
+        "hardware's count.");
 #ifdef VO_WITH_CUDA
   // The CUDA entry points take raw device pointers as integers (0 for an absent optional
   // input), a cudaStream_t handle (0 = the default stream) and `device`, the CUDA device

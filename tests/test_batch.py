@@ -66,7 +66,7 @@ def test_batch_table_failure_and_resume(run_cli, seqs, tmp_path):
     for name in ("seq_a", "seq_b"):
         log = (out / name / "vo-run.log").read_text()
         assert log.startswith("vo-run ") and "outputs:" in log
-        assert f"threads: torch {n}, cv2 {n}, OMP_NUM_THREADS {n}\n" in log
+        assert f"threads: torch {n}, cv2 {n}, OMP_NUM_THREADS {n}, kernels {n}\n" in log
 
     # A killed batch: seq_b stopped part-way (report.json says running); run again into the same --out.
     rep = json.loads((out / "seq_b" / "report.json").read_text())

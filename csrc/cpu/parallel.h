@@ -9,6 +9,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <cstdlib>
 #include <functional>
 #include <mutex>
 #include <pthread.h>
@@ -17,9 +18,25 @@
 
 namespace vo {
 
+// Threads of a call that asks for 0 (the default): VO_NUM_THREADS when it is set to a positive
+// integer (read once; vo-batch sets it so that N worker processes share the cores), else the
+// hardware's count.
+inline int default_threads() {
+  static const int n = [] {
+    const char* env = std::getenv("VO_NUM_THREADS");
+    if (env != nullptr) {
+      char* end = nullptr;
+      const long v = std::strtol(env, &end, 10);
+      if (end != env && *end == '\0' && v > 0 && v <= 4096) return static_cast<int>(v);
+    }
+    return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  }();
+  return n;
+}
+
 inline int resolve_threads(int threads) {
   if (threads > 0) return threads;
-  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  return default_threads();
 }
 
 class ThreadPool {

@@ -2,15 +2,15 @@
 
 ``2 workers x 2 threads`` on 2 cores would oversubscribe; the default gives each of N workers
 ``cores // N`` threads.  The setting reaches torch (intra- and inter-op), OpenCV (DIS flow) and,
-through the environment, OpenMP, MKL and OpenBLAS.  Not reached: vo_app's C++ geometry kernels,
-which size their pool from the hardware (``csrc/cpu/parallel.h``), and the one background thread a
+through the environment, OpenMP, MKL, OpenBLAS and vo_app's C++ geometry kernels (``VO_NUM_THREADS``,
+read by ``csrc/cpu/parallel.h`` at the first kernel call).  Not reached: the one background thread a
 run uses for the flow (``--pipeline``).
 """
 from __future__ import annotations
 
 import os
 
-THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
+THREAD_ENV = ("VO_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
               "VECLIB_MAXIMUM_THREADS")
 
 

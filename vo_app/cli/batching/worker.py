@@ -111,7 +111,10 @@ def _threads() -> dict:
     import cv2
     import torch
 
-    return {"torch": torch.get_num_threads(), "cv2": cv2.getNumThreads(), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")}
+    from ... import _core
+
+    return {"torch": torch.get_num_threads(), "cv2": cv2.getNumThreads(), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
+            "kernels": _core.default_threads()}
 
 
 def failed_result(job: Job, error: str) -> dict:
