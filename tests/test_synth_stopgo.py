@@ -1,8 +1,8 @@
 """The ``stopgo`` motion of vo-synth: stop-and-go driving with a stop, a pan while standing and a U-turn."""
 from __future__ import annotations
 
-import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,15 +12,12 @@ from vo_app.synth.layout import scene_for
 
 SEEDS = (0, 1, 2, 3)
 
-# sha256 of make_trajectory(kind, 50, seed=3) (pose bytes, then timestamp bytes), recorded with the code
-# before stopgo existed: adding a motion at the end of MOTIONS must not change the others' random streams.
-_BEFORE = {
-    "forward": "122c4514e85f1d1ccad3fa53c81483b216cc1d588d872bd5adebb777e3b596f2",
-    "handheld": "7a23e622c47c2aea8003d54202d59d809b190af280e5efbee0ef1eb85f0aa0fd",
-    "rotation": "df27052dce4f6dadf6446f0d5c61b23ecef8b0c8c0ec037f087d3f54371c1c49",
-    "static": "ad33416019f2191e9cd784ee057e8e56917af108c3f64bbf3e90fe8e51e5e33f",
-    "indoor": "1266d0025d47f807105493ddba6ee68c863d286b4749291368e28306c2059e68",
-}
+# make_trajectory(kind, 50, seed=3) of the streams that existed before stopgo: adding a motion at the end of
+# MOTIONS must not change the others' random streams.  Until 2026-12 this was a sha256 of the bytes; on a fresh
+# environment (numpy 2.4.6) "indoor" came out with another digest at the commit that recorded it (the other four
+# matched bit for bit), i.e. library rounding, not a changed stream, so the snapshot is compared to 1e-9.
+_BEFORE = Path(__file__).parent / "fixtures" / "motion_streams_seed3.npz"
+_KINDS = ("forward", "handheld", "indoor", "rotation", "static")
 
 
 def _drive(seed: int, n: int = 600) -> np.ndarray:
@@ -47,12 +44,13 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return out
 
 
-@pytest.mark.parametrize("kind", sorted(_BEFORE))
+@pytest.mark.parametrize("kind", _KINDS)
 def test_stopgo_is_appended_and_other_streams_are_unchanged(kind):
     assert MOTIONS[:5] == ("forward", "handheld", "rotation", "static", "indoor") and MOTIONS[-1] == "stopgo"
     p, t = make_trajectory(kind, 50, seed=3)
-    digest = hashlib.sha256(np.ascontiguousarray(p).tobytes() + np.ascontiguousarray(t).tobytes()).hexdigest()
-    assert digest == _BEFORE[kind]
+    with np.load(_BEFORE) as snap:
+        np.testing.assert_allclose(p, snap[f"{kind}_poses"], rtol=0, atol=1e-9)
+        np.testing.assert_allclose(t, snap[f"{kind}_times"], rtol=0, atol=1e-9)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
