@@ -11,7 +11,11 @@ is truncated to ``--keep`` of its bytes (or to ``--keep-bytes``); ``vo-run COPY 
 reason ``report.json`` gives for the frame and whether the console named it.  With several
 ``--seeds`` every run is made with each seed, and the last column compares the median ATE over the
 seeds with the intact clip's: the ATE of the 60 m clip moves by more than 20 % with the seed of the
-match sampling alone (docs/robustness.md).
+match sampling alone (docs/robustness.md).  Two columns check the scale across the damaged frame
+against ``poses.txt`` (seed 0): the error of the norm the chain carries from the pair before the
+frame to the second pair after it, for the intact and the damaged run (:func:`crossing_error`), and
+the intact run's ATE had that scale been exact (its steps after the frame rescaled; an analysis with
+the ground truth, not a method).
 docs/robustness.md quotes it.
 """
 from __future__ import annotations
@@ -29,7 +33,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from kitti_accuracy import DATA  # noqa: E402
 
+from vo_app.eval.ate import ate  # noqa: E402
 from vo_app.io.images import list_images  # noqa: E402
+from vo_app.io.trajectory import read_kitti  # noqa: E402
 
 
 def jpeg_copy(clip: Path, dest: Path) -> Path:
@@ -70,6 +76,38 @@ def damaged_copy(clip: Path, dest: Path, frame: int | None, keep: float | None, 
     return bad
 
 
+def crossing_error(report: dict, centres: np.ndarray, f: int) -> float | None:
+    """Error (%, log) of the scale the chain carries across frame ``f``: the norm of the pair ending at
+    ``f + 2`` over that of the pair ending at ``f - 1``, against the same ratio of the ground truth's
+    step lengths (``centres [N,3]``: camera centres).  The chain's own ratios (``scale_sources``
+    with ``--scale fused``, else consecutive norms), so the same for the intact and the damaged run."""
+    pairs = {p["frame"]: p for p in report["pairs"]}
+    if f - 1 not in pairs or f + 2 not in pairs:
+        return None
+    chain = [p.get("scale_sources", {}).get("chain", {}).get("ratio") for p in report["pairs"]
+             if f - 1 < p["frame"] <= f + 2]
+    if "scale_sources" in pairs[f + 2]:
+        if any(r is None for r in chain):
+            return None
+        est = float(np.prod(chain))
+    else:
+        est = pairs[f + 2]["scale"] / pairs[f - 1]["scale"]
+
+    def step(p):
+        return np.linalg.norm(centres[p["frame"]] - centres[p["ref"]])
+    return 100 * float(np.log(est / (step(pairs[f + 2]) / step(pairs[f - 1]))))
+
+
+def rescaled_after(poses: np.ndarray, f: int, factor: float) -> np.ndarray:
+    """``poses [N,4,4]`` (camera-to-world) with every step from frame ``f`` on scaled by ``factor``."""
+    out = poses.copy()
+    for i in range(f, len(poses)):
+        rel = np.linalg.inv(poses[i - 1]) @ poses[i]
+        rel[:3, 3] *= factor
+        out[i] = out[i - 1] @ rel
+    return out
+
+
 def run(seq: Path, out: Path, layers: list[str], seed: int) -> dict:
     cmd = [sys.executable, "-m", "vo_app.cli.run", str(seq), "--out", str(out), *layers, "--seed", str(seed), "--quiet"]
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -104,7 +142,10 @@ def main() -> None:
         tmp = Path(tmp)
         if args.jpeg:
             clip = jpeg_copy(clip, tmp / clip.name)
-        base = {s: run(clip, tmp / f"out_intact_{s}", layers, s)["accuracy"]["ate_rmse_m"] for s in seeds}
+        poses = clip / "poses.txt"
+        centres = np.loadtxt(poses).reshape(-1, 3, 4)[:, :, 3] if poses.is_file() else None
+        intact = {s: run(clip, tmp / f"out_intact_{s}", layers, s) for s in seeds}
+        base = {s: r["accuracy"]["ate_rmse_m"] for s, r in intact.items()}
         rows = []
         for f in args.frames:
             seq = tmp / f"clip_{f}"
@@ -117,8 +158,15 @@ def main() -> None:
             skipped = {x["frame"]: x for x in first["skipped_frames"]}
             named = bad is not None and bad.name in first["_stderr"]
             reason = skipped[f]["reason"].split(": ", 1)[-1] if f in skipped else "NOT DETECTED"
+            cross = [None if centres is None else crossing_error(r, centres, f) for r in (intact[seeds[0]], first)]
+            # what the intact run's ATE would be had its chain carried the exact scale across frame f
+            exact = None
+            if cross[0] is not None:
+                est = read_kitti(tmp / f"out_intact_{seeds[0]}" / "trajectory_kitti.txt")
+                gt = read_kitti(poses)[: len(est)]
+                exact = ate(gt, rescaled_after(est, f + 2, float(np.exp(-cross[0] / 100))))["rmse"]
             rows.append((f, bad.stat().st_size if bad else 0, reason, named, first["frames_written"],
-                         first.get("filled_frames", {}).get(str(f), "-"), ates))
+                         first.get("filled_frames", {}).get(str(f), "-"), cross, exact, ates))
     s0 = seeds[0]
     print(f"vo-run {' '.join(layers)} on {clip.name}, damaged copies: "
           + (f"--keep-bytes {args.keep_bytes}" if args.keep_bytes else f"--keep {args.keep:.3f}")
@@ -126,13 +174,17 @@ def main() -> None:
     multi = len(seeds) > 1
     med_base = float(np.median(list(base.values())))
     head = (f"| damaged frame | bytes kept | reason in report.json | named on the console | rows | row filled | "
+            f"scale across the frame vs GT, intact / damaged, seed {s0} (%) | intact with that scale exact / intact | "
             f"ATE seed {s0} (m) | / intact, seed {s0} |")
     if multi:
         head += f" ATE seeds {'/'.join(map(str, seeds[1:]))} (m) | median over the seeds / intact median |"
     print(head)
-    print("|---" * (10 if multi else 8) + "|")
-    for f, size, reason, named, n, filled, ates in rows:
-        line = (f"| {f} | {size} | {reason} | {'yes' if named else 'no'} | {n} | {filled} | {ates[s0]:.4f} | "
+    print("|---" * (12 if multi else 10) + "|")
+    for f, size, reason, named, n, filled, cross, exact, ates in rows:
+        cross_s = " / ".join("-" if c is None else f"{c:+.2f}" for c in cross)
+        exact_s = "-" if exact is None else f"{exact / base[s0]:.2f}x"
+        line = (f"| {f} | {size} | {reason} | {'yes' if named else 'no'} | {n} | {filled} | {cross_s} | {exact_s} | "
+                f"{ates[s0]:.4f} | "
                 f"{ates[s0] / base[s0]:.2f}x |")
         if multi:
             line += (f" {' / '.join(f'{ates[s]:.4f}' for s in seeds[1:])} | "
