@@ -52,7 +52,7 @@ def demo_cache_dir() -> Path:
                    "without a times file; a video's own timestamps].")
 @click.option("--camera", type=click.IntRange(0, 3), help="KITTI camera: 0 (image_0, gray) or 2 (image_2, colour).")
 @click.option("--size", "size_text", help="Working size WIDTHxHEIGHT (used as given), or 'native' [default: the preset's: "
-                                         "832x256 for kitti; 640 wide with the native aspect ratio for general].")
+                                         "832x256 for kitti; 832 wide with the native aspect ratio for general].")
 @click.option("--stride", type=click.IntRange(1), default=1, show_default=True, help="Use every N-th frame.")
 @click.option("--start", type=click.IntRange(0), default=0, show_default=True, help="First frame index.")
 @click.option("--max-frames", type=click.IntRange(2), help="Process at most N frames.")
