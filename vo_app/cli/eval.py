@@ -63,14 +63,14 @@ def traj(gt_path, est_paths, fmt, align, delta_m, segments_text, segment_step, s
     fmt = None if fmt == "auto" else fmt
     labels = unique_labels(list(est_paths))
     pairs = {lab: load_pair(gt_path, p, fmt, t_max_diff, start, stride) for lab, p in zip(labels, est_paths)}
-    for lab, p in pairs.items():  # which ground truth was used
-        click.echo(f"{lab}: {len(p.ref.poses_se3)} of {p.gt_total} ground-truth poses used ({p.gt_used})"
-                   + ("; --start/--stride apply to row matching only" if p.matched_by == "timestamps"
-                      and (start, stride) != (None, None) else ""), err=True)
     for lab, p in pairs.items():
         if drift_from >= len(p.ref.poses_se3) - 1:
             raise UserError(f"--drift-from {drift_from} is past the last step ({len(p.ref.poses_se3)} poses matched "
                             f"with {lab})", path=gt_path, fix="give a frame before the last one")
+    for lab, p in pairs.items():  # which ground truth was used (after the checks: an error stays one line)
+        click.echo(f"{lab}: {len(p.ref.poses_se3)} of {p.gt_total} ground-truth poses used ({p.gt_used})"
+                   + ("; --start/--stride apply to row matching only" if p.matched_by == "timestamps"
+                      and (start, stride) != (None, None) else ""), err=True)
     results = evaluate_all(pairs, align=align, delta_m=delta_m, lengths=lengths, step=segment_step,
                            drift_from=drift_from)
     click.echo(format_table(results))
