@@ -15,6 +15,8 @@ from vo_app.pipeline.odometry import run_odometry
 from vo_app.pipeline.output import RUN_FILES, remove_previous_run
 from vo_app.viewer.ply import write_ply
 
+from _seqkit import raise_at
+
 
 def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
@@ -78,17 +80,7 @@ def test_a_second_run_removes_the_previous_runs_files_only(full_run, handheld_se
 
 
 def test_ctrl_c_marks_the_report_interrupted_and_keeps_valid_files(handheld_seq, tmp_path):
-    seq = open_sequence(handheld_seq)
-    base = type(seq)
-
-    class Interrupted(base):
-        def __iter__(self):
-            for frame in base.__iter__(self):
-                if frame.index == 6:
-                    raise KeyboardInterrupt
-                yield frame
-
-    seq.__class__ = Interrupted
+    seq = raise_at(open_sequence(handheld_seq), 6, KeyboardInterrupt())
     with pytest.raises(KeyboardInterrupt):
         run_odometry(seq, load_config("demo", scale="triangulation", flush_seconds=60.0), tmp_path)
     report = json.loads((tmp_path / "report.json").read_text())
@@ -101,17 +93,7 @@ def test_ctrl_c_marks_the_report_interrupted_and_keeps_valid_files(handheld_seq,
 
 
 def test_an_error_mid_run_marks_the_report_failed(handheld_seq, tmp_path):
-    seq = open_sequence(handheld_seq)
-    base = type(seq)
-
-    class Broken(base):
-        def __iter__(self):
-            for frame in base.__iter__(self):
-                if frame.index == 4:
-                    raise OSError("disk gone")
-                yield frame
-
-    seq.__class__ = Broken
+    seq = raise_at(open_sequence(handheld_seq), 4, OSError("disk gone"))
     with pytest.raises(OSError):
         run_odometry(seq, load_config("demo", scale="triangulation"), tmp_path)
     report = json.loads((tmp_path / "report.json").read_text())

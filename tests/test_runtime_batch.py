@@ -21,6 +21,8 @@ from vo_app.pipeline.odometry import run_odometry
 from vo_app.pipeline.pair import TOO_FEW_INLIERS, estimate_pair, estimate_pairs
 from vo_app.pipeline.scale_chain import PairMemory, triangulate
 
+from _seqkit import raise_at
+
 needs_core = pytest.mark.skipif(not geo._ext.available(), reason="vo_app._core is not built")
 TRAJ = ("trajectory_kitti.txt", "trajectory_tum.txt")
 
@@ -121,17 +123,7 @@ def test_wrong_flow_guesses_do_not_change_the_output(handheld_stream, handheld_s
 
 def test_reader_errors_reach_the_loop_in_frame_order(handheld_seq, tmp_path):
     """A Ctrl-C raised while the flow thread reads frame 6 stops the run after frame 5, batched or not."""
-    seq = open_sequence(handheld_seq)
-    base = type(seq)
-
-    class Interrupted(base):
-        def __iter__(self):
-            for frame in base.__iter__(self):
-                if frame.index == 6:
-                    raise KeyboardInterrupt
-                yield frame
-
-    seq.__class__ = Interrupted
+    seq = raise_at(open_sequence(handheld_seq), 6, KeyboardInterrupt())
     with pytest.raises(KeyboardInterrupt):
         run_odometry(seq, load_config("demo", batch=4, flush_seconds=0.0), tmp_path)
     rep = json.loads((tmp_path / "report.json").read_text())
