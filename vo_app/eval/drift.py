@@ -23,7 +23,7 @@ fraction of a pixel of parallax and may fail where the cruising steps hold
 ``from_frame`` starts the measure later: steps that end at or before that frame are not scored
 and the start (= 1) is the first :data:`REF_STEPS` moving steps after it.  It is for ground truth
 whose first stretch is not measured; ``benchmarks/kitti_gt_check.py`` shows such a stretch (KITTI
-00, frames 0-14: constant velocity while the heading turns), see README "Scale sources".
+00, frames 0-14: constant velocity while the heading turns), see docs/scale.md, "KITTI's first frames".
 """
 from __future__ import annotations
 

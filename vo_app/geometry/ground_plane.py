@@ -59,7 +59,7 @@ def fit_ground_plane(points: np.ndarray, weights: np.ndarray | None = None, *, f
        ``below_penalty`` for every point more than ``below_k * rel_tol`` below it.  Without that
        rule, where the road is a minority of the lower image (cars and crates close beside the
        camera), planes tilted through the bottoms of their faces and the road won, too far from the
-       camera (README "Scale sources", "The ground plane").  Hypotheses are scored on at most ``score_points`` of the points
+       camera (docs/scale.md, "The ground plane").  Hypotheses are scored on at most ``score_points`` of the points
        (a seeded subset; the refit uses all).
     2. From the best hypothesis, an M-estimator with Gaussian (redescending) weights
        ``exp(-r^2 / 2 sigma^2)`` on the relative residual ``r``, times ``weights`` (e.g.
@@ -73,7 +73,7 @@ def fit_ground_plane(points: np.ndarray, weights: np.ndarray | None = None, *, f
     plane is flat enough, or when more than ``max_below`` times as many of the points outside ``fit``
     as it has inliers lie below the final plane: at walking pace only objects beside the road (crate tops, car
     roofs) have the parallax to be fitted, and the road, seen with little parallax, lies far
-    below such a plane (README "Scale sources", "The ground plane").
+    below such a plane (docs/scale.md, "The ground plane").
     """
     X_all = np.asarray(points, np.float64)
     keep = np.isfinite(X_all).all(1)
@@ -104,7 +104,7 @@ def fit_ground_plane(points: np.ndarray, weights: np.ndarray | None = None, *, f
     # they must lie below: the fitting points by below_k tolerances, the others by their noise.  With
     # ``fit`` a fitting point is scored in S and may be again in B, so its below-vote counts up to
     # twice; scoring everything on one sample instead was faster and worse on the stop-and-go drive
-    # and KITTI 01 / 06 (README "The ground plane at walking pace"), so this form stays.
+    # and KITTI 01 / 06 (docs/scale.md, "The ground plane"), so this form stays.
     margin_all = np.where(use, below_k * rel_tol, np.maximum(veto_rel, 3.0 * noise_all))
     if fit is None:
         B, B_margin = S, np.full(len(S), below_k * rel_tol)
@@ -114,7 +114,7 @@ def fit_ground_plane(points: np.ndarray, weights: np.ndarray | None = None, *, f
         B, B_margin = X_all[vb], margin_all[vb]
     # [points, hypotheses], > 0 below the plane; written out, not a matrix product: BLAS would wake
     # its thread pool, whose spinning threads took the cores from the flow (vo-run --scale fused ran
-    # 1.5-2.4x slower on 2 cores for it, README "The ground plane")
+    # 1.5-2.4x slower on 2 cores for it, docs/scale.md, "The ground plane")
     resid = _dot(S[:, None, :], nrm[None, :, :]) - d[None, :]
     below = (_dot(B[:, None, :], nrm[None, :, :]) - d[None, :]) > B_margin[:, None] * d[None, :]
     score = (np.abs(resid) < rel_tol * d[None, :]).sum(0) - below_penalty * below.sum(0) * (len(S) / len(B))

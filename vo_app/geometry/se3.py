@@ -31,7 +31,7 @@ def rotation_angle(R: np.ndarray) -> np.ndarray:
     ``arccos((tr R - 1) / 2)`` alone is ill-conditioned for small angles: the cosine of 0.03 deg is
     1 - 1.4e-7, and ground truth written with 7 significant digits (KITTI's ``poses.txt``, whose
     rotations have determinants near 1 - 4e-8) moves the trace by about that much, so that form
-    reads small per-pair errors high and scatters them (README "Results", measured on KITTI;
+    reads small per-pair errors high and scatters them (docs/results.md, measured on KITTI;
     ``tests/test_geometry.py::test_rotation_angle_small_rotations_of_rounded_poses``). The
     skew-symmetric part carries the sine to full relative precision."""
     R = np.asarray(R, dtype=np.float64)

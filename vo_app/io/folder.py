@@ -14,7 +14,7 @@ parent:
 * depth (optional, for ``--scale rgbd``): 7-Scenes style ``depth/<name>.depth.png`` beside
   ``color/<name>.color.<ext>`` (uint16 millimetres; 0 and 65535 invalid), for the frames that
   have one.  7-Scenes' raw Kinect depth is not registered to the colour image; it is used as if
-  it were (README.md, "Scale sources", says what that costs);
+  it were (docs/scale.md says what that costs);
 * ground truth (optional): TUM-format ``groundtruth*.txt``, taken row by row
   when it has one row per image and no timestamps file exists, else matched
   by timestamp as for TUM folders (with ``index / fps`` times only when

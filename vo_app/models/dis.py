@@ -18,7 +18,7 @@ _PRESETS = {
     # 12 iterations, 1 refinement pass) so that it can afford the full-resolution scale.  DIS medium
     # stops at half resolution and under-estimates the large flow of the near road more than the
     # small flow far away, a pitch bias of the pose; down to full resolution, that bias falls about
-    # 5x, as with "fine", at medium's cost (README "Scale sources", benchmarks/rotation_bias.py).
+    # 5x, as with "fine", at medium's cost (docs/scale.md, benchmarks/rotation_bias.py).
     "fullres": (cv2.DISOPTICAL_FLOW_PRESET_MEDIUM, {"FinestScale": 0, "PatchStride": 5, "GradientDescentIterations": 12,
                                                     "VariationalRefinementIterations": 1}),
 }

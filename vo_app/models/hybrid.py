@@ -10,8 +10,8 @@ keeps the flow whose warped second image matches the first better (absolute gray
 averaged over a ``window x window`` box); ``window = 0`` keeps the initialised DIS flow alone.
 This covers pixels where the network is wrong and pulls DIS away from its own answer.
 ``margin`` (``hybrid_margin``) favours plain DIS: the initialised result must warp better by
-that fraction to be kept (negative: favours the initialised result).  Measured in README.md,
-"Learned flow".
+that fraction to be kept (negative: favours the initialised result).  Measured in docs/learned_models.md,
+"The hybrid backend".
 
 Without network weights the backend is plain DIS, with a one-line warning (``make_flow_backend``).
 """

@@ -214,7 +214,7 @@ class _Chain:
         """Where F gives no pose: PnP against the sensor's depth (``--scale rgbd``), else against the
         points the chain triangulated in the reference frame, else against the depth network's
         depth; ``(None, why)`` when none works.  The network's depth comes last: its relative
-        depth errors turn a sideways step into a yaw (README, "Fallbacks")."""
+        depth errors turn a sideways step into a yaw (docs/running.md, "Fallbacks")."""
         sources = [lambda: self._map_pose(ref_frame, flow_f), lambda: self._depth_pose(res, ref_frame, ref_gray, gray)]
         if self.cfg.scale == "rgbd" and ref_frame.depth is not None:
             sources.reverse()
@@ -416,7 +416,7 @@ class _Chain:
             # points triangulated in it (PnP), else by its own F; the reference's memory stays, or is
             # made from this pair when there is none.  With a depth sensor (--scale rgbd) a pair under
             # rgbd_pnp_parallax_px is posed against the reference's depth instead: its triangulated
-            # depths, which the rgbd norm divides by, are too noisy there (README "Scale sources").
+            # depths, which the rgbd norm divides by, are too noisy there (docs/scale.md).
             hold = res.parallax < cfg.keyframe_parallax_px and res.median_flow <= cfg.keyframe_flow_frac * size
             advance = not hold
             on_depth = False

@@ -51,8 +51,7 @@ def chain_sigma(base: float, parallax_deg: float, full_parallax_deg: float, max_
     parallax)^2``, at most ``base x max_factor`` (a threshold of 0 counts as a quarter of the full
     one).  The square is measured, not derived: against the ground truth of the rendered
     stop-and-go drive, the robust std of the chain's log-ratio errors was 0.0014 / 0.0054 / 0.0176
-    at 2 / 1 / 0.5 deg with DIS fine and 0.0033 / 0.0188 / 0.0675 with DIS medium (README.md,
-    "Scale sources").
+    at 2 / 1 / 0.5 deg with DIS fine and 0.0033 / 0.0188 / 0.0675 with DIS medium (docs/scale.md).
     """
     if not (math.isfinite(parallax_deg) and full_parallax_deg > 0):
         return base * max_factor

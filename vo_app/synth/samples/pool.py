@@ -2,7 +2,7 @@
 
 The synthetic streams (:mod:`.synthetic`, :mod:`.depth_synth`) render every sample afresh, so a
 data loader feeds a GPU only as fast as its CPU cores render (about 43 frames/s at 832x256 with
-5 processes on the GPU machine, README "Depth network").  With ``data.pool: N`` sample ``i`` is
+5 processes on the GPU machine, docs/learned_models.md, "Depth network").  With ``data.pool: N`` sample ``i`` is
 instead the render of pool entry ``j = i mod N`` (a pure function of ``(seed, j)``) with the
 photometric augmentation and flip of sample ``i`` (a pure function of ``(seed, i)``): a finite
 training set seen in epochs, FlyingChairs-style.  Renders are then worth keeping:
