@@ -1,4 +1,5 @@
-"""Test helper: a sequence whose reader raises at one frame (Ctrl-C, a failing disk)."""
+"""Test helper: a sequence whose reader raises at one frame (Ctrl-C, a failing disk); used by the
+pipeline, output and runtime-batch tests."""
 from __future__ import annotations
 
 

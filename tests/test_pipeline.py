@@ -16,6 +16,8 @@ from vo_app.pipeline.config import load_config
 from vo_app.pipeline.odometry import run_odometry
 from vo_app.pipeline.output import RunOutput
 
+from _seqkit import raise_at
+
 FILES = ("trajectory_kitti.txt", "trajectory_tum.txt", "report.json")
 
 
@@ -172,21 +174,6 @@ def test_another_seed_still_works(handheld_run, handheld_seq, tmp_path):
 
 
 # ------------------------------------------------------------------ crash safety
-def _interrupting(seq, k: int):
-    """Make ``seq`` raise KeyboardInterrupt when frame ``k`` is requested (a run killed mid-way)."""
-    base = type(seq)
-
-    class Interrupted(base):
-        def __iter__(self):
-            for frame in base.__iter__(self):
-                if frame.index == k:
-                    raise KeyboardInterrupt
-                yield frame
-
-    seq.__class__ = Interrupted
-    return seq
-
-
 def _check_files(out: Path, n: int) -> None:
     kitti = read_kitti(out / "trajectory_kitti.txt")
     t, tum = read_tum(out / "trajectory_tum.txt")
@@ -209,7 +196,7 @@ def test_every_flush_leaves_parseable_complete_files(handheld_seq, tmp_path, mon
         flushed.append(n)
 
     monkeypatch.setattr(RunOutput, "flush", checking_flush)
-    seq = _interrupting(open_sequence(handheld_seq), 7)
+    seq = raise_at(open_sequence(handheld_seq), 7, KeyboardInterrupt())
     with pytest.raises(KeyboardInterrupt):
         run_vo(handheld_seq, tmp_path, seq=seq, flush_seconds=0.0)
     assert flushed == list(range(2, 8)) + [7]  # one flush per finished pair, one at the interruption
@@ -225,7 +212,7 @@ def test_cli_interrupt_exits_130_and_keeps_finished_frames(handheld_seq, tmp_pat
     import vo_app.io
 
     real_open = vo_app.io.open_sequence
-    monkeypatch.setattr(vo_app.io, "open_sequence", lambda *a, **kw: _interrupting(real_open(*a, **kw), 5))
+    monkeypatch.setattr(vo_app.io, "open_sequence", lambda *a, **kw: raise_at(real_open(*a, **kw), 5, KeyboardInterrupt()))
     preset = tmp_path / "every_frame.yaml"
     preset.write_text("size: null\nflush_seconds: 0.0\n")  # the demo preset, flushing after every frame
     out = tmp_path / "out"
