@@ -6,14 +6,12 @@ sequence has a row per frame.  :func:`gt_rows_for` picks, in this order:
 
 1. ``start``/``stride`` given by the caller (``vo-eval traj --start/--stride``);
 2. the frame selection recorded in the ``report.json`` beside the estimate
-   (``source_indices``: the full-listing index of each written row, or
-   ``start``/``stride`` under ``selection``);
+   (``source_indices``: the full-listing index of each written row, written by vo-run);
 3. the first rows (start 0, stride 1): a ``--max-frames`` run, or ground truth
    of the same frames (as many rows as the estimate: 2. does not apply).
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import NamedTuple
@@ -21,6 +19,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import UserError
+from ..io.run_folder import REPORT, read_json
 
 
 class GtRows(NamedTuple):
@@ -31,20 +30,11 @@ class GtRows(NamedTuple):
 
 
 def _from_report(est_path: Path, n_est: int) -> np.ndarray | None:
-    """The rows recorded in ``report.json`` next to ``est_path``, or None when it records none."""
-    report = est_path.parent / "report.json"
-    try:
-        doc = json.loads(report.read_text())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(doc, dict):
-        return None
+    """The rows recorded in ``report.json`` (``source_indices``) next to ``est_path``, or None."""
+    doc = read_json(est_path.parent / REPORT) or {}
     idx = doc.get("source_indices")
     if isinstance(idx, list) and len(idx) == n_est and all(isinstance(v, int) for v in idx):
         return np.asarray(idx, np.int64)
-    sel = doc.get("selection")
-    if isinstance(sel, dict) and isinstance(sel.get("start"), int) and isinstance(sel.get("stride"), int):
-        return sel["start"] + sel["stride"] * np.arange(n_est, dtype=np.int64)
     return None
 
 
