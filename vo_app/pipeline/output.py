@@ -10,12 +10,13 @@ import numpy as np
 from ..errors import UserError
 from ..geometry import interpolate
 from ..io.atomic import atomic_write_json
+from ..io.run_folder import REPORT, TRAJECTORY
 from ..io.trajectory import write_kitti, write_tum
 
 
 #: Every file ``vo-run`` writes in ``--out`` (the run, ``--eval``, ``--save-ply``); a new run into the
 #: same folder removes the previous run's copies first (:func:`remove_previous_run`).
-RUN_FILES = ("trajectory_kitti.txt", "trajectory_tum.txt", "report.json", "eval.json", "trajectory_top.png",
+RUN_FILES = (TRAJECTORY, "trajectory_tum.txt", REPORT, "eval.json", "trajectory_top.png",
              "trajectory_errors.png", "scale_drift.png", "map.ply")
 
 
