@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from _flowkit import one_line_error
-from vo_app.geometry.depth_align_t import align_scale_t
 from vo_app.geometry.pose_torch import triangulate_midpoint_t
 from vo_app.geometry.reproject_t import reproject_depth_t
+from vo_app.geometry.scale import align_scale_t, robust_ratio, robust_ratio_t
 from vo_app.geometry._reference.triangulation import triangulate_midpoint
 from vo_app.models.checkpoint import DEPTH_KIND, KIND, load_checkpoint, load_depth_model, save_checkpoint
 from vo_app.models.depth import RESNET18, SMALL, DepthArch, DepthNet, DepthPredictor
@@ -104,7 +104,78 @@ def test_scale_alignment_recovers_the_scale_and_is_differentiable():
     np.testing.assert_allclose(s.numpy(), [1 / 3.0, 4.0], rtol=1e-9)
     noisy = pred * torch.tensor(1 + 0.05 * rng.standard_normal((2, 50)))
     small = noisy[:, :8].clone().requires_grad_()
-    assert torch.autograd.gradcheck(lambda q: align_scale_t(q, tri[:, :8], torch.ones_like(valid[:, :8])), (small,))
+    assert torch.autograd.gradcheck(lambda q: align_scale_t(q, tri[:, :8], torch.ones_like(valid[:, :8]), 1),
+                                    (small,))
+    # too few usable samples: NaN, and still no NaN in the gradient of the other rows
+    few = valid.clone()
+    few[1, 10:] = False
+    q = noisy.clone().requires_grad_()
+    s = align_scale_t(q, tri, few)
+    assert torch.isfinite(s[0]) and torch.isnan(s[1])
+    s[0].backward()
+    assert torch.isfinite(q.grad).all() and (q.grad[1] == 0).all()
+
+
+def _ratio_rows(seed: int, n: int = 300):
+    """Rows of depth pairs with every case of the rule: outliers, invalid entries, weights, ties."""
+    rng = np.random.default_rng(seed)
+    denom = rng.uniform(1, 40, (6, n))
+    numer = denom * np.exp(rng.normal(np.log(rng.uniform(0.2, 5, (6, 1))), 0.05, (6, n)))
+    bad = rng.random((6, n)) < 0.3
+    numer[bad] *= rng.uniform(0.1, 10, bad.sum())  # 30 % outliers
+    numer[0, :7], denom[0, 7:12] = np.nan, -1.0  # unusable entries
+    numer[1, :40] = 2.0 * denom[1, :40]  # exact ties in the log-ratios
+    numer[2, :25] = 0.7 * denom[2, :25]
+    numer[2, 17:25] *= 50.0  # 17 inliers among 25 usable: below min_count, the median of all 25 is kept
+    numer[2, 25:] = np.nan
+    numer[3, :] = denom[3, :] * np.where(np.arange(n) % 2 == 0, 1.0, 3.0)  # two equal clusters: MAD 0
+    weights = rng.uniform(0.1, 3.0, (6, n))
+    weights[4, :5] = 0.0
+    return numer, denom, weights
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("min_count", [20, 30])
+def test_training_scale_rule_is_the_runtime_rule(seed, weighted, min_count):
+    """robust_ratio_t (training, batched torch) returns robust_ratio's ratio and count row by row (the
+    NumPy rule is the oracle), and align_scale_t's least squares runs over exactly its inliers."""
+    numer, denom, weights = _ratio_rows(seed)
+    T = torch.from_numpy
+    w = T(weights) if weighted else None
+    ratio, inliers, n_used = robust_ratio_t(T(numer), T(denom), torch.ones(numer.shape, dtype=torch.bool),
+                                            min_count, w)
+    for b in range(len(numer)):
+        r_np, n_np = robust_ratio(numer[b], denom[b], min_count, weights=weights[b] if weighted else None)
+        assert int(n_used[b]) == n_np and int(inliers[b].sum()) in (n_np, 0)
+        if np.isnan(r_np):
+            assert torch.isnan(ratio[b])
+        else:
+            np.testing.assert_allclose(float(ratio[b]), r_np, rtol=1e-12)
+    assert torch.isnan(ratio[2]) == (min_count > 25) and int(n_used[2]) == 25
+    if min_count == 20:  # the fallback: too few inliers, the median of every usable pair
+        np.testing.assert_allclose(float(ratio[2]), np.exp(np.median(np.log(numer[2, :25] / denom[2, :25]))),
+                                   rtol=1e-12)
+    # the training scale: least squares of tri / pred over the inliers of the same rule
+    s = align_scale_t(T(denom), T(numer), torch.ones(numer.shape, dtype=torch.bool), min_count)
+    _, inl, _ = robust_ratio_t(T(numer), T(denom), torch.ones(numer.shape, dtype=torch.bool), min_count)
+    for b in range(len(numer)):
+        m = inl[b].numpy()
+        x = denom[b][m] / numer[b][m]
+        expect = x.sum() / (x * x).sum() if m.sum() >= min_count and not torch.isnan(ratio[b]) else np.nan
+        np.testing.assert_allclose(float(s[b]), expect, rtol=1e-9)
+
+
+def test_training_scale_ignores_outliers():
+    """30 % gross outliers do not move align_scale_t (the rule's 3-MAD cut); a plain least squares moves."""
+    rng = np.random.default_rng(3)
+    tri = rng.uniform(2, 30, (1, 200))
+    pred = tri * 0.5 * np.exp(rng.normal(0, 0.01, tri.shape))
+    pred[0, :60] *= rng.uniform(3, 6, 60)
+    s = float(align_scale_t(torch.from_numpy(pred), torch.from_numpy(tri), torch.ones(tri.shape, dtype=torch.bool)))
+    assert abs(s - 2.0) < 0.02
+    x = pred[0] / tri[0]
+    assert abs(x.sum() / (x * x).sum() - 2.0) > 0.5
 
 
 # ------------------------------------------------------------------ the synthetic depth stream

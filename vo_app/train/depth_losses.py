@@ -5,7 +5,8 @@ matches ``p1, p2`` triangulated to depths ``d1, d2`` (mid-point, with the ray-an
 supplementary's Figure 3):
 
 - ``L_d`` (:func:`triangulation_loss`): each frame's predicted depth, aligned to the
-  triangulation (``vo_app/geometry/depth_align_t.py``), against the triangulated depths,
+  triangulation (``vo_app/geometry/scale.py``: the runtime's robust-ratio inliers, then the
+  closed-form least-squares scale over them), against the triangulated depths,
   ``mean (1 - D_aligned(p) / d)^2``;
 - ``L_p`` (:func:`reprojection_loss`): frame 1's aligned depth moved into camera 2 against
   frame 2's aligned depth sampled there, ``|1 - z_proj / D_2(p')|``, over pixels that are
@@ -28,9 +29,9 @@ from __future__ import annotations
 
 import torch
 
-from ..geometry.depth_align_t import align_scale_t
 from ..geometry import triangulate_midpoint
 from ..geometry.reproject_t import inside_t, reproject_depth_t, sample_map_t, sample_points_t, splat_count_t
+from ..geometry.scale import align_scale_t
 from .losses import masked_mean, photometric_error
 
 
@@ -72,7 +73,7 @@ def triangulation_loss(depth1: torch.Tensor, depth2: torch.Tensor, p1: torch.Ten
     for k, (dmap, p, d) in enumerate(((depth1, p1, tri["d1"]), (depth2, p2, tri["d2"]))):
         pred = sample_points_t(dmap, torch.nan_to_num(p.to(dmap.dtype)))
         d = d.to(dmap.dtype)
-        s = align_scale_t(pred, d, valid)
+        s = align_scale_t(pred, d, valid, min_points)
         s = torch.where(used & torch.isfinite(s), s, torch.ones_like(s))
         ratio = torch.where(valid, s[:, None] * pred / torch.where(valid, d, torch.ones_like(d)), torch.ones_like(d))
         err = ((1.0 - ratio) ** 2 * valid).sum(-1) / valid.sum(-1).clamp_min(1)
