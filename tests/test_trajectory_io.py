@@ -12,7 +12,9 @@ from evo.tools import file_interface
 from vo_app.errors import UserError
 from vo_app.io import (atomic_write_json, atomic_write_text, detect_format, format_kitti, format_tum, read_kitti,
                        read_trajectory, read_tum, write_kitti, write_tum)
-from vo_app.io.rotations import interpolate_poses, quat_to_rotation, rotation_to_quat, slerp
+from vo_app.geometry.se3 import interpolate
+from vo_app.io.rotations import quat_to_rotation, rotation_to_quat
+from vo_app.io.tum import associate_poses
 
 
 def random_poses(n: int, seed: int = 0) -> np.ndarray:
@@ -50,18 +52,22 @@ def test_quaternion_near_180_degrees(axis):
         np.testing.assert_allclose(quat_to_rotation(rotation_to_quat(R)), R, atol=1e-10)
 
 
-def test_slerp_and_pose_interpolation():
-    R0, R1 = rot([0, 0, 1], 0.2), rot([0, 0, 1], 1.0)
-    q = slerp(rotation_to_quat(R0), rotation_to_quat(R1), 0.25)
-    np.testing.assert_allclose(quat_to_rotation(q), rot([0, 0, 1], 0.4), atol=1e-12)
-    q0 = rotation_to_quat(R0)
-    np.testing.assert_allclose(slerp(q0, -q0, 0.5), q0, atol=1e-12)  # same rotation, either sign
+def test_ground_truth_interpolated_at_image_times():
+    """TUM ground truth between two samples: linear translation, geodesic rotation (the one pose
+    interpolation, geometry/se3.interpolate), batched over the image times; outside the span the
+    nearest sample within 0.05 s, beyond it None."""
     T0, T1 = np.eye(4), np.eye(4)
-    T1[:3, :3], T1[:3, 3] = R1, [2, 4, 6]
-    T = interpolate_poses(T0, T1, 0.5)
-    np.testing.assert_allclose(T[:3, 3], [1, 2, 3])
-    np.testing.assert_allclose(T[:3, :3], rot([0, 0, 1], 0.5), atol=1e-12)
-    assert np.all(np.isfinite(interpolate_poses(T0, T0, np.array([0.0, 0.3, 1.0]))))
+    T0[:3, :3] = rot([0, 0, 1], 0.2)
+    T1[:3, :3], T1[:3, 3] = rot([0, 0, 1], 1.0), [2, 4, 6]
+    out = associate_poses(np.array([10.0, 10.25, 10.5, 11.0, 11.03]), np.array([11.0, 10.0]), np.stack([T1, T0]))
+    np.testing.assert_array_equal(out[0], T0)  # alpha 0: the sample itself, exactly
+    for k, a in ((1, 0.25), (2, 0.5)):
+        np.testing.assert_allclose(out[k, :3, 3], a * T1[:3, 3], atol=1e-12)
+        np.testing.assert_allclose(out[k, :3, :3], rot([0, 0, 1], 0.2 + 0.8 * a), atol=1e-12)
+        np.testing.assert_array_equal(out[k], interpolate(T0, T1, a))  # batched == one pose at a time
+    np.testing.assert_allclose(out[3], T1, atol=1e-12)
+    np.testing.assert_array_equal(out[4], T1)  # 0.03 s after the last sample: held
+    assert associate_poses(np.array([11.2]), np.array([10.0, 11.0]), np.stack([T0, T1])) is None
 
 
 # ------------------------------------------------------------------ KITTI / TUM files

@@ -87,9 +87,18 @@ def nearest_rotation(M: np.ndarray) -> np.ndarray:
     return (U * D[..., None, :]) @ Vt
 
 
-def interpolate(T0: np.ndarray, T1: np.ndarray, alpha: float) -> np.ndarray:
-    """Pose between ``T0`` and ``T1`` (4x4): linear in translation, geodesic in rotation."""
-    R0, R1 = T0[:3, :3], T1[:3, :3]
-    R = R0 @ so3_exp(alpha * so3_log(R0.T @ R1))
-    t = (1.0 - alpha) * T0[:3, 3] + alpha * T1[:3, 3]
-    return make_pose(R, t)
+def interpolate(T0: np.ndarray, T1: np.ndarray, alpha: np.ndarray | float) -> np.ndarray:
+    """Poses between ``T0`` and ``T1`` (``[...,4,4]``) at ``alpha`` (a float or ``[...]``; the batch
+    shapes broadcast): linear in translation, geodesic in rotation, ``R0 exp(alpha log(R0^T R1))``
+    (the relative rotation below pi).  ``alpha = 0`` returns ``T0`` exactly.
+
+    The one pose interpolation: ``vo-run``'s filled rows (``pipeline/output.py``) and ground truth
+    at image times (``io/tum.py``)."""
+    T0 = np.asarray(T0, dtype=np.float64)
+    T1 = np.asarray(T1, dtype=np.float64)
+    a = np.asarray(alpha, dtype=np.float64)[..., None]
+    R0, R1 = T0[..., :3, :3], T1[..., :3, :3]
+    R = R0 @ so3_exp(a * so3_log(np.swapaxes(R0, -1, -2) @ R1))
+    t = (1.0 - a) * T0[..., :3, 3] + a * T1[..., :3, 3]
+    shape = np.broadcast_shapes(R.shape[:-2], t.shape[:-1])
+    return make_pose(np.broadcast_to(R, shape + (3, 3)), np.broadcast_to(t, shape + (3,)))

@@ -1,4 +1,6 @@
-"""Unit quaternions <-> rotation matrices, and pose interpolation.
+"""Unit quaternions <-> rotation matrices (the TUM files' rotations).
+
+Pose interpolation is ``vo_app.geometry.se3.interpolate`` (geodesic on the rotation matrices).
 
 Quaternions are Hamilton, stored ``(qx, qy, qz, qw)`` (the TUM file order),
 and returned with ``qw >= 0``.  All functions accept a leading batch shape.
@@ -56,39 +58,3 @@ def rotation_to_quat(R: np.ndarray) -> np.ndarray:
     q /= np.linalg.norm(q, axis=-1, keepdims=True)
     q[q[:, 3] < 0] *= -1.0
     return q.reshape(batch + (4,))
-
-
-def slerp(q0: np.ndarray, q1: np.ndarray, alpha: np.ndarray | float) -> np.ndarray:
-    """Spherical interpolation ``q0 -> q1`` at ``alpha`` in [0, 1]; ``[..., 4]`` -> ``[..., 4]``.
-
-    Takes the short way round; falls back to normalised lerp for nearly equal
-    quaternions.  The result has ``qw >= 0``.
-    """
-    q0 = np.asarray(q0, dtype=np.float64)
-    q1 = np.asarray(q1, dtype=np.float64)
-    a = np.asarray(alpha, dtype=np.float64)[..., None]
-    dot = np.sum(q0 * q1, axis=-1, keepdims=True)
-    q1 = np.where(dot < 0, -q1, q1)
-    dot = np.clip(np.abs(dot), -1.0, 1.0)
-    theta = np.arccos(dot)
-    sin = np.sin(theta)
-    small = sin < 1e-9
-    safe = np.where(small, 1.0, sin)
-    w0 = np.where(small, 1 - a, np.sin((1 - a) * theta) / safe)
-    w1 = np.where(small, a, np.sin(a * theta) / safe)
-    q = w0 * q0 + w1 * q1
-    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
-    return np.where(q[..., 3:4] < 0, -q, q)
-
-
-def interpolate_poses(T0: np.ndarray, T1: np.ndarray, alpha: np.ndarray | float) -> np.ndarray:
-    """Blend 4x4 poses ``[..., 4, 4]``: lerp on translation, slerp on rotation."""
-    T0 = np.asarray(T0, dtype=np.float64)
-    T1 = np.asarray(T1, dtype=np.float64)
-    a = np.asarray(alpha, dtype=np.float64)
-    q = slerp(rotation_to_quat(T0[..., :3, :3]), rotation_to_quat(T1[..., :3, :3]), a)
-    out = np.zeros(np.broadcast_shapes(T0.shape[:-2], T1.shape[:-2], a.shape) + (4, 4))
-    out[..., :3, :3] = quat_to_rotation(q)
-    out[..., :3, 3] = (1 - a[..., None]) * T0[..., :3, 3] + a[..., None] * T1[..., :3, 3]
-    out[..., 3, 3] = 1.0
-    return out

@@ -8,9 +8,9 @@ Layout::
 
 Depth is matched to each image by the nearest timestamp within 0.02 s.
 Ground truth is interpolated at each image timestamp (linear translation,
-slerp rotation) between the bracketing samples; an image outside the
-ground-truth time span takes the nearest sample within 0.05 s, and if any
-selected image has neither, ``gt_poses`` is None.
+geodesic rotation: ``vo_app.geometry.se3.interpolate``) between the bracketing
+samples; an image outside the ground-truth time span takes the nearest sample
+within 0.05 s, and if any selected image has neither, ``gt_poses`` is None.
 
 Intrinsics: the ``intrinsics`` argument, else ``intrinsics.txt`` /
 ``camera.txt`` in the folder, else the published calibration of the
@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from vo_app.errors import UserError
+from vo_app.geometry.se3 import interpolate
 from vo_app.io.calib import find_intrinsics_file, read_intrinsics_file, resolve_intrinsics, tum_intrinsics_for
-from vo_app.io.rotations import interpolate_poses
 from vo_app.io.sequence import ReadOptions, Sequence, probe_size, select_indices
 from vo_app.io.trajectory import read_tum
 
@@ -99,7 +99,7 @@ def associate_poses(query: np.ndarray, gt_t: np.ndarray, gt_poses: np.ndarray,
         if len(gt_t) == 1:
             out[inside] = gt_poses[0]
         else:
-            out[inside] = interpolate_poses(gt_poses[i0], gt_poses[i1], alpha)
+            out[inside] = interpolate(gt_poses[i0], gt_poses[i1], alpha)
     return out
 
 
