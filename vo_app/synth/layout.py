@@ -3,7 +3,9 @@
 Every file is written through a temporary file and a rename.  A hidden
 ``.synth-in-progress`` marker exists while a folder is being written and
 ``synth.json`` (the parameters) is written last: its presence means the
-folder is complete.
+folder is complete.  The ground-truth trajectories (``poses.txt``,
+``groundtruth.txt``) are formatted by ``vo_app.io.trajectory``, the one
+writer of each format (full float64 precision, like ``vo-run``'s own files).
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from vo_app.errors import UserError
 
 from .camera import DEFAULT_FOCAL_RATIO, default_intrinsics
 from ..io.flo import flo_bytes
-from ..io.rotations import rotation_to_quat
+from ..io.trajectory import format_kitti, format_tum
 from .fileio import (depth_to_uint16, rgb_to_uint8, write_atomic, write_png,
                      write_text)
 from .flow import compute_flow
@@ -72,8 +74,7 @@ class _KittiWriter:
         row = " ".join(f"{x:.12e}" for x in P)
         write_text(self.root / "calib.txt", "".join(f"P{c}: {row}\n" for c in range(4)))
         write_text(self.root / "times.txt", "".join(f"{t:.6e}\n" for t in times))
-        write_text(self.root / "poses.txt",
-                   "".join(" ".join(f"{x:.9e}" for x in p[:3, :4].reshape(-1)) + "\n" for p in poses))
+        write_text(self.root / "poses.txt", format_kitti(poses))
 
 
 class _TumWriter:
@@ -100,11 +101,8 @@ class _TumWriter:
         head = "# synthetic sequence written by vo_app.synth\n# timestamp filename\n"
         write_text(self.root / "rgb.txt", head + "".join(f"{s} rgb/{s}.png\n" for s in stamps))
         write_text(self.root / "depth.txt", head + "".join(f"{s} depth/{s}.png\n" for s in stamps))
-        lines = ["# ground truth camera-to-world poses\n# timestamp tx ty tz qx qy qz qw\n"]
-        for s, p in zip(stamps, poses):
-            q = rotation_to_quat(p[:3, :3])
-            lines.append(s + " " + " ".join(f"{x:.9f}" for x in (*p[:3, 3], *q)) + "\n")
-        write_text(self.root / "groundtruth.txt", "".join(lines))
+        # the stamps of rgb.txt: format_tum prints times with the same 6 decimals
+        write_text(self.root / "groundtruth.txt", format_tum(np.asarray(times) + TUM_TIME_OFFSET, poses))
         k = self.intr
         write_text(self.root / "intrinsics.txt", f"{k.fx:.9f} {k.fy:.9f} {k.cx:.9f} {k.cy:.9f}\n")
 
