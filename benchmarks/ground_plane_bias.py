@@ -65,13 +65,13 @@ def measure(root: Path, preset: str, height: float, exact: bool, max_frames: int
     ratio or NaN, tilt in deg or NaN))``; pairs whose true step is under ``min_step`` are left out."""
     cfg = load_config(preset, scale="fused", camera_height=height, fusion_smoother="none", pipeline=False)
     seq = open_sequence(root, size=cfg.size, max_frames=max_frames)
-    timed = _TimedFit(odometry.fit_ground_plane)
-    odometry.fit_ground_plane = timed
+    timed = _TimedFit(scale_sources.fit_ground_plane)
+    scale_sources.fit_ground_plane = timed
     try:
         with tempfile.TemporaryDirectory() as tmp:
             report = odometry.run_odometry(seq, cfg, Path(tmp), flow_net=ExactFlow(seq) if exact else None)
     finally:
-        odometry.fit_ground_plane = timed.fit
+        scale_sources.fit_ground_plane = timed.fit
     gt = np.asarray(seq.gt_poses)
     ratios, missing, rows = [], 0, []
     for p in report["pairs"]:

@@ -41,6 +41,10 @@ def demo_cache_dir() -> Path:
 @click.option("--camera-height", type=click.FloatRange(min=0, min_open=True),
               help="Camera height above the road in metres, for the ground-plane scale of --scale fused "
                    "(given here without --scale, it selects fused) [default: the preset's; 1.65 in kitti].")
+@click.option("--window", type=click.IntRange(min=0),
+              help="Keyframes the back end optimises together (a sliding window with the tracks, the two-view "
+                   "priors and the scale sources as factors; docs/backend.md); 0 writes the front end's chain as "
+                   "it is [default: the preset's].")
 @click.option("--layout", type=click.Choice(["auto", "kitti", "tum", "folder", "video"]), default="auto", show_default=True)
 @click.option("--intrinsics", type=click.Path(path_type=Path),
               help="Text file with 'fx fy cx cy [k1 k2 p1 p2 [k3]]' at the images' native size (plain folders, videos, TUM).")
@@ -75,7 +79,7 @@ def demo_cache_dir() -> Path:
 @click.option("--viewer-snapshot", type=click.Path(path_type=Path), hidden=True,
               help="Save the viewer's final view to this PNG (docs, tests).")
 @click.option("--save-ply", is_flag=True, help="Save the triangulated point cloud as map.ply in --out.")
-def cli(sequence, out_dir, preset, flow, weights, dis_preset, scale, depth_weights, camera_height, layout, intrinsics, fov, fps, camera, size_text, stride, start,
+def cli(sequence, out_dir, preset, flow, weights, dis_preset, scale, depth_weights, camera_height, window, layout, intrinsics, fov, fps, camera, size_text, stride, start,
         max_frames, seed, backend, device, batch, pipeline, demo, quiet, evaluate, viewer, viewer_close, viewer_snapshot,
         save_ply):
     """Estimate the camera trajectory of SEQUENCE (KITTI odometry, TUM RGB-D, a folder of images or a video).
@@ -112,7 +116,8 @@ def cli(sequence, out_dir, preset, flow, weights, dis_preset, scale, depth_weigh
     cfg = load_config(preset, flow=flow, weights=None if weights is None else str(weights), dis_preset=dis_preset,
                       scale=scale, seed=seed,
                       backend=backend, device=device, batch=batch, pipeline=pipeline,
-                      depth_weights=None if depth_weights is None else str(depth_weights), camera_height=camera_height)
+                      depth_weights=None if depth_weights is None else str(depth_weights), camera_height=camera_height,
+                      window=window)
     if camera_height is not None and cfg.scale != "fused":
         print(f"warning: --camera-height is used by --scale fused only; ignored with --scale {cfg.scale}",
               file=sys.stderr)

@@ -51,6 +51,10 @@ def units_text(report: dict) -> str:
     if scale == "fused":
         stats = report.get("scale_fusion", {})
         used = [name for name in ("ground", "depth") if stats.get(name, {}).get("used")]
+        if "window" in report:  # the back end: the sources whose factors entered a solve
+            solves = report["window"]["keyframes"]
+            used = [name for name in ("ground", "depth") if any(a["source"] == name for r in solves
+                                                                for a in r.get("absolute", []))]
         if not used:
             return "arbitrary units: no ground-plane or depth measurement was accepted; first step = 1"
         names = {"ground": f"the camera height ({report['config'].get('camera_height')} m)", "depth": "the depth network"}

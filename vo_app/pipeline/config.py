@@ -32,6 +32,11 @@ class VOConfig:
     fusion_ground_sigma: float = 0.08  # log-std of one pair's ground-plane scale
     ground_max_tilt_deg: float = 5.0  # the road plane's normal within this of the camera's down axis (a car-mounted camera; geometry/ground_plane.py)
     fusion_depth_sigma: float = 0.10  # log-std of one pair's depth-network scale
+    window: int = 0  # keyframes in the back end's sliding window (pipeline/backend.py, docs/backend.md); 0: the front end's chain is written as it is
+    window_tracks: int = 150  # tracks (points) per window solve, spread over the image
+    window_iterations: int = 5  # Levenberg-Marquardt iterations per window solve
+    window_ground_sigma: float = 0.25  # --window: log-std of one pair's ground-plane step length (its factor's noise)
+    window_depth_sigma: float = 0.10  # --window: log-std of one pair's depth-network step length
     fusion_smoother: str = "rts"  # rts: the written trajectory uses the smoothed norms (pipeline/scale_fusion.py); none
     n_matches: int = 6000  # matches sampled per pair from the best-scored pixels
     top_ratio: float = 0.2  # share of the pixels (best occlusion / forward-backward score) the matches are drawn from
@@ -96,7 +101,8 @@ def resolve_preset(name_or_path: str) -> Path:
 
 _POSITIVE = {"n_matches", "ransac_threshold", "ransac_max_iters", "min_inliers", "min_scale_points", "max_scale_change",
              "epi_threshold", "refine_band", "refine_huber", "scale_grid_step", "keyframe_flow_frac", "batch",
-             "fusion_ratio_sigma", "fusion_ground_sigma", "fusion_depth_sigma", "ground_max_tilt_deg"}
+             "fusion_ratio_sigma", "fusion_ground_sigma", "fusion_depth_sigma", "ground_max_tilt_deg",
+             "window_tracks", "window_iterations", "window_ground_sigma", "window_depth_sigma"}
 _UNIT = {"top_ratio", "ransac_confidence", "min_inlier_share", "rgbd_pnp_min_inlier_share"}
 #: options with a fixed set of values
 _CHOICES = {"depth_fallback": ("pnp", "pnp+direct", "none"), "fusion_smoother": ("rts", "none"),
@@ -181,6 +187,12 @@ def load_config(preset: "str | Sequence[str] | None" = None, **overrides) -> VOC
                             fix=f"use {', '.join(choices[:-1])} or {choices[-1]}")
     if cfg.scale not in ("triangulation", "rgbd", "depth", "fused"):
         raise UserError(f"unknown scale mode {cfg.scale!r}", fix="use --scale triangulation, rgbd, depth or fused")
+    if cfg.window and not 2 <= cfg.window <= 50:
+        raise UserError(f"option window: {cfg.window} keyframes is out of range", path=origin.get("window"),
+                        fix="use 0 (no window) or 2 to 50 keyframes (7 is the measured default)")
+    if cfg.window and cfg.scale == "rgbd":
+        raise UserError("--window does not take --scale rgbd yet", path=origin.get("window"),
+                        fix="use --window 0 with --scale rgbd, or --scale triangulation/depth/fused with the window")
     if cfg.camera_height is not None:
         if not cfg.camera_height > 0:
             raise UserError(f"option camera_height: must be positive (got {cfg.camera_height})",

@@ -83,6 +83,8 @@ class FrontEnd:
         # the last frame without an image (damaged): the pair over it bridges it (docs/robustness.md)
         self.skipped_at = -1
         self.recomputed = 0  # pairs whose flow was computed again against the chain's reference
+        # track ids for the back end's window (None: not tracked): the next fresh id
+        self.next_id: int | None = 0 if cfg.window > 0 else None
 
     def _estimate(self, flow_f, flow_b, frame_index: int) -> PairResult:
         return estimate_pairs([flow_f], [flow_b], self.K, self.cfg, [pair_seed(self.cfg, frame_index)],
@@ -134,7 +136,10 @@ class FrontEnd:
         images = (ref_gray, fr.gray) if cfg.scale_lk_refine else None
         fr.dense = d = dense_matches(self.mem, fr.flow_f, res.rigid_score > 0, res.R, res.t, self.K, images,
                                      step=cfg.scale_grid_step, threads=2 if cfg.pipeline else 1,
-                                     lk_min_parallax_deg=cfg.scale_lk_min_parallax_deg, backend=cfg.backend)
+                                     lk_min_parallax_deg=cfg.scale_lk_min_parallax_deg, backend=cfg.backend,
+                                     first_id=self.next_id)
+        if d.ids is not None:
+            self.next_id += len(d.p) - d.shared
         ratio, thr = None, float("nan")
         # The norm this pair has at the speed of the pair that made the memory (or of the
         # last posed pair): the pairs may span different numbers of frames where a

@@ -75,6 +75,12 @@ class _Chain:
         self.scales = ScaleModes(cfg, K, seq.size, self.depth)
         self.filter = self.scales.filter
         self.recorder = Recorder(out, report, K, progress, on_frame)
+        self.backend = None
+        if cfg.window > 0:
+            from .backend import WindowBackEnd
+
+            self.backend = WindowBackEnd(cfg, K, seq.size)
+            self.absolute = self.scales.window_sources()
 
     def resmooth(self) -> None:
         """``--scale fused`` with ``fusion_smoother: rts``, at the end of the run: the fused pairs' norms
@@ -93,6 +99,8 @@ class _Chain:
             return
         if kf.ref is None:
             kf.ref = (frame, np.eye(4), item.gray)
+            if self.backend is not None:
+                self.backend.start(frame.index)
             rec.first(frame)
             return
         fr = front.pair(item, res, kf.ref[0], kf.ref[2])
@@ -103,13 +111,18 @@ class _Chain:
         res = fr.res
         t_scale = time.perf_counter()
         scale, note, sources, fused_k = None, None, None, None
+        absolute = []  # the back end's absolute step lengths of this pair (--window)
         if res.fallback is not None:
             d = kf.without_f(fr, front, len(rec.skipped_between(ref_frame.index, frame.index)))
             T_rel, note, advance, measured = d.T_rel, d.note, d.advance, d.measured
         else:
             measured = True
             front.measure(fr, ref_gray, dense=self.cfg.scale != "rgbd")
-            scale, note, sources, fused_k = self.scales.norm(fr, front)
+            if self.backend is None:
+                scale, note, sources, fused_k = self.scales.norm(fr, front)
+            else:  # the chain's norm is the window's guess; the absolute sources become its factors
+                scale, note = fr.chain_scale, fr.chain_full
+                absolute = [(name, measure(fr)) for name, measure in self.absolute]
             if not np.isfinite(scale) or scale <= 0:
                 scale, note = front.last_scale, (note or "") + "; no usable scale: previous norm kept"
                 fused_k = None
@@ -123,6 +136,9 @@ class _Chain:
         pose, finite = chain_pose(ref_pose, T_rel)
         if not finite:
             note, advance, T_rel, fused_k = "non-finite motion dropped", False, np.eye(4), None
+        if self.backend is not None:
+            pose = self.backend.frame(fr, T_rel, advance, res.fallback is None and finite, absolute)
+            ref_pose = self.backend.pose(ref_frame.index)
         rec.pair(frame, ref_frame, ref_pose, pose, res, T_rel, scale, note, fused_k, fr.t_flow,
                  lambda: fr.t_flow + fr.t_geo + (time.perf_counter() - t_scale), sources=sources, released=released,
                  bridged=ref_frame.index < front.skipped_at)
@@ -242,6 +258,9 @@ def run_odometry(seq, cfg: VOConfig, out_dir: Path, progress: Callable | None = 
             "mean_inliers": float(np.mean([p["inliers"] for p in pairs])) if pairs else 0.0,
         },
     )
+    if chain.backend is not None:  # the trajectory as the window finally left it
+        chain.recorder.rewrite_poses(chain.backend.row_pose)
+        report["window"] = chain.backend.summary()
     if chain.filter is not None:
         chain.resmooth()
         report["scale_fusion"] = {**chain.filter.summary(), "smoother": cfg.fusion_smoother}

@@ -76,7 +76,7 @@ class Recorder:
     def first(self, frame) -> None:
         """The first readable frame: the origin."""
         self.row_of[frame.index] = len(self.rows)
-        self.rows.append({"ref": None})
+        self.rows.append({"ref": None, "frame": frame.index})
         self.out.add(frame.timestamp, np.eye(4))
         if self.on_frame is not None:
             self.on_frame(frame_event(frame.index, np.eye(4)))
@@ -89,7 +89,7 @@ class Recorder:
         pair's seconds once the event is sent; ``bridged``: the pair spans damaged frames (named)."""
         self.row_of[frame.index] = len(self.rows)
         self.rows.append({"ref": self.row_of[ref_frame.index], "T": T_rel, "fused": fused_k, "R": res.R, "t": res.t,
-                          "pair": len(self.report["pairs"])})
+                          "pair": len(self.report["pairs"]), "frame": frame.index})
         self.out.add(frame.timestamp, pose)
         if self.on_frame is not None:
             self.on_frame(frame_event(frame.index, pose, res, scale, (ref_frame, ref_pose), self.K))
@@ -107,6 +107,11 @@ class Recorder:
         """End of a frame: flush the files (at most every ``flush_seconds``) and tick."""
         self.out.flush(self.report)
         self.tick()
+
+    def rewrite_poses(self, pose_of: Callable[[int], np.ndarray]) -> None:
+        """Every posed row's pose replaced by ``pose_of(frame index)`` (the back end's final poses) and
+        the output rewritten."""
+        self.out.rewrite([None if row is None else pose_of(row["frame"]) for row in self.rows])
 
     def rewrite_norms(self, norms: list[float]) -> None:
         """Every fused row's norm replaced by ``norms[fused_k]``, the poses chained again and the output

@@ -41,6 +41,11 @@ class PairMemory:
     angle: np.ndarray
     scale: float
     span: int = 1
+    ids: np.ndarray | None = None  # [M] track ids (pipeline/window/tracks.py); None: not tracked
+
+
+def _take(ids: np.ndarray | None, idx) -> np.ndarray | None:
+    return None if ids is None else ids[idx]
 
 
 def depth_at(depth: np.ndarray, p: np.ndarray) -> np.ndarray:
@@ -75,7 +80,7 @@ def carry_memory(mem: PairMemory, flow_fwd: np.ndarray, T_rel: np.ndarray, K: np
     q = mem.p + geo.sample_flow(flow_fwd, mem.p.astype(np.float32)).astype(np.float64)
     X = backproject(mem.p, mem.depth, K) @ T_rel[:3, :3].T + T_rel[:3, 3] / mem.scale
     keep = (X[:, 2] > 0) & (q[:, 0] >= 0) & (q[:, 0] <= w - 1) & (q[:, 1] >= 0) & (q[:, 1] <= h - 1)
-    return PairMemory(q[keep], X[keep, 2], mem.angle[keep], mem.scale, mem.span)
+    return PairMemory(q[keep], X[keep, 2], mem.angle[keep], mem.scale, mem.span, _take(mem.ids, keep))
 
 
 def fill_memory(fresh: PairMemory, older: PairMemory, step: int) -> PairMemory:
@@ -93,7 +98,8 @@ def fill_memory(fresh: PairMemory, older: PairMemory, step: int) -> PairMemory:
         return fresh
     return PairMemory(np.concatenate([fresh.p, older.p[add]]),
                       np.concatenate([fresh.depth, older.depth[add] * older.scale / fresh.scale]),
-                      np.concatenate([fresh.angle, older.angle[add]]), fresh.scale, fresh.span)
+                      np.concatenate([fresh.angle, older.angle[add]]), fresh.scale, fresh.span,
+                      None if fresh.ids is None or older.ids is None else np.concatenate([fresh.ids, older.ids[add]]))
 
 
 MAX_LK_MOVE = 1.5  # px: a Lucas-Kanade match farther than this from its flow start is dropped
@@ -119,6 +125,7 @@ class DenseMatches:
     shared_index: np.ndarray
     size: tuple[int, int]  # (h, w) of the images
     step: int
+    ids: np.ndarray | None = None  # [M] track ids: the memory's for the shared points, then fresh ones
 
     def memory(self, scale: float, span: int = 1) -> PairMemory:
         """What this pair leaves for the next one: its matches in frame 2 with their depths.
@@ -136,18 +143,20 @@ class DenseMatches:
             cy = np.rint(q[idx, 1] / self.step).astype(np.int64)
             _, first = np.unique(cy * (w // self.step + 2) + cx, return_index=True)
             idx = idx[np.sort(first)]
-        return PairMemory(q[idx], self.tri.depth2[idx], self.angle[idx], float(scale), int(span))
+        return PairMemory(q[idx], self.tri.depth2[idx], self.angle[idx], float(scale), int(span), _take(self.ids, idx))
 
     def reference_memory(self, scale: float, span: int = 1) -> PairMemory:
         """The pair's points in frame 1 with their depths there: the memory of a reference frame that
         stays the reference (keyframes, ``keyframe_parallax_px``), for the next pairs from it."""
         idx = np.flatnonzero(self.ok & self.tri.valid)
-        return PairMemory(self.p[idx], self.tri.depth1[idx], self.angle[idx], float(scale), int(span))
+        return PairMemory(self.p[idx], self.tri.depth1[idx], self.angle[idx], float(scale), int(span),
+                          _take(self.ids, idx))
 
 
 def dense_matches(mem: PairMemory | None, flow_fwd: np.ndarray, valid: np.ndarray, R: np.ndarray, t: np.ndarray,
                   K: np.ndarray, images: tuple[np.ndarray, np.ndarray] | None = None, step: int = 2,
-                  threads: int = 1, lk_min_parallax_deg: float = 0.0, backend: str = "auto") -> DenseMatches:
+                  threads: int = 1, lk_min_parallax_deg: float = 0.0, backend: str = "auto",
+                  first_id: int | None = None) -> DenseMatches:
     """Match, refine and triangulate the points a posed pair needs for the scale chain, once.
 
     The points are the previous memory's points (``mem``, frame 1 of this pair is frame 2 of
@@ -160,7 +169,9 @@ def dense_matches(mem: PairMemory | None, flow_fwd: np.ndarray, valid: np.ndarra
     first threshold (2 deg) need only those (Lucas-Kanade moves a match by at most
     ``MAX_LK_MOVE`` px, a few hundredths of a degree at KITTI's focal length); the others keep their
     flow match (``benchmarks/README.md``, "End-to-end speed", has the measurement).  ``backend``: the
-    geometry backend of the triangulation (``auto``, ``cpp`` or ``reference``).
+    geometry backend of the triangulation (``auto``, ``cpp`` or ``reference``).  With ``first_id``
+    (the back end's tracks, ``pipeline/window/tracks.py``) every point gets an id: a shared point
+    keeps its memory point's, a grid point gets the next of ``first_id, first_id + 1, ...``.
     """
     h, w = valid.shape
     if mem is not None and len(mem.p):
@@ -196,7 +207,11 @@ def dense_matches(mem: PairMemory | None, flow_fwd: np.ndarray, valid: np.ndarra
             q, ok = refine_matches(images[0], images[1], p, q, max_move=MAX_LK_MOVE, threads=threads)
         tri = triangulate(p, q, K, R, t, backend)
     angle = np.arccos(np.clip(tri.ray_cos, -1.0, 1.0))  # the parallax angle
-    return DenseMatches(p, q, ok, tri, angle, len(ps), shared_index, (h, w), step)
+    ids = None
+    if first_id is not None:  # tracks: the shared points keep their ids, the grid points get fresh ones
+        old = mem.ids[shared_index] if mem is not None and mem.ids is not None else np.full(len(ps), -1, np.int64)
+        ids = np.concatenate([old, first_id + np.arange(len(g), dtype=np.int64)])
+    return DenseMatches(p, q, ok, tri, angle, len(ps), shared_index, (h, w), step, ids)
 
 
 def ratio_from_dense(mem: PairMemory, dense: DenseMatches, min_points: int,

@@ -28,7 +28,23 @@ class ScaleModes:
         self.ground = None if cfg.camera_height is None else GroundPlaneScale(
             cfg.camera_height, K, size, cfg.fusion_ground_sigma, cfg.ground_max_tilt_deg)
         self.depth = None if depth is None else DepthNetworkScale(depth, cfg.fusion_depth_sigma, cfg.min_scale_points)
-        self.filter = ScaleFilter(cfg.fusion_ratio_sigma) if cfg.scale == "fused" else None
+        self.filter = ScaleFilter(cfg.fusion_ratio_sigma) if cfg.scale == "fused" and cfg.window == 0 else None
+        self._K, self._size, self._depth = K, size, depth
+
+    def window_sources(self) -> list:
+        """The absolute sources that enter the back end's window (``--window``), per ``--scale``: none
+        for ``triangulation``, the depth network for ``depth``, the ground plane (with a camera
+        height) and the depth network (with weights) for ``fused``; ``[(name, measure(FrontRecord)
+        -> ScaleMeasurement)]`` with the window's sigmas (``window_ground_sigma``, ``window_depth_sigma``)."""
+        cfg, out = self.cfg, []
+        if cfg.scale == "fused" and cfg.camera_height is not None:
+            ground = GroundPlaneScale(cfg.camera_height, self._K, self._size, cfg.window_ground_sigma,
+                                      cfg.ground_max_tilt_deg)
+            out.append(("ground", lambda fr: ground.measure(fr.dense, int(fr.ref_frame.index))))
+        if cfg.scale in ("fused", "depth") and self._depth is not None:
+            depth = DepthNetworkScale(self._depth, cfg.window_depth_sigma, cfg.min_scale_points)
+            out.append(("depth", lambda fr: depth.measure(fr.ref_frame, fr.res)))
+        return out
 
     def norm(self, fr: FrontRecord, front: FrontEnd) -> tuple[float, str, dict | None, int | None]:
         """``(norm, note, sources, fused_k)`` of a measured pair (:meth:`FrontEnd.measure`): ``sources``

@@ -1,0 +1,122 @@
+"""The back end (``--window N``): keyframes optimised together in a sliding window.
+
+The front end's chain (``frontend.py``: each pair's rotation, unit translation and the chain's
+norm) is the window's initial guess; :class:`~vo_app.pipeline.window.window.SlidingWindow`
+optimises the last ``N`` keyframes with the tracks' reprojections, the two-view priors and the
+absolute step lengths of the scale sources (``scale_sources.py``: the ground plane, the depth
+network).  The chain keeps its own units; ``rho`` converts them to the window's (metres once an
+absolute source has spoken) from the last keyframe step.
+
+Every frame that becomes the chain's reference is a keyframe; a frame posed against a held
+reference is not, and gets its pose from its reference keyframe's window pose and its pair.  A
+reference released back to a held frame (``keyframes.py``) enters the window as a keyframe
+first, with the pose its pair gave it.
+
+``--window 0`` writes the front end's chain as it is (and is the fallback of a failed solve for
+the keyframes of that window; ``report.json`` names each failed solve).
+"""
+from __future__ import annotations
+
+import math
+import statistics
+
+import numpy as np
+
+from .config import VOConfig
+from .frontend import FrontRecord
+from .recorder import chain_pose
+from .scale_sources import ScaleMeasurement
+from .window.window import SlidingWindow, StepMeasurement, WindowParams
+
+#: two-view prior of a keyframe whose pose did not come from its F (PnP, rotation-only, a guess): rad
+LOOSE_ROT_SIGMA = math.radians(0.5)
+LOOSE_DIR_SIGMA = math.radians(20.0)
+
+
+def window_params(cfg: VOConfig) -> WindowParams:
+    return WindowParams(size=cfg.window, max_tracks=cfg.window_tracks, iterations=cfg.window_iterations)
+
+
+class WindowBackEnd:
+    """The run's window: ``K [3,3]``, ``size (W, H)`` of the working images."""
+
+    def __init__(self, cfg: VOConfig, K: np.ndarray, size: tuple[int, int]):
+        self.window = SlidingWindow(K, window_params(cfg), image_size=tuple(size))
+        self.rho = 1.0  # window units per chain unit, from the last keyframe step
+        self.records: list[dict] = []
+        self.last_kf: int | None = None
+        self.pending: dict[int, tuple[int, np.ndarray]] = {}  # non-keyframe -> (its keyframe, T_w)
+
+    def start(self, frame: int) -> np.ndarray:
+        """The first frame: the origin, held."""
+        self.window.start(frame, np.eye(4))
+        self.last_kf = frame
+        return np.eye(4)
+
+    def to_window(self, T_rel: np.ndarray) -> np.ndarray:
+        """A relative motion ``[4,4]`` in the chain's units, in the window's."""
+        T = np.array(T_rel, float)
+        T[:3, 3] *= self.rho
+        return T
+
+    def pose(self, frame: int) -> np.ndarray:
+        """The window's pose of a keyframe (its final one once it has left the window)."""
+        return self.window.pose(frame)
+
+    def frame(self, fr: FrontRecord, T_rel: np.ndarray, keyframe: bool, posed_by_f: bool,
+              absolute: list[tuple[str, ScaleMeasurement]]) -> np.ndarray:
+        """The pose ``[4,4]`` of ``fr``'s frame, posed by ``T_rel`` (chain units) against its reference.
+
+        A ``keyframe`` enters the window with its tracks (``fr.dense``), its two-view prior (tight
+        where ``posed_by_f``, loose otherwise) and the ``absolute`` step lengths ``(source, measurement)``,
+        and the window is solved; another frame hangs off its reference keyframe."""
+        ref, idx = fr.ref_frame.index, fr.frame.index
+        if ref != self.last_kf:  # a released reference: it becomes a keyframe first
+            self._enter(ref, None, self.pending[ref][1], False, [])
+        T_w = self.to_window(T_rel)
+        if not keyframe:
+            self.pending[idx] = (ref, T_w)
+            return chain_pose(self.pose(ref), T_w)[0]
+        self._enter(idx, fr, T_w, posed_by_f, absolute)
+        length = float(np.linalg.norm(T_rel[:3, 3]))
+        if self.records[-1]["status"] == "ok" and length > 0:
+            self.rho = self.window.step_length(idx) / length
+        return self.pose(idx)
+
+    def _enter(self, idx: int, fr: FrontRecord | None, T_w: np.ndarray, posed_by_f: bool,
+               absolute: list[tuple[str, ScaleMeasurement]]) -> None:
+        ref = self.last_kf
+        d = None if fr is None else fr.dense
+        if d is not None and d.ids is not None:
+            h, w = d.size
+            q = d.q
+            seen = d.ok & d.tri.valid & (q[:, 0] >= 0) & (q[:, 0] <= w - 1) & (q[:, 1] >= 0) & (q[:, 1] <= h - 1)
+            tracked = d.ids >= 0
+            self.window.tracks.observe(ref, d.ids[tracked], d.p[tracked])
+            self.window.tracks.observe(idx, d.ids[seen], q[seen])
+        steps = [StepMeasurement(name, float(m.norm), float(m.sigma)) for name, m in absolute
+                 if m.sigma is not None and np.isfinite(m.norm) and m.norm > 0]
+        sig = (None, None) if posed_by_f else (LOOSE_ROT_SIGMA, LOOSE_DIR_SIGMA)
+        rec = self.window.add(idx, T_w, *sig, steps=steps)
+        self.records.append(rec)
+        self.last_kf = idx
+        self.pending.pop(idx, None)
+
+    def row_pose(self, frame: int) -> np.ndarray:
+        """A frame's final pose: a keyframe's from the window, another frame's from its keyframe's."""
+        if frame in self.pending:
+            ref, T_w = self.pending[frame]
+            return chain_pose(self.pose(ref), T_w)[0]
+        return self.pose(frame)
+
+    def summary(self) -> dict:
+        """``report.json``'s ``window``: the settings, every solve, and their times."""
+        t = [r["time_s"] for r in self.records]
+        return {
+            "size": self.window.p.size,
+            "solves": len(self.records),
+            "failed": sum(r["status"] != "ok" for r in self.records),
+            "time_median_s": round(statistics.median(t), 5) if t else None,
+            "time_max_s": round(max(t), 5) if t else None,
+            "keyframes": self.records,
+        }

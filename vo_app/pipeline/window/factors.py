@@ -1,0 +1,92 @@
+"""The window's factors, one builder per measurement, each with its noise model stated.
+
+Poses are GTSAM ``Pose3`` of camera-to-world (``T_wc``, the trajectory's convention); a pair's
+relative motion ``T_rel`` maps reference-camera points into the current camera
+(``X_2 = R X_1 + t``, ``PairResult``), so the pose of the current frame in the reference's frame
+is ``inv(T_rel)``.
+
+- :func:`projections`: a track's pixel in each keyframe that sees it; isotropic
+  ``pixel_sigma`` px with a Huber kernel (:func:`pixel_noise`), so that a track that slid off
+  its point loses its pull.  The track's point (``L(id)``) is a variable, started from
+  :func:`triangulate` or from the previous solve.
+- :func:`relative_prior`: the two-view rotation and translation *direction* between consecutive
+  keyframes; a 6x6 covariance: ``rot_sigma`` (rad) on each rotation axis, ``dir_sigma`` (rad,
+  times the step length) across the direction and ``along_sigma`` (a fraction of the step
+  length) along it, so the factor leaves the step's length to the other factors.
+- :func:`step_length`: an absolute measurement of the step's length (the ground plane, aligned
+  depth); Gaussian in the length with ``sigma = value * log_sigma`` (the log-std of the
+  source) and a Huber kernel, so one bad plane fit is down-weighted, not obeyed.
+- :func:`fixed`: a keyframe held where it is (a prior 1e-6 wide).
+"""
+from __future__ import annotations
+
+import gtsam
+import numpy as np
+
+X = gtsam.symbol_shorthand.X  # keyframe poses
+L = gtsam.symbol_shorthand.L  # track points
+
+FIXED_SIGMA = 1e-6
+
+
+def calibration(K: np.ndarray) -> gtsam.Cal3_S2:
+    return gtsam.Cal3_S2(float(K[0, 0]), float(K[1, 1]), float(K[0, 1]), float(K[0, 2]), float(K[1, 2]))
+
+
+def huber(k: float, base) -> gtsam.noiseModel.Robust:
+    return gtsam.noiseModel.Robust.Create(gtsam.noiseModel.mEstimator.Huber.Create(k), base)
+
+
+def triangulate(px: np.ndarray, seen: np.ndarray, poses: list[np.ndarray], cal: gtsam.Cal3_S2) -> np.ndarray | None:
+    """A track's point from its observations ``px [K,2]`` where ``seen [K]`` in ``poses`` (``T_wc``):
+    GTSAM's DLT; None where it fails (cheirality, a degenerate track)."""
+    cams, meas = gtsam.CameraSetCal3_S2(), gtsam.Point2Vector()
+    for j in np.flatnonzero(seen):
+        cams.append(gtsam.PinholeCameraCal3_S2(gtsam.Pose3(poses[j]), cal))
+        meas.append(px[j])
+    try:
+        return np.asarray(gtsam.triangulatePoint3(cams, meas, 1e-9, False))
+    except RuntimeError:
+        return None
+
+
+def projections(track: int, px: np.ndarray, seen: np.ndarray, keys: list[int], cal: gtsam.Cal3_S2, noise) -> list:
+    """One projection factor per observation of ``track``: ``px [K,2]`` where ``seen [K]``, in the poses
+    ``keys [K]`` (GTSAM keys); ``noise``: :func:`pixel_noise`."""
+    return [gtsam.GenericProjectionFactorCal3_S2(px[j], noise, keys[j], L(track), cal) for j in np.flatnonzero(seen)]
+
+
+def pixel_noise(pixel_sigma: float, k: float):
+    """Isotropic ``pixel_sigma`` px per observation, Huber beyond ``k`` sigmas."""
+    return huber(k, gtsam.noiseModel.Isotropic.Sigma(2, pixel_sigma))
+
+
+def relative_prior(kf_ref: int, kf: int, T_rel: np.ndarray, rot_sigma: float, dir_sigma: float,
+                   along_sigma: float):
+    """``T_rel [4,4]`` (its translation at the initial guess's length) between two keyframes."""
+    T_rel = np.asarray(T_rel, float)
+    length = float(np.linalg.norm(T_rel[:3, 3]))
+    d = T_rel[:3, 3] / length if length > 0 else np.array([0.0, 0.0, 1.0])
+    # the between error's translation is in the current camera's frame, where the step is along -t
+    P = np.outer(d, d)
+    cov_t = (length * dir_sigma) ** 2 * (np.eye(3) - P) + (max(length, 1e-9) * along_sigma) ** 2 * P
+    cov = np.zeros((6, 6))
+    cov[:3, :3] = np.eye(3) * rot_sigma ** 2
+    cov[3:, 3:] = cov_t
+    meas = gtsam.Pose3(np.linalg.inv(T_rel))
+    return gtsam.BetweenFactorPose3(X(kf_ref), X(kf), meas, gtsam.noiseModel.Gaussian.Covariance(cov))
+
+
+def step_length(kf_ref: int, kf: int, value: float, log_sigma: float, k: float):
+    noise = huber(k, gtsam.noiseModel.Isotropic.Sigma(1, value * log_sigma))
+    return gtsam.RangeFactorPose3(X(kf_ref), X(kf), float(value), noise)
+
+
+def fixed(kf: int, pose: np.ndarray):
+    return gtsam.PriorFactorPose3(X(kf), gtsam.Pose3(np.asarray(pose, float)),
+                                  gtsam.noiseModel.Isotropic.Sigma(6, FIXED_SIGMA))
+
+
+def step_anchor(kf_ref: int, kf: int, value: float):
+    """The window's scale where nothing absolute sets it: the first step's length held."""
+    return gtsam.RangeFactorPose3(X(kf_ref), X(kf), float(value), gtsam.noiseModel.Isotropic.Sigma(1, value * 1e-6))

@@ -1,0 +1,244 @@
+"""The sliding window: the last ``size`` keyframes optimised together whenever one is added.
+
+Variables: the keyframes' poses (``T_wc``) and the points of the tracks seen in at least
+``min_obs`` of them.  Factors (``window/factors.py``): reprojection of each track observation
+(Huber), the two-view rotation and
+direction between consecutive keyframes, and the absolute step lengths (ground plane, aligned
+depth; Huber).  The oldest keyframe is held; once the
+window has slid, the two oldest are (they have been optimised ``size - 2`` times and carry the
+scale of the keyframes that left).  Before the first absolute measurement arrives the first
+step's length is held too, so the problem always has a unique scale.  A keyframe leaves the
+window with its final pose, so the work per keyframe stays bounded (``benchmarks/window_time.py``).
+
+Levenberg-Marquardt starts from the previous solution and the new keyframe's guess; a solve that throws, returns non-finite values or ends with a higher cost than it
+started with is dropped: the window keeps its guess (the front end's poses) and the record says
+``failed``.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import gtsam
+import numpy as np
+
+from . import factors as fac
+from .tracks import TrackStore
+
+
+@dataclass
+class WindowParams:
+    """Settings of the window (``VOConfig.window_*``; docs/backend.md has the measurements)."""
+
+    size: int = 7  # keyframes in the window
+    max_tracks: int = 150
+    fixed: int = 2  # keyframes held at the window's start once it has slid
+    carry_sigma: float = 0.0  # with fixed 1: log-std of the prior on the first step's length (its last estimate)  # tracks per solve, spread over a grid of the image
+    min_obs: int = 3  # observations a track needs to enter
+    pixel_sigma: float = 0.5  # px, of a track observation
+    min_parallax_deg: float = 1.0  # between a track's first and last observation, at the current poses
+    pixel_huber: float = 1.345  # Huber threshold of the reprojection factors, in sigmas
+    outlier_px: float = 8.0  # a track whose triangulated point misses an observation by more is dropped
+    rot_sigma_deg: float = 0.05  # of the two-view relative rotation
+    dir_sigma_deg: float = 1.0  # of the two-view translation direction
+    along_sigma: float = 1.0  # of the step's length in the relative prior (a fraction: nearly free)
+    scale_huber: float = 1.345  # Huber threshold of the absolute step-length factors, in sigmas
+    iterations: int = 5  # Levenberg-Marquardt iterations per solve
+    track_stride: int = 8  # keep every n-th track id (TrackStore)
+
+
+@dataclass
+class StepMeasurement:
+    """An absolute length of the step into a keyframe: ``value`` in metres, ``log_sigma`` its log-std."""
+
+    source: str
+    value: float
+    log_sigma: float
+
+
+@dataclass
+class _Key:
+    frame: int
+    ref: int | None
+    T_rel: np.ndarray | None  # the front end's relative motion (guess's length), ref -> frame
+    rot_sigma: float = 0.0
+    dir_sigma: float = 0.0
+    steps: list = field(default_factory=list)
+
+
+def _pose_of(values: gtsam.Values, k: int) -> np.ndarray:
+    return values.atPose3(fac.X(k)).matrix()
+
+
+class SlidingWindow:
+    """Keyframes in, optimised poses out (:meth:`pose`).  ``K [3,3]``: the camera's intrinsics."""
+
+    def __init__(self, K: np.ndarray, params: WindowParams | None = None, image_size: tuple[int, int] | None = None):
+        self.p = params or WindowParams()
+        if self.p.size < 2:
+            raise ValueError(f"a window needs at least 2 keyframes, got {self.p.size}")
+        self.K = np.asarray(K, float)
+        self.cal = fac.calibration(self.K)
+        self.image_size = image_size  # (w, h) for the track grid; None: from the observations
+        self.tracks = TrackStore(self.p.track_stride)
+        self.keys: list[_Key] = []
+        self.poses: dict[int, np.ndarray] = {}  # frame -> T_wc (window and left keyframes)
+        self.points: dict[int, np.ndarray] = {}  # track id -> world point of the last solve (warm start)
+        self.slid = False
+        self.failed = 0
+
+    # -- input -------------------------------------------------------------------------------
+    def start(self, frame: int, pose: np.ndarray) -> None:
+        """The first keyframe, held at ``pose [4,4]``."""
+        self.keys = [_Key(frame, None, None)]
+        self.poses[frame] = np.asarray(pose, float).copy()
+
+    def add(self, frame: int, T_rel: np.ndarray, rot_sigma: float | None = None, dir_sigma: float | None = None,
+            steps: list[StepMeasurement] | None = None) -> dict:
+        """A new keyframe ``frame`` posed by ``T_rel [4,4]`` against the last one (its translation at the
+        guessed length, in the window's units), with its absolute step lengths; optimises the window
+        and returns the solve's record (``report.json``)."""
+        if not self.keys:
+            raise RuntimeError("start() the window with its first keyframe")
+        T_rel = np.asarray(T_rel, float)
+        if T_rel.shape != (4, 4) or not np.isfinite(T_rel).all():
+            raise ValueError("T_rel must be a finite [4,4] matrix")
+        ref = self.keys[-1].frame
+        self.keys.append(_Key(frame, ref, T_rel,
+                              math.radians(self.p.rot_sigma_deg) if rot_sigma is None else rot_sigma,
+                              math.radians(self.p.dir_sigma_deg) if dir_sigma is None else dir_sigma,
+                              list(steps or [])))
+        self.poses[frame] = self.poses[ref] @ np.linalg.inv(T_rel)
+        if len(self.keys) > self.p.size:
+            self.keys.pop(0)
+            self.slid = True
+            self.tracks.drop_before(self.keys[0].frame)
+        return self._solve()
+
+    def pose(self, frame: int) -> np.ndarray:
+        return self.poses[frame]
+
+    def step_length(self, frame: int) -> float:
+        """Length of the step into keyframe ``frame`` at the current estimate."""
+        key = next(k for k in self.keys if k.frame == frame)
+        return float(np.linalg.norm(self.poses[frame][:3, 3] - self.poses[key.ref][:3, 3]))
+
+    # -- the solve ---------------------------------------------------------------------------
+    def _select_tracks(self, frames: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The tracks that enter (``ids [T]``, ``px [T,K,2]``, ``seen [T,K]``), at most ``max_tracks``:
+        the longest first, taken in turn from the 32 cells of a 8x4 grid over the image (their last
+        observation's cell), so that the whole image is covered."""
+        ids, px, seen = self.tracks.tracks(frames, self.p.min_obs)
+        if len(ids):  # the parallax between the first and the last observation, at the current poses
+            j0, j1 = np.argmax(seen, 1), seen.shape[1] - 1 - np.argmax(seen[:, ::-1], 1)
+            R = np.stack([self.poses[f][:3, :3] for f in frames])
+            Kinv = np.linalg.inv(self.K)
+            def ray(j):
+                r = np.einsum("nij,nj->ni", R[j], np.c_[px[np.arange(len(ids)), j], np.ones(len(ids))] @ Kinv.T)
+                return r / np.linalg.norm(r, axis=1, keepdims=True)
+            ok = np.einsum("ni,ni->n", ray(j0), ray(j1)) <= math.cos(math.radians(self.p.min_parallax_deg))
+            ids, px, seen = ids[ok], px[ok], seen[ok]
+        if len(ids) <= self.p.max_tracks:
+            return ids, px, seen
+        n_obs = seen.sum(1)
+        last = px[np.arange(len(ids)), seen.shape[1] - 1 - np.argmax(seen[:, ::-1], 1)]
+        w, h = self.image_size or (last[:, 0].max() + 1, last[:, 1].max() + 1)
+        cell = np.clip(last[:, 1] / h * 4, 0, 3).astype(int) * 8 + np.clip(last[:, 0] / w * 8, 0, 7).astype(int)
+        order = np.lexsort((ids, -n_obs))  # longest first, then by id (deterministic)
+        # rank of each track within its cell, in that order: round-robin over the cells
+        cell_o = cell[order]
+        by_cell = np.argsort(cell_o, kind="stable")
+        starts = np.searchsorted(cell_o[by_cell], cell_o[by_cell], side="left")
+        rank = np.empty(len(order), int)
+        rank[by_cell] = np.arange(len(order)) - starts
+        pick = np.sort(order[np.argsort(rank, kind="stable")[: self.p.max_tracks]])
+        return ids[pick], px[pick], seen[pick]
+
+    def _consistent(self, X: np.ndarray, px: np.ndarray, seen: np.ndarray, poses: list[np.ndarray]) -> bool:
+        """In front of every keyframe that sees it, and within ``outlier_px`` of each observation."""
+        for j in np.flatnonzero(seen):
+            T = poses[j]
+            Xc = T[:3, :3].T @ (X - T[:3, 3])
+            if Xc[2] <= 0:
+                return False
+            u = self.K @ (Xc / Xc[2])
+            if math.hypot(u[0] - px[j, 0], u[1] - px[j, 1]) > self.p.outlier_px:
+                return False
+        return True
+
+    def _solve(self) -> dict:
+        p, keys = self.p, self.keys
+        t0 = time.perf_counter()
+        frames = [k.frame for k in keys]
+        n_fixed = min(self.p.fixed if self.slid else 1, len(keys) - 1)
+        graph, values = gtsam.NonlinearFactorGraph(), gtsam.Values()
+        for i, k in enumerate(keys):
+            values.insert(fac.X(k.frame), gtsam.Pose3(self.poses[k.frame]))
+            if i < n_fixed:
+                graph.add(fac.fixed(k.frame, self.poses[k.frame]))
+            if i > 0 and k.T_rel is not None:
+                graph.add(fac.relative_prior(k.ref, k.frame, k.T_rel, k.rot_sigma, k.dir_sigma, p.along_sigma))
+        absolute = []
+        for k in keys[n_fixed:]:
+            for s in k.steps:
+                if math.isfinite(s.value) and s.value > 0 and s.log_sigma > 0:
+                    graph.add(fac.step_length(k.ref, k.frame, s.value, s.log_sigma, p.scale_huber))
+                    absolute.append((k, s))
+        if not absolute and n_fixed == 1:
+            graph.add(fac.step_anchor(keys[0].frame, keys[1].frame, self.step_length(keys[1].frame)))
+        elif self.slid and n_fixed == 1 and p.carry_sigma > 0:
+            graph.add(fac.step_length(keys[0].frame, keys[1].frame, self.step_length(keys[1].frame), p.carry_sigma, 1e9))
+        ids, px, seen = self._select_tracks(frames)
+        keys_x = [fac.X(f) for f in frames]
+        poses = [self.poses[f] for f in frames]
+        noise = fac.pixel_noise(p.pixel_sigma, p.pixel_huber)
+        used, n_obs = [], 0
+        for t, i in enumerate(ids.tolist()):
+            X = self.points.get(i)
+            if X is None:
+                X = fac.triangulate(px[t], seen[t], poses, self.cal)
+            if X is None or not self._consistent(X, px[t], seen[t], poses):
+                continue
+            values.insert(fac.L(i), X)
+            for f in fac.projections(i, px[t], seen[t], keys_x, self.cal, noise):
+                graph.add(f)
+            used.append(i)
+            n_obs += int(seen[t].sum())
+        t_build = time.perf_counter() - t0
+        rec = {"frame": frames[-1], "keyframes": len(frames), "tracks": len(used), "observations": n_obs}
+        cost0 = graph.error(values)
+        status, iters, cost1 = "ok", 0, float("nan")
+        try:
+            params = gtsam.LevenbergMarquardtParams()
+            params.setMaxIterations(p.iterations)
+            opt = gtsam.LevenbergMarquardtOptimizer(graph, values, params)
+            result = opt.optimize()
+            iters = opt.iterations()
+            cost1 = graph.error(result)
+            if not math.isfinite(cost1):
+                status = "failed: non-finite cost"
+            elif cost1 > cost0 * (1 + 1e-9):
+                status = "failed: the cost went up"
+        except RuntimeError as exc:  # gtsam's IndeterminantLinearSystemException and friends
+            status = f"failed: {str(exc).strip().splitlines()[0][:120]}"
+        if status == "ok":
+            new = {k.frame: _pose_of(result, k.frame) for k in keys}
+            if not all(np.isfinite(T).all() for T in new.values()):
+                status = "failed: non-finite pose"
+        if status == "ok":
+            self.poses.update(new)
+            self.points = {i: result.atPoint3(fac.L(i)) for i in used}
+        else:
+            self.failed += 1
+        rec.update(status=status, cost_before=round(float(cost0), 4),
+                   cost_after=round(float(cost1), 4) if math.isfinite(cost1) else None, iterations=int(iters),
+                   time_s=round(time.perf_counter() - t0, 5), build_s=round(t_build, 5),
+                   absolute=[self._residual(k, s) for k, s in absolute])
+        return rec
+
+    def _residual(self, key: _Key, s: StepMeasurement) -> dict:
+        length = self.step_length(key.frame)
+        r = (length - s.value) / (s.value * s.log_sigma)
+        return {"source": s.source, "frame": key.frame, "value": round(s.value, 6), "estimate": round(length, 6),
+                "residual_sigmas": round(float(r), 3), "downweighted": bool(abs(r) > self.p.scale_huber)}
