@@ -7,8 +7,8 @@ is ``inv(T_rel)``.
 
 - :func:`projections`: a track's pixel in each keyframe that sees it; isotropic
   ``pixel_sigma`` px with a Huber kernel (:func:`pixel_noise`), so that a track that slid off
-  its point loses its pull.  The track's point (``L(id)``) is a variable, started from
-  :func:`triangulate` or from the previous solve.
+  its point loses its pull.  The track's point (``L(id)``) is a variable, started from the
+  mid-point of its rays or from the previous solve (``window.py``).
 - :func:`relative_prior`: the two-view rotation and translation *direction* between consecutive
   keyframes; a 6x6 covariance: ``rot_sigma`` (rad) on each rotation axis, ``dir_sigma`` (rad,
   times the step length) across the direction and ``along_sigma`` (a fraction of the step
@@ -37,28 +37,19 @@ def huber(k: float, base) -> gtsam.noiseModel.Robust:
     return gtsam.noiseModel.Robust.Create(gtsam.noiseModel.mEstimator.Huber.Create(k), base)
 
 
-def triangulate(px: np.ndarray, seen: np.ndarray, poses: list[np.ndarray], cal: gtsam.Cal3_S2) -> np.ndarray | None:
-    """A track's point from its observations ``px [K,2]`` where ``seen [K]`` in ``poses`` (``T_wc``):
-    GTSAM's DLT; None where it fails (cheirality, a degenerate track)."""
-    cams, meas = gtsam.CameraSetCal3_S2(), gtsam.Point2Vector()
-    for j in np.flatnonzero(seen):
-        cams.append(gtsam.PinholeCameraCal3_S2(gtsam.Pose3(poses[j]), cal))
-        meas.append(px[j])
-    try:
-        return np.asarray(gtsam.triangulatePoint3(cams, meas, 1e-9, False))
-    except RuntimeError:
-        return None
-
-
 def projections(track: int, px: np.ndarray, seen: np.ndarray, keys: list[int], cal: gtsam.Cal3_S2, noise) -> list:
     """One projection factor per observation of ``track``: ``px [K,2]`` where ``seen [K]``, in the poses
     ``keys [K]`` (GTSAM keys); ``noise``: :func:`pixel_noise`."""
     return [gtsam.GenericProjectionFactorCal3_S2(px[j], noise, keys[j], L(track), cal) for j in np.flatnonzero(seen)]
 
 
-def pixel_noise(pixel_sigma: float, k: float):
-    """Isotropic ``pixel_sigma`` px per observation, Huber beyond ``k`` sigmas."""
-    return huber(k, gtsam.noiseModel.Isotropic.Sigma(2, pixel_sigma))
+KERNELS = {"huber": gtsam.noiseModel.mEstimator.Huber, "cauchy": gtsam.noiseModel.mEstimator.Cauchy,
+           "tukey": gtsam.noiseModel.mEstimator.Tukey, "geman-mcclure": gtsam.noiseModel.mEstimator.GemanMcClure}
+
+
+def pixel_noise(pixel_sigma: float, k: float, kernel: str = "huber"):
+    """Isotropic ``pixel_sigma`` px per observation, robust beyond ``k`` sigmas (``kernel``)."""
+    return gtsam.noiseModel.Robust.Create(KERNELS[kernel].Create(k), gtsam.noiseModel.Isotropic.Sigma(2, pixel_sigma))
 
 
 def relative_prior(kf_ref: int, kf: int, T_rel: np.ndarray, rot_sigma: float, dir_sigma: float,

@@ -48,6 +48,10 @@ class TrackStore:
         ids, first = np.unique(ids, return_index=True)
         self._obs[kf] = (ids, px[first])
 
+    def keyframes(self) -> list[int]:
+        """The keyframes with observations, oldest first."""
+        return sorted(self._obs)
+
     def drop_before(self, kf: int) -> None:
         """Forget the keyframes before ``kf`` (they left the window)."""
         for k in [k for k in self._obs if k < kf]:
