@@ -1,8 +1,8 @@
 """vo-batch --ray on a local Ray (``ray.init(num_cpus=2)``): the same files as a serial batch.
 
-Three tiny synthetic sequences run once serially (one local worker) and once as Ray tasks; the
-trajectory files must be byte-identical and report.json equal except its timing fields.  Skipped
-when Ray is not installed (``pip install 'vo_app[cluster]'``).
+Two tiny synthetic sequences (as many as the local Ray's CPUs) run once serially (one local worker)
+and once as Ray tasks; the trajectory files must be byte-identical and report.json equal except its
+timing fields.  Skipped when Ray is not installed (``pip install 'vo_app[cluster]'``).
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-FRAMES, SIZE = 8, (192, 64)
+FRAMES, SIZE, N_SEQS = 8, (192, 64), 2
 
 
 def _untimed(x):
@@ -38,7 +38,7 @@ def test_ray_batch_equals_serial(tmp_path, local_ray):
     from vo_app.synth import write_sequence
 
     seqs = [str(write_sequence(tmp_path / "data" / f"seq{i}", layout="kitti", n_frames=FRAMES, width=SIZE[0],
-                               height=SIZE[1], motion="forward", seed=i, write_flow=False)) for i in range(3)]
+                               height=SIZE[1], motion="forward", seed=i, write_flow=False)) for i in range(N_SEQS)]
     args = ("--size", "native")
     serial = run_batch(make_jobs(seqs, tmp_path / "serial", args, threads=1), tmp_path / "serial", workers=1,
                        progress=False)
@@ -47,7 +47,7 @@ def test_ray_batch_equals_serial(tmp_path, local_ray):
     assert all(r["status"] == "complete" for r in serial["results"].values()), serial["results"]
     assert all(r["status"] == "complete" for r in viaray["results"].values()), viaray["results"]
     assert {r["pid"] for r in viaray["results"].values()}.isdisjoint({r["pid"] for r in serial["results"].values()})
-    for i in range(3):
+    for i in range(N_SEQS):
         a, b = tmp_path / "serial" / f"seq{i}", tmp_path / "ray" / f"seq{i}"
         for name in ("trajectory_kitti.txt", "trajectory_tum.txt", "groundtruth_kitti.txt"):
             assert (a / name).read_bytes() == (b / name).read_bytes(), name
