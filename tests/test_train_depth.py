@@ -3,6 +3,7 @@ truth, checkpoints, exact resume, the NaN stop, bad input, and the joint stage e
 from __future__ import annotations
 
 import dataclasses
+import functools
 from pathlib import Path
 
 import cv2
@@ -565,16 +566,25 @@ def test_every_shipped_depth_recipe_parses(path):
     assert cfg.optim.steps > 0 and 0.0 <= cfg.data.turn_fraction <= 1.0
 
 
+@functools.lru_cache(maxsize=None)
+def _plain_depth(i: int) -> np.ndarray:
+    """``depth1`` ``[64, 128]`` of sample ``i`` of the plain street stream (no handheld, augmentation or gray
+    frames), rendered once for the two stream-identity tests below."""
+    from vo_app.synth.samples.depth_synth import SynthDepthSpec, make_depth_sample
+
+    plain = SynthDepthSpec(handheld_fraction=0.0, augment=False, gray_fraction=0.0)
+    return make_depth_sample(plain, i, 128, 64)["depth1"]
+
+
 def test_road_objects_only_occlude_and_old_streams_keep_their_identity():
     from vo_app.synth.samples.depth_synth import SynthDepthSpec, make_depth_sample
 
     assert "road_objects" not in SynthDepthSpec().to_dict() and "pool" not in SynthDepthSpec().to_dict()
     assert SynthDepthSpec(road_objects=True).to_dict()["road_objects"] is True
-    plain = SynthDepthSpec(handheld_fraction=0.0, augment=False, gray_fraction=0.0)
     busy = SynthDepthSpec(handheld_fraction=0.0, augment=False, gray_fraction=0.0, road_objects=True)
     changed = 0
     for i in range(6):
-        a = make_depth_sample(plain, i, 128, 64)["depth1"]
+        a = _plain_depth(i)
         b = make_depth_sample(busy, i, 128, 64)["depth1"]
         both = (a > 0) & (b > 0)
         assert np.all(b[both] <= a[both] + 1e-4)  # added boxes can only hide what was behind them
@@ -587,11 +597,10 @@ def test_junction_frames_see_the_buildings_across_and_old_streams_keep_their_ide
 
     assert "junction_fraction" not in SynthDepthSpec().to_dict()
     assert SynthDepthSpec(junction_fraction=0.3).to_dict()["junction_fraction"] == 0.3
-    plain = SynthDepthSpec(handheld_fraction=0.0, augment=False, gray_fraction=0.0)
     ends = SynthDepthSpec(handheld_fraction=0.0, augment=False, gray_fraction=0.0, junction_fraction=1.0)
     far_plain, far_ends = [], []
     for i in range(6):
-        a = make_depth_sample(plain, i, 128, 64)["depth1"]
+        a = _plain_depth(i)
         b = make_depth_sample(ends, i, 128, 64)["depth1"]
         # the centre of the image: the street's far end, 15-60 m ahead at a junction
         far_plain.append(float(np.median(a[24:34, 56:72][a[24:34, 56:72] > 0])))
