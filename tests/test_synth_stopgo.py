@@ -138,12 +138,12 @@ def test_cli_writes_a_stopgo_sequence(tmp_path):
 
     from vo_app.cli.synth import main
 
-    res = CliRunner().invoke(main, [str(tmp_path / "s"), "--motion", "stopgo", "--frames", "300", "--layout", "kitti",
+    res = CliRunner().invoke(main, [str(tmp_path / "s"), "--motion", "stopgo", "--frames", "150", "--layout", "kitti",
                                     "--size", "32x16", "--no-flow"])
     assert res.exit_code == 0, res.output
     params = json.loads((tmp_path / "s" / "synth.json").read_text())
     assert params["motion"] == "stopgo" and params["fps"] == 10.0 and params["focal_ratio"] == 0.58
     poses = np.loadtxt(tmp_path / "s" / "poses.txt").reshape(-1, 3, 4)
-    assert len(poses) == 300
-    np.testing.assert_allclose(poses, _drive(0, 300)[:, :3], atol=1e-8)
-    assert len(list((tmp_path / "s" / "image_2").iterdir())) == 300
+    assert len(poses) == 150
+    np.testing.assert_allclose(poses, _drive(0, 150)[:, :3], atol=1e-8)
+    assert len(list((tmp_path / "s" / "image_2").iterdir())) == 150
