@@ -25,15 +25,16 @@ def street(tmp_path_factory):
 
 
 def test_exact_flow_window_recovers_the_trajectory(street, tmp_path):
-    """The renderer's exact flow through the whole run with a window of 5: positions within 2.5e-3 of the path
-    (Sim(3)-aligned), every keyframe solved, and the report's per-keyframe records complete."""
-    rep = run_odometry(street, load_config("demo", window=5), tmp_path / "out", flow_net=ExactFlow(street))
+    """The renderer's exact flow through the whole run with a window of 5: positions within 1e-3 of the path
+    (Sim(3)-aligned; measured 6e-5, the chain alone 2.5e-4), every keyframe solved, and the report's
+    per-keyframe records complete.  The tracks follow the flow alone (``scale_lk_refine`` off): Lucas-Kanade
+    on the rendered textures moves exact matches by 0.2 px (median), which left the window at 1.4e-3."""
+    cfg = load_config("demo", window=5, scale_lk_refine=False)
+    rep = run_odometry(street, cfg, tmp_path / "out", flow_net=ExactFlow(street))
     est = read_kitti(tmp_path / "out" / "trajectory_kitti.txt")
     gt = np.asarray(street.gt_poses)
     path = np.linalg.norm(np.diff(gt[:, :3, 3], axis=0), axis=1).sum()
-    # measured 1.7e-3 (the chain alone: 2.5e-4): the tracks, chained through interpolated flow, pull the
-    # directions by 0.1-0.3 deg where the two-view poses are exact (docs/backend.md); issue 31 asks 1e-3
-    assert sim3_error(est[:, :3, 3], gt[:, :3, 3]).max() < 2.5e-3 * path
+    assert sim3_error(est[:, :3, 3], gt[:, :3, 3]).max() < 1e-3 * path
     w = rep["window"]
     assert w["size"] == 5 and w["failed"] == 0 and w["solves"] == len(street) - 1
     for r in w["keyframes"]:

@@ -41,7 +41,7 @@ class WindowParams:
     min_parallax_deg: float = 1.0  # between a track's first and last observation, at the current poses
     pixel_huber: float = 1.345  # threshold of the reprojection factors' robust kernel, in sigmas
     pixel_kernel: str = "huber"  # that kernel: huber, cauchy, tukey, geman-mcclure (factors.KERNELS)
-    outlier_px: float = 8.0  # a track whose triangulated point misses an observation by more is dropped
+    outlier_px: float = 1.5  # 3 pixel sigmas: a track whose point misses an observation by more stays out of the solve
     rot_sigma_deg: float = 0.05  # of the two-view relative rotation
     dir_sigma_deg: float = 1.0  # of the two-view translation direction
     along_sigma: float = 1.0  # of the step's length in the relative prior (a fraction: nearly free)
