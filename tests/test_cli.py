@@ -210,10 +210,11 @@ def test_bad_config_file(kitti_copy, tmp_path, run_cli, text, words):
 
 
 @pytest.mark.parametrize("text", ["size: abc\n", "top_ratio: 0\n", "n_matches: abc\n", "min_inlier_share: 1.5\n"])
-def test_bad_config_values(kitti_copy, tmp_path, text, run_cli_proc):
+def test_bad_config_values(kitti_copy, tmp_path, text, run_cli):
+    # in-process; the *_subprocess tests check the real process's exit code and stderr
     cfg = tmp_path / "bad.yaml"
     cfg.write_text(text)
-    res = run_cli_proc([kitti_copy, "--config", cfg, "--max-frames", "2", "--quiet", "--out", tmp_path / "o"])
+    res = run_cli([kitti_copy, "--config", cfg, "--max-frames", "2", "--quiet", "--out", tmp_path / "o"])
     assert_user_error(res, cfg)
 
 
