@@ -71,8 +71,8 @@ class WindowBackEnd:
         where ``posed_by_f``, loose otherwise) and the ``absolute`` step lengths ``(source, measurement)``,
         and the window is solved; another frame hangs off its reference keyframe."""
         ref, idx = fr.ref_frame.index, fr.frame.index
-        if ref != self.last_kf:  # a released reference: it becomes a keyframe first
-            self._enter(ref, None, self.pending[ref][1], False, [])
+        if ref != self.last_kf:  # a released reference: it becomes a keyframe first (posed as its pair left it)
+            self._enter(ref, None, self.pending.get(ref, (None, np.eye(4)))[1], False, [])
         T_w = self.to_window(T_rel)
         if not keyframe:
             self.pending[idx] = (ref, T_w)
