@@ -53,14 +53,18 @@ def pixel_noise(pixel_sigma: float, k: float, kernel: str = "huber"):
 
 
 def relative_prior(kf_ref: int, kf: int, T_rel: np.ndarray, rot_sigma: float, dir_sigma: float,
-                   along_sigma: float):
-    """``T_rel [4,4]`` (its translation at the initial guess's length) between two keyframes."""
+                   along_sigma: float, scale_hint: float = 1.0):
+    """``T_rel [4,4]`` (its translation at the initial guess's length) between two keyframes.  A step
+    without translation (a rotation-only pose: the pair could not tell its direction) gets an
+    isotropic translation sigma of ``along_sigma x scale_hint`` (the last step's length) instead."""
     T_rel = np.asarray(T_rel, float)
     length = float(np.linalg.norm(T_rel[:3, 3]))
-    d = T_rel[:3, 3] / length if length > 0 else np.array([0.0, 0.0, 1.0])
-    # the between error's translation is in the current camera's frame, where the step is along -t
-    P = np.outer(d, d)
-    cov_t = (length * dir_sigma) ** 2 * (np.eye(3) - P) + (max(length, 1e-9) * along_sigma) ** 2 * P
+    if length > 1e-9 * scale_hint:
+        # the between error's translation is in the current camera's frame, where the step is along -t
+        P = np.outer(T_rel[:3, 3], T_rel[:3, 3]) / length ** 2
+        cov_t = (length * dir_sigma) ** 2 * (np.eye(3) - P) + (length * along_sigma) ** 2 * P
+    else:
+        cov_t = np.eye(3) * (scale_hint * along_sigma) ** 2
     cov = np.zeros((6, 6))
     cov[:3, :3] = np.eye(3) * rot_sigma ** 2
     cov[3:, 3:] = cov_t

@@ -192,6 +192,14 @@ class SlidingWindow:
             ok = (Xc[..., 2] > 0) & (err <= self.p.outlier_px)
         return np.isfinite(X).all(1) & np.where(seen, ok, True).all(1)
 
+    def _scale_hint(self, i: int) -> float:
+        """The length of the last step before ``keys[i]`` that has one (1 when none has)."""
+        for k in reversed(self.keys[1:i]):
+            length = self.step_length(k.frame)
+            if length > 0:
+                return length
+        return 1.0
+
     def _solve(self) -> dict:
         p, keys = self.p, self.keys
         t0 = time.perf_counter()
@@ -203,7 +211,8 @@ class SlidingWindow:
             if i < n_fixed:
                 graph.add(fac.fixed(k.frame, self.poses[k.frame]))
             if i > 0 and k.T_rel is not None:
-                graph.add(fac.relative_prior(k.ref, k.frame, k.T_rel, k.rot_sigma, k.dir_sigma, p.along_sigma))
+                graph.add(fac.relative_prior(k.ref, k.frame, k.T_rel, k.rot_sigma, k.dir_sigma, p.along_sigma,
+                                             self._scale_hint(i)))
         absolute = []
         for k in keys[n_fixed:]:
             for s in k.steps:
