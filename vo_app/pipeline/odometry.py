@@ -79,8 +79,8 @@ class _Chain:
         if cfg.window > 0:
             from .backend import WindowBackEnd
 
-            self.backend = WindowBackEnd(cfg, K, seq.size)
             self.absolute = self.scales.window_sources()
+            self.backend = WindowBackEnd(cfg, K, seq.size, absolute=bool(self.absolute))
 
     def resmooth(self) -> None:
         """``--scale fused`` with ``fusion_smoother: rts``, at the end of the run: the fused pairs' norms

@@ -67,6 +67,7 @@ class _Key:
     rot_sigma: float = 0.0
     dir_sigma: float = 0.0
     steps: list = field(default_factory=list)
+    along_sigma: float | None = None
 
 
 def _pose_of(values: gtsam.Values, k: int) -> np.ndarray:
@@ -97,7 +98,7 @@ class SlidingWindow:
         self.poses[frame] = np.asarray(pose, float).copy()
 
     def add(self, frame: int, T_rel: np.ndarray, rot_sigma: float | None = None, dir_sigma: float | None = None,
-            steps: list[StepMeasurement] | None = None) -> dict:
+            steps: list[StepMeasurement] | None = None, along_sigma: float | None = None) -> dict:
         """A new keyframe ``frame`` posed by ``T_rel [4,4]`` against the last one (its translation at the
         guessed length, in the window's units), with its absolute step lengths; optimises the window
         and returns the solve's record (``report.json``)."""
@@ -110,7 +111,7 @@ class SlidingWindow:
         self.keys.append(_Key(frame, ref, T_rel,
                               math.radians(self.p.rot_sigma_deg) if rot_sigma is None else rot_sigma,
                               math.radians(self.p.dir_sigma_deg) if dir_sigma is None else dir_sigma,
-                              list(steps or [])))
+                              list(steps or []), along_sigma))
         self.poses[frame] = self.poses[ref] @ np.linalg.inv(T_rel)
         if len(self.keys) > self.p.size:
             self.keys.pop(0)
@@ -211,7 +212,8 @@ class SlidingWindow:
             if i < n_fixed:
                 graph.add(fac.fixed(k.frame, self.poses[k.frame]))
             if i > 0 and k.T_rel is not None:
-                graph.add(fac.relative_prior(k.ref, k.frame, k.T_rel, k.rot_sigma, k.dir_sigma, p.along_sigma,
+                graph.add(fac.relative_prior(k.ref, k.frame, k.T_rel, k.rot_sigma, k.dir_sigma,
+                                             p.along_sigma if k.along_sigma is None else k.along_sigma,
                                              self._scale_hint(i)))
         absolute = []
         for k in keys[n_fixed:]:
