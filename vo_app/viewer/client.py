@@ -18,6 +18,9 @@ import numpy as np
 from .availability import display_problem, open3d_installed
 
 
+#: seconds the end of a run waits for a viewer that has not yet said whether it started
+STARTUP_TIMEOUT_S = 30.0
+
 class LiveViewer:
     """``viewer(event)`` per frame; ``viewer.finish()`` at the end of the run.
 
@@ -43,6 +46,7 @@ class LiveViewer:
         self.active = False
         self.sent = self.dropped = 0
         self._reported = False
+        self._heard = False  # the viewer process has said "ready" or why it could not start
         self._pending_poses: list[np.ndarray] = []
         self._pending_idx: list[int] = []
         self._pending_pts: list[np.ndarray] = []
@@ -68,11 +72,16 @@ class LiveViewer:
         self.active = True
         return True
 
-    def _read_status(self) -> None:
-        """Report a start-up failure of the viewer process (once)."""
+    def _read_status(self, timeout: float = 0.0) -> None:
+        """Report a start-up failure of the viewer process (once); with ``timeout``, wait that long for
+        its first word (``ready`` or an error) if it has not said it yet."""
         try:
             while True:
-                kind, msg = self.status.get_nowait()
+                if timeout > 0 and not self._heard:
+                    kind, msg = self.status.get(timeout=timeout)
+                else:
+                    kind, msg = self.status.get_nowait()
+                self._heard = True
                 if kind == "error" and not self._reported:
                     self._reported = True
                     self.active = False
@@ -89,8 +98,12 @@ class LiveViewer:
             self.active = False
         return self.active
 
-    def running(self) -> bool:
-        """Whether the viewer process is up (it may be, or have been, closed by the user)."""
+    def running(self, startup_timeout: float = STARTUP_TIMEOUT_S) -> bool:
+        """Whether the viewer process is up (it may be, or have been, closed by the user).  A viewer that
+        has not said yet whether it started (a loaded machine, a short run) gets ``startup_timeout``
+        seconds to say it, so that a failed start is reported before the run says it is waiting."""
+        if self.active and not self._heard:
+            self._read_status(timeout=startup_timeout)
         return self._check()
 
     def __call__(self, event: dict) -> None:
