@@ -35,6 +35,12 @@ LOOSE_DIR_SIGMA = math.radians(20.0)
 WINDOW_RATIO_SIGMA = 0.1
 
 
+def _scaled(T: np.ndarray, factor: float) -> np.ndarray:
+    out = np.array(T, float)
+    out[:3, 3] *= factor
+    return out
+
+
 def window_params(cfg: VOConfig) -> WindowParams:
     return WindowParams(size=cfg.window, max_tracks=cfg.window_tracks, iterations=cfg.window_iterations)
 
@@ -50,6 +56,7 @@ class WindowBackEnd:
         self.records: list[dict] = []
         self.last_kf: int | None = None
         self.pending: dict[int, tuple[int, np.ndarray]] = {}  # non-keyframe -> (its keyframe, T_w)
+        self.anchored = False  # an absolute step length has set the window's units
 
     def start(self, frame: int) -> np.ndarray:
         """The first frame: the origin, held."""
@@ -77,6 +84,8 @@ class WindowBackEnd:
         ref, idx = fr.ref_frame.index, fr.frame.index
         if ref != self.last_kf:  # a released reference: it becomes a keyframe first (posed as its pair left it)
             self._enter(ref, None, self.pending.get(ref, (None, np.eye(4)))[1], False, [])
+        if keyframe and not self.anchored:
+            self._anchor(T_rel, absolute)
         T_w = self.to_window(T_rel)
         if not keyframe:
             self.pending[idx] = (ref, T_w)
@@ -86,6 +95,20 @@ class WindowBackEnd:
         if self.records[-1]["status"] == "ok" and length > 0:
             self.rho = self.window.step_length(idx) / length
         return self.pose(idx)
+
+    def _anchor(self, T_rel: np.ndarray, absolute: list[tuple[str, ScaleMeasurement]]) -> None:
+        """The first absolute step length sets the window's units: everything so far is rescaled so
+        that this step's guess has that length (its factor then starts at its value, not dozens of
+        sigmas away, where Huber would set it aside: a stop-and-go drive that starts by creeping a
+        few millimetres had its chain 25x off at the first ground plane)."""
+        values = [m.norm for _, m in absolute if m.sigma is not None and np.isfinite(m.norm) and m.norm > 0]
+        length = float(np.linalg.norm(T_rel[:3, 3])) * self.rho
+        if values and length > 0:
+            factor = float(np.median(values)) / length
+            self.window.rescale(factor)
+            self.pending = {f: (ref, _scaled(T, factor)) for f, (ref, T) in self.pending.items()}
+            self.rho *= factor
+            self.anchored = True
 
     def _enter(self, idx: int, fr: FrontRecord | None, T_w: np.ndarray, posed_by_f: bool,
                absolute: list[tuple[str, ScaleMeasurement]]) -> None:

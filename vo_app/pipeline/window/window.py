@@ -119,6 +119,19 @@ class SlidingWindow:
             self.tracks.drop_before(self.keys[0].frame)
         return self._solve()
 
+    def rescale(self, factor: float) -> None:
+        """Every position (keyframes, the ones that left, the points) times ``factor`` about the world
+        origin: the window's units changed (its first absolute measurement, ``backend.py``)."""
+        if not (math.isfinite(factor) and factor > 0):
+            raise ValueError(f"scale factor must be positive, got {factor}")
+        for T in self.poses.values():
+            T[:3, 3] *= factor
+        for k in self.keys:
+            if k.T_rel is not None:
+                k.T_rel = k.T_rel.copy()
+                k.T_rel[:3, 3] *= factor
+        self.points = {i: X * factor for i, X in self.points.items()}
+
     def pose(self, frame: int) -> np.ndarray:
         return self.poses[frame]
 
