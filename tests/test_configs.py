@@ -74,3 +74,18 @@ def test_extends_errors_name_the_file(tmp_path, text, expect):
     with pytest.raises(UserError) as e:
         load_depth_config(tmp_path / "cfg.yaml")
     assert expect in str(e.value) and "yaml" in str(e.value)
+
+
+def test_run_and_training_options_convert_values_by_one_rule():
+    """io/yaml_file.value_like is the one conversion of both schemas: a bool is no number, a number is no
+    bool, an int must be whole, a tuple takes a sequence but not a string."""
+    from vo_app.io.yaml_file import value_like
+    from vo_app.pipeline.config import load_config
+
+    assert value_like(3, 0.5) == 3.0 and isinstance(value_like(3, 0.5), float)
+    assert value_like(4.0, 1) == 4 and value_like([1, 2], (0, 0)) == (1, 2)
+    for value, default in [(True, 0.5), (True, 1), (1, False), (1.5, 1), ("ab", (0, 0))]:
+        with pytest.raises(ValueError):
+            value_like(value, default)
+    with pytest.raises(UserError, match="ransac_threshold"):
+        load_config(None, ransac_threshold=True)  # a float option: `true` used to be read as 1.0

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..configs import PRESET_DIR
 from ..errors import UserError
-from ..io.yaml_file import read_yaml_mapping
+from ..io.yaml_file import read_yaml_mapping, value_like
 from ..models.dis import DIS_PRESETS  # noqa: F401  (re-exported for the command-line choices)
 CONFIG_DIR = PRESET_DIR  # the run presets ship inside the package (vo_app/configs/)
 
@@ -130,16 +130,9 @@ def _coerce(key: str, value, where: Path | None):
             return None if value is None else float(value)
         if key == "scale_parallax_deg":
             return tuple(float(v) for v in value)
+        value = value_like(value, default)
         if isinstance(default, bool):
-            if not isinstance(value, bool):
-                raise ValueError
             return value
-        if isinstance(default, int):
-            if isinstance(value, bool) or int(value) != value:
-                raise ValueError
-            value = int(value)
-        elif isinstance(default, float):
-            value = float(value)
     except (TypeError, ValueError):
         raise bad("wrong type or shape" if key != "size" else "expected [width, height] or a width, all >= 16") from None
     if key in _POSITIVE and not value > 0:

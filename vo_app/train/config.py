@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import UserError
-from ..io.yaml_file import read_yaml_mapping
+from ..io.yaml_file import read_yaml_mapping, value_like
 from ..models.pwc.arch import SMALL, PWCArch
 from ..synth.samples.synthetic import SynthSpec
 
@@ -147,23 +147,7 @@ def _plain(x):
 def _coerce(value, default, where: str):
     """Convert a YAML value to the type of ``default``."""
     try:
-        if isinstance(default, bool):
-            if not isinstance(value, bool):
-                raise ValueError
-            return value
-        if isinstance(default, int) and not isinstance(default, bool):
-            if isinstance(value, bool) or int(value) != value:
-                raise ValueError
-            return int(value)
-        if isinstance(default, float):
-            if isinstance(value, bool):
-                raise ValueError
-            return float(value)
-        if isinstance(default, tuple):
-            if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
-                raise ValueError
-            return tuple(value)
-        return value
+        return value_like(value, default)
     except (TypeError, ValueError):
         raise UserError(f"option {where}: wrong type (got {value!r}, expected like {default!r})",
                         fix="fix the training config") from None
