@@ -11,6 +11,7 @@ import multiprocessing as mp
 import os
 import queue
 import signal
+import time
 from contextlib import contextmanager
 from typing import Callable
 
@@ -82,10 +83,13 @@ def _death(code: int | None) -> str:
 class _Slot:
     """One worker process, its own job queue, and the job it is running (None: idle)."""
 
-    def __init__(self, ctx, events, threads: int, index: int):
-        self.jobs = ctx.Queue()
+    def __init__(self, ctx, threads: int, index: int):
+        # its own events queue: a worker killed while its feeder thread holds the queue's write lock
+        # (SIGKILL right after it said "start") leaves that lock taken, and a queue shared with the
+        # next worker then blocked it forever (tests/test_batch.py hung in CI on a loaded machine)
+        self.jobs, self.events = ctx.Queue(), ctx.Queue()
         with _thread_env(threads):
-            self.proc = ctx.Process(target=_worker, args=(self.jobs, events, os.getpid()),
+            self.proc = ctx.Process(target=_worker, args=(self.jobs, self.events, os.getpid()),
                                     name=f"vo-batch worker {index}")
             self.proc.start()
         self.job: Job | None = None
@@ -94,7 +98,6 @@ class _Slot:
 def run_local(jobs: list[Job], workers: int, on_event: OnEvent) -> dict[str, dict]:
     """Run ``jobs`` with at most ``workers`` at a time; returns ``{name: result}`` (see :func:`run_job`)."""
     ctx = mp.get_context("spawn")
-    events = ctx.Queue()
     pending = list(jobs)
     results: dict[str, dict] = {}
     threads = jobs[0].threads if jobs else 1
@@ -111,27 +114,35 @@ def run_local(jobs: list[Job], workers: int, on_event: OnEvent) -> dict[str, dic
         else:
             on_event(kind, name, data)
 
-    def drain(timeout: float) -> None:
-        try:
-            handle(events.get(timeout=timeout))
-            while True:
-                handle(events.get_nowait())
-        except queue.Empty:
-            pass
+    def drain(timeout: float, only: "_Slot | None" = None) -> None:
+        """Handle every waiting event of the workers (or of ``only``), waiting up to ``timeout`` for one."""
+        end = time.monotonic() + timeout
+        while True:
+            got = False
+            for s in ([only] if only is not None else list(slots)):
+                try:
+                    while True:
+                        handle(s.events.get_nowait())
+                        got = True
+                except queue.Empty:
+                    pass
+            if got or time.monotonic() >= end:
+                return
+            time.sleep(0.02)
 
     try:
         while pending or any(s.job is not None for s in slots):
             for i, s in enumerate(slots):  # a dead worker: its job failed; a fresh one replaces it
                 if not s.proc.is_alive():
-                    drain(0.5)  # its last messages may still be in the pipe
+                    drain(0.5, only=s)  # its last messages may still be in the pipe
                     if s.job is not None:
                         res = failed_result(s.job, _death(s.proc.exitcode))
                         results[s.job.name] = res
                         on_event("done", s.job.name, res)
                         s.job = None
-                    slots[i] = _Slot(ctx, events, threads, i) if pending else s
+                    slots[i] = _Slot(ctx, threads, i) if pending else s
             while len(slots) < min(max(1, workers), len(jobs)):
-                slots.append(_Slot(ctx, events, threads, len(slots)))
+                slots.append(_Slot(ctx, threads, len(slots)))
             for s in slots:
                 if s.job is None and pending and s.proc.is_alive():
                     s.job = pending.pop(0)
