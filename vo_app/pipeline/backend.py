@@ -115,12 +115,10 @@ class WindowBackEnd:
         ref = self.last_kf
         d = None if fr is None else fr.dense
         if d is not None and d.ids is not None:
-            h, w = d.size
-            q = d.q
-            seen = d.ok & d.tri.valid & (q[:, 0] >= 0) & (q[:, 0] <= w - 1) & (q[:, 1] >= 0) & (q[:, 1] <= h - 1)
+            seen = d.kept()
             tracked = d.ids >= 0
             self.window.tracks.observe(ref, d.ids[tracked], d.p[tracked])
-            self.window.tracks.observe(idx, d.ids[seen], q[seen])
+            self.window.tracks.observe(idx, d.ids[seen], d.q[seen])
         steps = [StepMeasurement(name, float(m.norm), float(m.sigma)) for name, m in absolute
                  if m.sigma is not None and np.isfinite(m.norm) and m.norm > 0]
         sig = (None, None) if posed_by_f else (LOOSE_ROT_SIGMA, LOOSE_DIR_SIGMA)

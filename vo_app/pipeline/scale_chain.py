@@ -127,6 +127,13 @@ class DenseMatches:
     step: int
     ids: np.ndarray | None = None  # [M] track ids: the memory's for the shared points, then fresh ones
 
+    def kept(self) -> np.ndarray:
+        """``[M]``: matched in frame 2 inside the image, kept by Lucas-Kanade, triangulated well (the points
+        that go on: the memory's, and the back end's track observations in frame 2)."""
+        h, w = self.size
+        q = self.q
+        return self.ok & self.tri.valid & (q[:, 0] >= 0) & (q[:, 0] <= w - 1) & (q[:, 1] >= 0) & (q[:, 1] <= h - 1)
+
     def memory(self, scale: float, span: int = 1) -> PairMemory:
         """What this pair leaves for the next one: its matches in frame 2 with their depths.
 
@@ -136,8 +143,7 @@ class DenseMatches:
         """
         h, w = self.size
         q = self.q
-        inside = self.ok & self.tri.valid & (q[:, 0] >= 0) & (q[:, 0] <= w - 1) & (q[:, 1] >= 0) & (q[:, 1] <= h - 1)
-        idx = np.flatnonzero(inside)
+        idx = np.flatnonzero(self.kept())
         if len(idx):
             cx = np.rint(q[idx, 0] / self.step).astype(np.int64)
             cy = np.rint(q[idx, 1] / self.step).astype(np.int64)

@@ -43,13 +43,9 @@ def projections(track: int, px: np.ndarray, seen: np.ndarray, keys: list[int], c
     return [gtsam.GenericProjectionFactorCal3_S2(px[j], noise, keys[j], L(track), cal) for j in np.flatnonzero(seen)]
 
 
-KERNELS = {"huber": gtsam.noiseModel.mEstimator.Huber, "cauchy": gtsam.noiseModel.mEstimator.Cauchy,
-           "tukey": gtsam.noiseModel.mEstimator.Tukey, "geman-mcclure": gtsam.noiseModel.mEstimator.GemanMcClure}
-
-
-def pixel_noise(pixel_sigma: float, k: float, kernel: str = "huber"):
-    """Isotropic ``pixel_sigma`` px per observation, robust beyond ``k`` sigmas (``kernel``)."""
-    return gtsam.noiseModel.Robust.Create(KERNELS[kernel].Create(k), gtsam.noiseModel.Isotropic.Sigma(2, pixel_sigma))
+def pixel_noise(pixel_sigma: float, k: float):
+    """Isotropic ``pixel_sigma`` px per observation, Huber beyond ``k`` sigmas."""
+    return huber(k, gtsam.noiseModel.Isotropic.Sigma(2, pixel_sigma))
 
 
 def relative_prior(kf_ref: int, kf: int, T_rel: np.ndarray, rot_sigma: float, dir_sigma: float,

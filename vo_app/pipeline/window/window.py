@@ -39,8 +39,7 @@ class WindowParams:
     min_obs: int = 3  # observations a track needs to enter (all of them in a smaller window)
     pixel_sigma: float = 0.5  # px, of a track observation
     min_parallax_deg: float = 1.0  # between a track's first and last observation, at the current poses
-    pixel_huber: float = 1.345  # threshold of the reprojection factors' robust kernel, in sigmas
-    pixel_kernel: str = "huber"  # that kernel: huber, cauchy, tukey, geman-mcclure (factors.KERNELS)
+    pixel_huber: float = 1.345  # Huber threshold of the reprojection factors, in sigmas
     outlier_px: float = 1.5  # 3 pixel sigmas: a track whose point misses an observation by more stays out of the solve
     rot_sigma_deg: float = 0.05  # of the two-view relative rotation
     dir_sigma_deg: float = 1.0  # of the two-view translation direction
@@ -68,6 +67,11 @@ class _Key:
     dir_sigma: float = 0.0
     steps: list = field(default_factory=list)
     along_sigma: float | None = None
+
+
+def _ends(seen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``seen [T,K]`` -> the indices ``[T]`` of each track's first and last observation."""
+    return np.argmax(seen, 1), seen.shape[1] - 1 - np.argmax(seen[:, ::-1], 1)
 
 
 def _pose_of(values: gtsam.Values, k: int) -> np.ndarray:
@@ -147,7 +151,7 @@ class SlidingWindow:
         observation's cell), so that the whole image is covered."""
         ids, px, seen = self.tracks.tracks(frames, min(self.p.min_obs, len(frames)))
         if len(ids):  # the parallax between the first and the last observation, at the current poses
-            j0, j1 = np.argmax(seen, 1), seen.shape[1] - 1 - np.argmax(seen[:, ::-1], 1)
+            j0, j1 = _ends(seen)
             R = np.stack([self.poses[f][:3, :3] for f in frames])
             Kinv = np.linalg.inv(self.K)
             def ray(j):
@@ -158,7 +162,7 @@ class SlidingWindow:
         if len(ids) <= self.p.max_tracks:
             return ids, px, seen
         n_obs = seen.sum(1)
-        last = px[np.arange(len(ids)), seen.shape[1] - 1 - np.argmax(seen[:, ::-1], 1)]
+        last = px[np.arange(len(ids)), _ends(seen)[1]]
         w, h = self.image_size or (last[:, 0].max() + 1, last[:, 1].max() + 1)
         cell = np.clip(last[:, 1] / h * 4, 0, 3).astype(int) * 8 + np.clip(last[:, 0] / w * 8, 0, 7).astype(int)
         order = np.lexsort((ids, -n_obs))  # longest first, then by id (deterministic)
@@ -182,8 +186,7 @@ class SlidingWindow:
         new = np.flatnonzero(np.isnan(X[:, 0]))
         if not len(new):
             return X
-        j0 = np.argmax(seen[new], 1)
-        j1 = seen.shape[1] - 1 - np.argmax(seen[new, ::-1], 1)
+        j0, j1 = _ends(seen[new])
         for a, b in set(zip(j0.tolist(), j1.tolist())):
             sel = new[(j0 == a) & (j1 == b)]
             T0, T1 = self.poses[frames[a]], self.poses[frames[b]]
@@ -238,7 +241,7 @@ class SlidingWindow:
             graph.add(fac.step_anchor(keys[0].frame, keys[1].frame, self.step_length(keys[1].frame)))
         ids, px, seen = self._select_tracks(frames)
         keys_x = [fac.X(f) for f in frames]
-        noise = fac.pixel_noise(p.pixel_sigma, p.pixel_huber, p.pixel_kernel)
+        noise = fac.pixel_noise(p.pixel_sigma, p.pixel_huber)
         X = self._points(ids, px, seen, frames)
         good = self._consistent(X, px, seen, frames)
         used = ids[good].tolist()
