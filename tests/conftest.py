@@ -15,6 +15,15 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+# Under pytest-xdist (``-n N``) each of the N workers gets cores // N threads for torch (OpenMP) and the
+# C++ kernels, and so do the processes the tests start: N workers of all-core thread pools would
+# oversubscribe the machine.  Set here, before anything imports torch; a value already set is kept.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    _THREADS = str(max(1, (os.cpu_count() or 1) // _WORKERS))
+    for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "VO_NUM_THREADS"):
+        os.environ.setdefault(_var, _THREADS)
+
 #: (motion, frames, layout) of each session sequence; all 416x128, seed 0, with depth, no flow files.
 SEQUENCES = {
     "forward": ("forward", 40, "kitti"),

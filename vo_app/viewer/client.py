@@ -157,7 +157,8 @@ class LiveViewer:
                 self.proc.terminate()
                 self.proc.join(timeout)
         else:
-            self.proc.join(timeout)
+            # a requested snapshot is an output: give a slow (loaded) machine time to draw it
+            self.proc.join(max(timeout, 60.0) if self.options.get("snapshot") else timeout)
             if self.proc.is_alive():
                 self.proc.terminate()
                 self.proc.join(timeout)
