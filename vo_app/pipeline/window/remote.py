@@ -1,0 +1,204 @@
+"""The sliding window in a process of its own, beside the run.
+
+GTSAM holds Python's GIL while it optimises (``docs/backend.md``), so a solve in the run's process
+stops the flow thread for its whole length.  :class:`WindowProcess` keeps a
+:class:`~vo_app.pipeline.window.window.SlidingWindow` in a child process and has its interface,
+with one difference: :meth:`WindowProcess.add` only sends the keyframe, and :meth:`WindowProcess.result`
+waits for that keyframe's solve.  Between the two the run goes on with the next pair.
+
+The child handles the messages in the order they were sent, so it computes exactly what the window
+would in the run's process (``tests/test_window.py`` compares the two).  The run's side keeps a copy
+of the poses that each reply brings back, so :meth:`pose` costs no round trip.
+
+Faults: an exception that the window raises is raised again here, with its message.  A child that
+dies (a crash inside the solver, or killed) turns every solve from then on into a failed one: the
+keyframes keep the guesses the run sent (``window.guess_pose``), and the record says so.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+
+import numpy as np
+
+from .poses import guess_pose, scale_positions
+from .window import SlidingWindow, WindowParams
+
+#: seconds to wait for the child's answer to start()/rescale(), and for it to exit at close()
+_REPLY_TIMEOUT = 120.0
+
+
+def _serve(conn, K: np.ndarray, params: WindowParams, image_size) -> None:
+    """The child: one SlidingWindow, one message at a time, until "close" or the pipe ends."""
+    import torch  # the window's triangulation imports it; one thread is this process's share
+
+    torch.set_num_threads(1)
+    window = SlidingWindow(K, params, image_size=image_size)
+    while True:
+        try:
+            kind, args = conn.recv()
+        except (EOFError, OSError):
+            return
+        if kind == "close":
+            return
+        try:
+            if kind == "observe":
+                window.tracks.observe(*args)
+                continue
+            if kind == "add":
+                frame = args[0][0]
+                rec = window.add(*args[0], **args[1])
+                reply = ("ok", (rec, {k.frame: window.poses[k.frame] for k in window.keys},
+                                window.step_length(frame)))
+            elif kind == "start":
+                window.start(*args)
+                reply = ("ok", None)
+            elif kind == "rescale":
+                window.rescale(*args)
+                reply = ("ok", {k.frame: window.poses[k.frame] for k in window.keys})
+            else:
+                reply = ("error", f"unknown message {kind!r}")
+        except Exception as exc:  # noqa: BLE001 - raised again in the run's process
+            reply = ("error", f"{type(exc).__name__}: {exc}")
+        conn.send(reply)
+
+
+class _Tracks:
+    """``window.tracks`` seen from the run: observations go to the child."""
+
+    def __init__(self, owner: "WindowProcess"):
+        self._owner = owner
+
+    def observe(self, frame: int, ids: np.ndarray, px: np.ndarray) -> None:
+        self._owner._send("observe", (frame, np.asarray(ids), np.asarray(px)))
+
+
+class WindowProcess:
+    """A :class:`SlidingWindow` in a child process.  ``K [3,3]``, ``params``, ``image_size (w, h)``: as
+    :class:`SlidingWindow`'s.  Call :meth:`close` at the end (or use it as a context manager)."""
+
+    def __init__(self, K: np.ndarray, params: WindowParams | None = None, image_size: tuple[int, int] | None = None):
+        self.p = params or WindowParams()
+        if self.p.size < 2:
+            raise ValueError(f"a window needs at least 2 keyframes, got {self.p.size}")
+        ctx = mp.get_context("spawn")  # not fork: the run has threads (flow, torch) by now
+        self._conn, child = ctx.Pipe()
+        env_threads = os.environ.get("OMP_NUM_THREADS")
+        os.environ["OMP_NUM_THREADS"] = "1"  # read by the child's torch at import
+        try:
+            self.proc = ctx.Process(target=_serve, args=(child, np.asarray(K, float), self.p, image_size),
+                                    name="vo-window", daemon=True)
+            self.proc.start()
+        finally:
+            if env_threads is None:
+                os.environ.pop("OMP_NUM_THREADS", None)
+            else:
+                os.environ["OMP_NUM_THREADS"] = env_threads
+        child.close()
+        self.tracks = _Tracks(self)
+        self.poses: dict[int, np.ndarray] = {}  # frame -> T_wc, as the last reply left it
+        self._refs: dict[int, int] = {}  # keyframe -> the keyframe before it
+        self._lengths: dict[int, float] = {}
+        self._last_key: int | None = None
+        self._waiting: int | None = None  # the keyframe whose solve has not been collected
+        self.dead: str | None = None  # why the child is gone, once it is
+        self.failed = 0
+
+    # -- the pipe ----------------------------------------------------------------------------
+    def _send(self, kind: str, args: tuple) -> None:
+        if self.dead is None:
+            try:
+                self._conn.send((kind, args))
+            except (OSError, ValueError) as exc:
+                self._died(f"the window's process is gone ({exc})")
+
+    def _reply(self, timeout: float | None):
+        """The child's next answer, or None once it has died."""
+        if self.dead is not None:
+            return None
+        try:
+            if timeout is not None and not self._conn.poll(timeout):
+                self._died(f"the window's process did not answer in {timeout:.0f} s")
+                return None
+            status, value = self._conn.recv()
+        except (EOFError, OSError):
+            self.proc.join(1.0)
+            self._died(f"the window's process ended (exit code {self.proc.exitcode})")
+            return None
+        if status == "error":
+            raise RuntimeError(value)
+        return value
+
+    def _died(self, why: str) -> None:
+        self.dead = why
+        if self.proc.is_alive():
+            self.proc.kill()
+
+    # -- SlidingWindow's interface -----------------------------------------------------------
+    def start(self, frame: int, pose: np.ndarray) -> None:
+        self.poses[frame] = np.asarray(pose, float).copy()
+        self._last_key = frame
+        self._send("start", (frame, self.poses[frame]))
+        self._reply(_REPLY_TIMEOUT)
+
+    def add(self, frame: int, T_rel: np.ndarray, *args, **kwargs) -> None:
+        """Send keyframe ``frame`` posed by ``T_rel [4,4]`` against the last one (the rest of the arguments as
+        :meth:`SlidingWindow.add`'s); its record comes from :meth:`result`."""
+        if self._waiting is not None:
+            raise RuntimeError("collect the previous keyframe's result() before adding another")
+        if self._last_key is None:
+            raise RuntimeError("start() the window with its first keyframe")
+        T_rel = np.asarray(T_rel, float)
+        if T_rel.shape != (4, 4) or not np.isfinite(T_rel).all():
+            raise ValueError("T_rel must be a finite [4,4] matrix")
+        self._refs[frame] = self._last_key
+        self.poses[frame] = guess_pose(self.poses[self._last_key], T_rel)
+        self._send("add", ((frame, T_rel, *args), kwargs))
+        self._waiting, self._last_key = frame, frame
+
+    def result(self) -> dict:
+        """The record of the last added keyframe's solve (waits for it)."""
+        frame, self._waiting = self._waiting, None
+        if frame is None:
+            raise RuntimeError("no keyframe is waiting for its solve")
+        answer = self._reply(None)
+        if answer is None:  # the child is gone: the guess stays
+            self.failed += 1
+            self._lengths[frame] = float(np.linalg.norm(self.poses[frame][:3, 3] - self.poses[self._refs[frame]][:3, 3]))
+            return {"frame": frame, "status": f"failed: {self.dead}", "time_s": 0.0}
+        rec, poses, length = answer
+        self.poses.update(poses)
+        self._lengths[frame] = length
+        if rec.get("status") != "ok":
+            self.failed += 1
+        return rec
+
+    def rescale(self, factor: float) -> None:
+        self._send("rescale", (factor,))
+        scale_positions(self.poses.values(), factor)  # the keyframes that left, and the child's if it is gone
+        poses = self._reply(_REPLY_TIMEOUT)
+        if poses is not None:
+            self.poses.update(poses)
+
+    def pose(self, frame: int) -> np.ndarray:
+        return self.poses[frame]
+
+    def step_length(self, frame: int) -> float:
+        """The length of the step into keyframe ``frame`` as its own solve left it (what the back end reads
+        right after the solve; :meth:`SlidingWindow.step_length` gives the current one)."""
+        return self._lengths[frame]
+
+    def close(self) -> None:
+        if self.dead is None:
+            self._send("close", ())
+            self.proc.join(_REPLY_TIMEOUT)
+            if self.proc.is_alive():
+                self.proc.kill()
+            self.dead = "closed"
+        self._conn.close()
+
+    def __enter__(self) -> "WindowProcess":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
