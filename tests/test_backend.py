@@ -71,3 +71,44 @@ def test_failed_solves_fall_back_to_the_front_end(street, tmp_path, monkeypatch)
 def test_window_options_are_checked(overrides, words):
     with pytest.raises(UserError, match=words):
         load_config("demo", **overrides)
+
+
+def test_the_chain_ratio_enters_where_the_guess_came_from_it():
+    """The chain's step-length ratio becomes a window factor only where the keyframe's guess is the last
+    keyframe step's length times that ratio (the memory was made by the last keyframe pair), only with
+    an absolute source in the window, and with the filter's sigma times WINDOW_CHAIN_RATIO_FACTOR."""
+    from types import SimpleNamespace
+
+    from vo_app.pipeline import backend
+    from vo_app.pipeline.scale_fusion import chain_sigma
+
+    cfg = load_config("demo", window=5)
+    K = np.array([[300.0, 0, 200], [0, 300.0, 60], [0, 0, 1]])
+
+    def fr(ref, idx, ratio, parallax=2.0):
+        return SimpleNamespace(ref_frame=SimpleNamespace(index=ref), frame=SimpleNamespace(index=idx), dense=None,
+                               ratio=ratio, ratio_parallax=parallax, bridged_ratio=False)
+
+    def step(length):
+        T = np.eye(4)
+        T[2, 3] = -length  # forward: X_2 = X_1 - t
+        return T
+
+    def records(absolute, ratios):
+        be = backend.WindowBackEnd(cfg, K, (400, 120), absolute=absolute)
+        be.start(0)
+        lengths = [1.0]
+        for r in ratios:
+            lengths.append(lengths[-1] * (r[0] if r[1] else 1.1))
+        for k, (r, length) in enumerate(zip([None] + [r[0] for r in ratios], lengths), start=1):
+            be.frame(fr(k - 1, k, r), step(length), True, True, [])
+        return be
+
+    be = records(True, [(1.5, True), (0.8, True), (1.2, False)])
+    assert [r["ratios"] for r in be.records] == [0, 1, 2, 2]  # the last guess did not come from its ratio
+    keys = be.window.keys
+    assert keys[2].ratio == pytest.approx((1.5, chain_sigma(cfg.fusion_ratio_sigma, 2.0, max(cfg.scale_parallax_deg))
+                                           * backend.WINDOW_CHAIN_RATIO_FACTOR))
+    assert keys[3].ratio[0] == pytest.approx(0.8) and keys[4].ratio is None
+    assert all(r["status"] == "ok" for r in be.records)
+    assert [r["ratios"] for r in records(False, [(1.5, True), (0.8, True)]).records] == [0, 0, 0]

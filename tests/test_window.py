@@ -210,3 +210,70 @@ def test_a_rotation_only_keyframe_keeps_the_solve_finite():
     assert all(r["status"] == "ok" for r in recs)
     step = np.linalg.norm(win.pose(4)[:3, 3] - win.pose(3)[:3, 3])
     assert 0.8 < step < 1.2  # the tracks put the missing step back (truth: 1 m)
+
+
+def _three_poses(c_z: float):
+    """Keyframes a, b held 1 m apart on the z axis; c free, started ``c_z`` further along."""
+    import gtsam
+
+    from vo_app.pipeline.window import factors as fac
+
+    values, graph = gtsam.Values(), gtsam.NonlinearFactorGraph()
+    for k, z in enumerate((0.0, 1.0, 1.0 + c_z)):
+        T = np.eye(4)
+        T[2, 3] = z
+        values.insert(fac.X(k), gtsam.Pose3(T))
+        if k < 2:
+            graph.add(fac.fixed(k, T))
+    return graph, values
+
+
+def test_the_length_ratio_factor_has_the_jacobian_of_its_error():
+    """The chain's ratio factor (a Python CustomFactor): analytic Jacobians against finite differences,
+    at poses rotated and off the axis."""
+    import gtsam
+
+    from vo_app.pipeline.window import factors as fac
+
+    rng = np.random.default_rng(0)
+    values = gtsam.Values()
+    for k in range(3):
+        values.insert(fac.X(k), gtsam.Pose3(gtsam.Rot3.Expmap(rng.normal(size=3) * 0.3), rng.normal(size=3) * 2))
+    f = fac.length_ratio(0, 1, 2, 1.3, 0.01, 1e9)
+    A, _ = f.linearize(values).jacobian()
+    e0 = f.unwhitenedError(values)
+    num = []
+    for k in range(3):
+        for i in range(6):
+            d = np.zeros(6)
+            d[i] = 1e-6
+            moved = gtsam.Values(values)
+            moved.update(fac.X(k), values.atPose3(fac.X(k)).retract(d))
+            num.append((f.unwhitenedError(moved) - e0) / 1e-6)
+    np.testing.assert_allclose(A * 0.01, np.array(num).T, atol=1e-5)
+    a, b, c = (values.atPose3(fac.X(k)).translation() for k in range(3))
+    assert e0[0] == pytest.approx(np.log(np.linalg.norm(c - b) / np.linalg.norm(b - a) / 1.3))
+
+
+@pytest.mark.parametrize("ratio_sigma", [0.02, 0.1, 0.5])
+def test_the_ratio_factor_pulls_a_step_length_as_much_as_its_sigma_says(ratio_sigma):
+    """A step whose absolute length says 1.2 m (log-sigma 0.1) while the chain says it is as long as the
+    held 1 m step before it (log-sigma ``ratio_sigma``): the step lands at the minimum of the two
+    factors' costs (computed here on a fine grid): near 1 m for a tight ratio, near 1.2 m for a loose one."""
+    import gtsam
+
+    from vo_app.pipeline.window import factors as fac
+
+    graph, values = _three_poses(1.1)
+    graph.add(gtsam.PriorFactorPose3(fac.X(2), values.atPose3(fac.X(2)),  # c held on the z axis, free along it
+                                     gtsam.noiseModel.Diagonal.Sigmas(np.r_[1e-6, 1e-6, 1e-6, 1e-6, 1e-6, 1e6])))
+    graph.add(fac.length_ratio(0, 1, 2, 1.0, ratio_sigma, 1e9))
+    graph.add(fac.step_length(1, 2, 1.2, 0.1, 1e9))
+    params = gtsam.LevenbergMarquardtParams()
+    params.setMaxIterations(50)
+    result = gtsam.LevenbergMarquardtOptimizer(graph, values, params).optimize()
+    step = np.linalg.norm(result.atPose3(fac.X(2)).translation() - result.atPose3(fac.X(1)).translation())
+    L = np.linspace(0.9, 1.3, 400001)
+    expected = L[np.argmin(((L - 1.2) / 0.12) ** 2 + (np.log(L) / ratio_sigma) ** 2)]
+    assert step == pytest.approx(expected, abs=1e-5)
+    assert 1.0 < step < 1.2

@@ -25,6 +25,7 @@ import numpy as np
 from .config import VOConfig
 from .frontend import FrontRecord
 from .recorder import chain_pose
+from .scale_fusion import chain_sigma
 from .scale_sources import ScaleMeasurement
 from .window.window import SlidingWindow, StepMeasurement, WindowParams
 
@@ -33,6 +34,10 @@ LOOSE_ROT_SIGMA = math.radians(0.5)
 LOOSE_DIR_SIGMA = math.radians(20.0)
 #: log-std of a step's length against the chain's ratio when no absolute source is in the window
 WINDOW_RATIO_SIGMA = 0.1
+#: where an absolute source is in the window, the chain's ratio of consecutive keyframe step lengths
+#: enters as a factor with the scale filter's log-std (``chain_sigma``) times this (docs/backend.md:
+#: 1x made KITTI 00 1.01 m, the chain's ratios drift over tens of frames; 0 turns the factor off)
+WINDOW_CHAIN_RATIO_FACTOR = 3.0
 
 
 def _scaled(T: np.ndarray, factor: float) -> np.ndarray:
@@ -57,6 +62,7 @@ class WindowBackEnd:
         self.last_kf: int | None = None
         self.pending: dict[int, tuple[int, np.ndarray]] = {}  # non-keyframe -> (its keyframe, T_w)
         self.anchored = False  # an absolute step length has set the window's units
+        self.last_chain_len: float | None = None  # chain-unit length of the last keyframe step (None: unknown)
 
     def start(self, frame: int) -> np.ndarray:
         """The first frame: the origin, held."""
@@ -122,10 +128,29 @@ class WindowBackEnd:
         steps = [StepMeasurement(name, float(m.norm), float(m.sigma)) for name, m in absolute
                  if m.sigma is not None and np.isfinite(m.norm) and m.norm > 0]
         sig = (None, None) if posed_by_f else (LOOSE_ROT_SIGMA, LOOSE_DIR_SIGMA)
-        rec = self.window.add(idx, T_w, *sig, steps=steps, along_sigma=self._ratio_sigma(fr))
+        rec = self.window.add(idx, T_w, *sig, steps=steps, along_sigma=self._ratio_sigma(fr),
+                              ratio=self._chain_ratio(fr, T_w))
         self.records.append(rec)
         self.last_kf = idx
         self.pending.pop(idx, None)
+        self.last_chain_len = None if fr is None else float(np.linalg.norm(T_w[:3, 3])) / self.rho
+
+    def _chain_ratio(self, fr: FrontRecord | None, T_w: np.ndarray) -> tuple[float, float] | None:
+        """``(ratio, log_sigma)``: the chain's ratio of this keyframe step's length to the last one's, where
+        the guess's length came from it (the chain's norm is the memory's norm times the ratio, and the
+        memory's norm is the last keyframe step's); its log-std is the scale filter's (``chain_sigma``:
+        wider for ratios measured on low-parallax points) times ``WINDOW_CHAIN_RATIO_FACTOR``."""
+        if (fr is None or fr.ratio is None or not self.absolute or self.last_chain_len is None
+                or WINDOW_CHAIN_RATIO_FACTOR <= 0):
+            return None
+        length = float(np.linalg.norm(T_w[:3, 3])) / self.rho
+        ratio = length / self.last_chain_len if self.last_chain_len > 0 else float("nan")
+        if not (np.isfinite(ratio) and ratio > 0 and abs(math.log(ratio / fr.ratio)) < 1e-6):
+            return None
+        cfg = self.cfg
+        sigma = (cfg.fusion_ratio_sigma if fr.bridged_ratio else
+                 chain_sigma(cfg.fusion_ratio_sigma, fr.ratio_parallax, max(cfg.scale_parallax_deg)))
+        return ratio, sigma * WINDOW_CHAIN_RATIO_FACTOR
 
     def _ratio_sigma(self, fr: FrontRecord | None) -> float | None:
         """The log-std of the step's length in its two-view prior.  The guess's length is the chain's

@@ -16,6 +16,10 @@ is ``inv(T_rel)``.
 - :func:`step_length`: an absolute measurement of the step's length (the ground plane, aligned
   depth); Gaussian in the length with ``sigma = value * log_sigma`` (the log-std of the
   source) and a Huber kernel, so one bad plane fit is down-weighted, not obeyed.
+- :func:`length_ratio`: the chain's ratio of one step's length to the previous one's (the scale
+  filter's process model, ``scale_fusion.py``): ``log |c_c - c_b| - log |c_b - c_a| - log(ratio)``
+  with the ratio's log-std and a Huber kernel, on the three keyframes' centres ``c``; a Python
+  :class:`gtsam.CustomFactor` with analytic Jacobians (GTSAM has no such factor).
 - :func:`fixed`: a keyframe held where it is (a prior 1e-6 wide).
 """
 from __future__ import annotations
@@ -71,6 +75,32 @@ def relative_prior(kf_ref: int, kf: int, T_rel: np.ndarray, rot_sigma: float, di
 def step_length(kf_ref: int, kf: int, value: float, log_sigma: float, k: float):
     noise = huber(k, gtsam.noiseModel.Isotropic.Sigma(1, value * log_sigma))
     return gtsam.RangeFactorPose3(X(kf_ref), X(kf), float(value), noise)
+
+
+def _ratio_error(log_ratio: float):
+    """The error function of :func:`length_ratio` (``CustomFactor``'s signature)."""
+    def error(this, values, H):
+        ka, kb, kc = this.keys()
+        Ta, Tb, Tc = values.atPose3(ka), values.atPose3(kb), values.atPose3(kc)
+        ca, cb, cc = Ta.translation(), Tb.translation(), Tc.translation()
+        d1, d2 = cb - ca, cc - cb
+        l1, l2 = float(np.sqrt(d1 @ d1)), float(np.sqrt(d2 @ d2))
+        l1, l2 = max(l1, 1e-12), max(l2, 1e-12)
+        if H is not None:  # d centre / d pose (GTSAM's Pose3 tangent: rotation, then body translation) = [0, R]
+            g1, g2 = d1 / l1 ** 2, d2 / l2 ** 2  # d log|d| / d d
+            for j, (T, g) in enumerate(((Ta, g1), (Tb, -g1 - g2), (Tc, g2))):
+                J = np.zeros((1, 6))
+                J[0, 3:] = g @ T.rotation().matrix()
+                H[j] = J
+        return np.array([np.log(l2) - np.log(l1) - log_ratio])
+    return error
+
+
+def length_ratio(kf_a: int, kf_b: int, kf_c: int, ratio: float, log_sigma: float, k: float):
+    """The step ``kf_b -> kf_c`` is ``ratio`` times as long as ``kf_a -> kf_b`` (log-std ``log_sigma``,
+    Huber beyond ``k`` sigmas)."""
+    noise = huber(k, gtsam.noiseModel.Isotropic.Sigma(1, log_sigma))
+    return gtsam.CustomFactor(noise, [X(kf_a), X(kf_b), X(kf_c)], _ratio_error(float(np.log(ratio))))
 
 
 def fixed(kf: int, pose: np.ndarray):

@@ -45,7 +45,9 @@ class WindowParams:
     dir_sigma_deg: float = 1.0  # of the two-view translation direction
     along_sigma: float = 1.0  # of the step's length in the relative prior (a fraction: nearly free)
     scale_huber: float = 1.345  # Huber threshold of the absolute step-length factors, in sigmas
-    iterations: int = 5  # Levenberg-Marquardt iterations per solve
+    ratio_huber: float = 1.345  # Huber threshold of the chain's step-length ratio factors, in sigmas
+    iterations: int = 5  # Levenberg-Marquardt iterations per solve, at most
+    relative_tol: float = 1e-5  # LM stops once an iteration lowers the cost by less than this fraction (GTSAM's default)
     track_stride: int = 8  # keep every n-th track id (TrackStore)
 
 
@@ -67,6 +69,7 @@ class _Key:
     dir_sigma: float = 0.0
     steps: list = field(default_factory=list)
     along_sigma: float | None = None
+    ratio: tuple[float, float] | None = None  # (this step's length / the previous step's, its log-std)
 
 
 def _ends(seen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -102,9 +105,11 @@ class SlidingWindow:
         self.poses[frame] = np.asarray(pose, float).copy()
 
     def add(self, frame: int, T_rel: np.ndarray, rot_sigma: float | None = None, dir_sigma: float | None = None,
-            steps: list[StepMeasurement] | None = None, along_sigma: float | None = None) -> dict:
+            steps: list[StepMeasurement] | None = None, along_sigma: float | None = None,
+            ratio: tuple[float, float] | None = None) -> dict:
         """A new keyframe ``frame`` posed by ``T_rel [4,4]`` against the last one (its translation at the
-        guessed length, in the window's units), with its absolute step lengths; optimises the window
+        guessed length, in the window's units), with its absolute step lengths and the chain's
+        ``ratio`` ``(value, log_sigma)`` of its length to the previous step's; optimises the window
         and returns the solve's record (``report.json``)."""
         if not self.keys:
             raise RuntimeError("start() the window with its first keyframe")
@@ -115,7 +120,7 @@ class SlidingWindow:
         self.keys.append(_Key(frame, ref, T_rel,
                               math.radians(self.p.rot_sigma_deg) if rot_sigma is None else rot_sigma,
                               math.radians(self.p.dir_sigma_deg) if dir_sigma is None else dir_sigma,
-                              list(steps or []), along_sigma))
+                              list(steps or []), along_sigma, ratio))
         self.poses[frame] = self.poses[ref] @ np.linalg.inv(T_rel)
         if len(self.keys) > self.p.size:
             self.keys.pop(0)
@@ -231,6 +236,12 @@ class SlidingWindow:
                 graph.add(fac.relative_prior(k.ref, k.frame, k.T_rel, k.rot_sigma, k.dir_sigma,
                                              p.along_sigma if k.along_sigma is None else k.along_sigma,
                                              self._scale_hint(i)))
+        n_ratios = 0
+        for i in range(2, len(keys)):
+            k = keys[i]
+            if k.ratio is not None and k.ref == keys[i - 1].frame and keys[i - 1].ref == keys[i - 2].frame:
+                graph.add(fac.length_ratio(keys[i - 2].frame, k.ref, k.frame, k.ratio[0], k.ratio[1], p.ratio_huber))
+                n_ratios += 1
         absolute = []
         for k in keys[n_fixed:]:
             for s in k.steps:
@@ -251,12 +262,14 @@ class SlidingWindow:
                 graph.add(f)
         n_obs = int(seen[good].sum())
         t_build = time.perf_counter() - t0
-        rec = {"frame": frames[-1], "keyframes": len(frames), "tracks": len(used), "observations": n_obs}
+        rec = {"frame": frames[-1], "keyframes": len(frames), "tracks": len(used), "observations": n_obs,
+               "ratios": n_ratios}
         cost0 = graph.error(values)
         status, iters, cost1 = "ok", 0, float("nan")
         try:
             params = gtsam.LevenbergMarquardtParams()
             params.setMaxIterations(p.iterations)
+            params.setRelativeErrorTol(p.relative_tol)
             opt = gtsam.LevenbergMarquardtOptimizer(graph, values, params)
             result = opt.optimize()
             iters = opt.iterations()
