@@ -128,22 +128,23 @@ class WindowBackEnd:
         steps = [StepMeasurement(name, float(m.norm), float(m.sigma)) for name, m in absolute
                  if m.sigma is not None and np.isfinite(m.norm) and m.norm > 0]
         sig = (None, None) if posed_by_f else (LOOSE_ROT_SIGMA, LOOSE_DIR_SIGMA)
+        chain_len = float(np.linalg.norm(T_w[:3, 3])) / self.rho  # before the solve moves rho
         rec = self.window.add(idx, T_w, *sig, steps=steps, along_sigma=self._ratio_sigma(fr),
-                              ratio=self._chain_ratio(fr, T_w))
+                              ratio=self._chain_ratio(fr, chain_len))
         self.records.append(rec)
         self.last_kf = idx
         self.pending.pop(idx, None)
-        self.last_chain_len = None if fr is None else float(np.linalg.norm(T_w[:3, 3])) / self.rho
+        self.last_chain_len = None if fr is None else chain_len
 
-    def _chain_ratio(self, fr: FrontRecord | None, T_w: np.ndarray) -> tuple[float, float] | None:
-        """``(ratio, log_sigma)``: the chain's ratio of this keyframe step's length to the last one's, where
+    def _chain_ratio(self, fr: FrontRecord | None, length: float) -> tuple[float, float] | None:
+        """``(ratio, log_sigma)``: the chain's ratio of this keyframe step's ``length`` (chain units) to the
+        last one's, where
         the guess's length came from it (the chain's norm is the memory's norm times the ratio, and the
         memory's norm is the last keyframe step's); its log-std is the scale filter's (``chain_sigma``:
         wider for ratios measured on low-parallax points) times ``WINDOW_CHAIN_RATIO_FACTOR``."""
         if (fr is None or fr.ratio is None or not self.absolute or self.last_chain_len is None
                 or WINDOW_CHAIN_RATIO_FACTOR <= 0):
             return None
-        length = float(np.linalg.norm(T_w[:3, 3])) / self.rho
         ratio = length / self.last_chain_len if self.last_chain_len > 0 else float("nan")
         if not (np.isfinite(ratio) and ratio > 0 and abs(math.log(ratio / fr.ratio)) < 1e-6):
             return None
