@@ -43,6 +43,22 @@ def test_exact_flow_window_recovers_the_trajectory(street, tmp_path):
     assert max(r["tracks"] for r in w["keyframes"]) > 20
 
 
+def test_the_window_in_its_own_process_gives_the_same_run(street, tmp_path):
+    """``window_process`` (the default) solves beside the run: the trajectory files are the same bytes as
+    with the window in the run's process, and so are the solves' records apart from their times."""
+    reps = {}
+    for proc in (True, False):
+        cfg = load_config("demo", window=4, window_process=proc)
+        reps[proc] = run_odometry(street, cfg, tmp_path / str(proc), flow_net=ExactFlow(street))
+        assert reps[proc]["window"]["process"] is proc
+    for name in ("trajectory_kitti.txt", "trajectory_tum.txt"):
+        assert (tmp_path / "True" / name).read_bytes() == (tmp_path / "False" / name).read_bytes()
+
+    def strip(rep):
+        return [{k: v for k, v in r.items() if k not in ("time_s", "build_s")} for r in rep["window"]["keyframes"]]
+    assert strip(reps[True]) == strip(reps[False]) and len(strip(reps[True])) == len(street) - 1
+
+
 def test_failed_solves_fall_back_to_the_front_end(street, tmp_path, monkeypatch):
     """Every solve throws: the trajectory is the front end's chain (the --window 0 run), finite, and the
     report names each failed solve."""
@@ -57,7 +73,9 @@ def test_failed_solves_fall_back_to_the_front_end(street, tmp_path, monkeypatch)
 
     chain = run_odometry(street, load_config("demo"), tmp_path / "chain", flow_net=ExactFlow(street))
     monkeypatch.setattr(gtsam, "LevenbergMarquardtOptimizer", Broken)
-    rep = run_odometry(street, load_config("demo", window=4), tmp_path / "win", flow_net=ExactFlow(street))
+    # in the run's process: the patched optimizer is not in the window's own process
+    rep = run_odometry(street, load_config("demo", window=4, window_process=False), tmp_path / "win",
+                       flow_net=ExactFlow(street))
     assert rep["window"]["failed"] == rep["window"]["solves"] == len(street) - 1
     assert all(r["status"].startswith("failed") for r in rep["window"]["keyframes"])
     a = read_kitti(tmp_path / "win" / "trajectory_kitti.txt")
@@ -82,7 +100,7 @@ def test_the_chain_ratio_enters_where_the_guess_came_from_it():
     from vo_app.pipeline import backend
     from vo_app.pipeline.scale_fusion import chain_sigma
 
-    cfg = load_config("demo", window=5)
+    cfg = load_config("demo", window=5, window_process=False)  # the window's keys are read below
     K = np.array([[300.0, 0, 200], [0, 300.0, 60], [0, 0, 1]])
 
     def fr(ref, idx, ratio, parallax=2.0):

@@ -27,6 +27,7 @@ from .frontend import FrontRecord
 from .recorder import chain_pose
 from .scale_fusion import chain_sigma
 from .scale_sources import ScaleMeasurement
+from .window.remote import WindowProcess
 from .window.window import SlidingWindow, StepMeasurement, WindowParams
 
 #: two-view prior of a keyframe whose pose did not come from its F (PnP, rotation-only, a guess): rad
@@ -56,7 +57,11 @@ class WindowBackEnd:
     def __init__(self, cfg: VOConfig, K: np.ndarray, size: tuple[int, int], absolute: bool = False):
         """``absolute``: the run has an absolute scale source (ground plane, depth) for the window."""
         self.cfg, self.absolute = cfg, absolute
-        self.window = SlidingWindow(K, window_params(cfg), image_size=tuple(size))
+        params, image_size = window_params(cfg), tuple(size)
+        # its own process by default: GTSAM holds the GIL while it solves, which would stop the flow thread
+        self.window = (WindowProcess(K, params, image_size) if cfg.window_process
+                       else SlidingWindow(K, params, image_size=image_size))
+        self._solving: tuple[int, float | None, dict | None] | None = None  # (keyframe, chain length, record)
         self.rho = 1.0  # window units per chain unit, from the last keyframe step
         self.records: list[dict] = []
         self.last_kf: int | None = None
@@ -87,6 +92,7 @@ class WindowBackEnd:
         A ``keyframe`` enters the window with its tracks (``fr.dense``), its two-view prior (tight
         where ``posed_by_f``, loose otherwise) and the ``absolute`` step lengths ``(source, measurement)``,
         and the window is solved; another frame hangs off its reference keyframe."""
+        self._settle()
         ref, idx = fr.ref_frame.index, fr.frame.index
         if ref != self.last_kf:  # a released reference: it becomes a keyframe first (posed as its pair left it)
             self._enter(ref, None, self.pending.get(ref, (None, np.eye(4)))[1], False, [])
@@ -96,11 +102,29 @@ class WindowBackEnd:
         if not keyframe:
             self.pending[idx] = (ref, T_w)
             return chain_pose(self.pose(ref), T_w)[0]
-        self._enter(idx, fr, T_w, posed_by_f, absolute)
-        length = float(np.linalg.norm(T_rel[:3, 3]))
-        if self.records[-1]["status"] == "ok" and length > 0:
+        self._enter(idx, fr, T_w, posed_by_f, absolute, float(np.linalg.norm(T_rel[:3, 3])))
+        return self.pose(idx)  # the solved pose here, the guess while the window's process solves
+
+    def _settle(self) -> None:
+        """Collect the last keyframe's solve (from the window's process, which solved it while the run
+        went on), and take the window's units from its step (``rho``)."""
+        if self._solving is None:
+            return
+        idx, length, rec = self._solving
+        self._solving = None
+        if rec is None:
+            rec = self.window.result()
+        self.records.append(rec)
+        if length is not None and rec["status"] == "ok" and length > 0:
             self.rho = self.window.step_length(idx) / length
-        return self.pose(idx)
+
+    def close(self, abandon: bool = False) -> None:
+        """The end of the run: the last solve collected (unless ``abandon``: the run failed or was
+        interrupted), the window's process stopped.  Safe to call twice."""
+        if not abandon:
+            self._settle()
+        if isinstance(self.window, WindowProcess):
+            self.window.close()
 
     def _anchor(self, T_rel: np.ndarray, absolute: list[tuple[str, ScaleMeasurement]]) -> None:
         """The first absolute step length sets the window's units: everything so far is rescaled so
@@ -117,7 +141,10 @@ class WindowBackEnd:
             self.anchored = True
 
     def _enter(self, idx: int, fr: FrontRecord | None, T_w: np.ndarray, posed_by_f: bool,
-               absolute: list[tuple[str, ScaleMeasurement]]) -> None:
+               absolute: list[tuple[str, ScaleMeasurement]], chain_length: float | None = None) -> None:
+        """Keyframe ``idx`` into the window; ``chain_length``: its step's length in the chain's units
+        (sets ``rho`` once solved; None: it does not)."""
+        self._settle()
         ref = self.last_kf
         d = None if fr is None else fr.dense
         if d is not None and d.ids is not None:
@@ -131,7 +158,9 @@ class WindowBackEnd:
         chain_len = float(np.linalg.norm(T_w[:3, 3])) / self.rho  # before the solve moves rho
         rec = self.window.add(idx, T_w, *sig, steps=steps, along_sigma=self._ratio_sigma(fr),
                               ratio=self._chain_ratio(fr, chain_len))
-        self.records.append(rec)
+        self._solving = (idx, chain_length, rec)
+        if rec is not None:  # solved here already
+            self._settle()
         self.last_kf = idx
         self.pending.pop(idx, None)
         self.last_chain_len = None if fr is None else chain_len
@@ -168,6 +197,7 @@ class WindowBackEnd:
 
     def row_pose(self, frame: int) -> np.ndarray:
         """A frame's final pose: a keyframe's from the window, another frame's from its keyframe's."""
+        self._settle()
         if frame in self.pending:
             ref, T_w = self.pending[frame]
             return chain_pose(self.pose(ref), T_w)[0]
@@ -175,9 +205,11 @@ class WindowBackEnd:
 
     def summary(self) -> dict:
         """``report.json``'s ``window``: the settings, every solve, and their times."""
+        self._settle()
         t = [r["time_s"] for r in self.records]
         return {
             "size": self.window.p.size,
+            "process": isinstance(self.window, WindowProcess),
             "solves": len(self.records),
             "failed": sum(r["status"] != "ok" for r in self.records),
             "time_median_s": round(statistics.median(t), 5) if t else None,

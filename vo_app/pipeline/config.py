@@ -35,6 +35,7 @@ class VOConfig:
     window: int = 0  # keyframes in the back end's sliding window (pipeline/backend.py, docs/backend.md); 0: the front end's chain is written as it is
     window_tracks: int = 150  # tracks (points) per window solve, spread over the image
     window_iterations: int = 5  # Levenberg-Marquardt iterations per window solve
+    window_process: bool = True  # --window: solve in a process of its own, beside the run (GTSAM holds the GIL); false: in the run's process (same poses)
     window_ground_sigma: float = 0.15  # --window: log-std of one pair's ground-plane step length (its factor's noise; picked on the KITTI clips, docs/backend.md)
     window_depth_sigma: float = 0.10  # --window: log-std of one pair's depth-network step length
     fusion_smoother: str = "rts"  # rts: the written trajectory uses the smoothed norms (pipeline/scale_fusion.py); none

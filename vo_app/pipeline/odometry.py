@@ -233,10 +233,14 @@ def run_odometry(seq, cfg: VOConfig, out_dir: Path, progress: Callable | None = 
         report["status"] = "interrupted" if interrupted else "failed"
         if not interrupted:
             report["error"] = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        if chain.backend is not None:
+            chain.backend.close(abandon=True)
         out.flush(report, force=True)
         raise
     finally:
         chunks.close()  # stops the flow thread when the loop ends early (error, Ctrl-C)
+    if chain.backend is not None:
+        chain.backend.close()  # its last solve, then its process stops
 
     wall = time.perf_counter() - t_start
     pairs = report["pairs"]

@@ -189,12 +189,15 @@ class WindowProcess:
         return self._lengths[frame]
 
     def close(self) -> None:
+        """Stop the child (it finishes the message in hand first); safe to call twice."""
         if self.dead is None:
             self._send("close", ())
             self.proc.join(_REPLY_TIMEOUT)
             if self.proc.is_alive():
                 self.proc.kill()
             self.dead = "closed"
+        elif self.proc.is_alive():
+            self.proc.kill()
         self._conn.close()
 
     def __enter__(self) -> "WindowProcess":
