@@ -41,10 +41,9 @@ def huber(k: float, base) -> gtsam.noiseModel.Robust:
     return gtsam.noiseModel.Robust.Create(gtsam.noiseModel.mEstimator.Huber.Create(k), base)
 
 
-def projections(track: int, px: np.ndarray, seen: np.ndarray, keys: list[int], cal: gtsam.Cal3_S2, noise) -> list:
-    """One projection factor per observation of ``track``: ``px [K,2]`` where ``seen [K]``, in the poses
-    ``keys [K]`` (GTSAM keys); ``noise``: :func:`pixel_noise`."""
-    return [gtsam.GenericProjectionFactorCal3_S2(px[j], noise, keys[j], L(track), cal) for j in np.flatnonzero(seen)]
+def projection(track: int, px: np.ndarray, kf: int, cal: gtsam.Cal3_S2, noise):
+    """The projection factor of ``track``'s observation ``px [2]`` in keyframe ``kf``; ``noise``: :func:`pixel_noise`."""
+    return gtsam.GenericProjectionFactorCal3_S2(px, noise, X(kf), L(track), cal)
 
 
 def pixel_noise(pixel_sigma: float, k: float):
