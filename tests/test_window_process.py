@@ -37,9 +37,12 @@ def _stream(n: int, seed: int = 0):
     return poses, out
 
 
-def _feed(win, stream, *, remote: bool, after=None):
+def _feed(win, stream, *, remote: bool, after=None, ready_at=None):
+    """``ready_at``: the keyframe before which the test waits for the process to take the window over."""
     recs = []
     for k, (ids, px), guess, steps in stream:
+        if k == ready_at:
+            assert win.wait_ready(60.0)
         win.tracks.observe(k, ids, px)
         if guess is None:
             win.start(k, np.eye(4))
@@ -55,7 +58,10 @@ def _strip(rec: dict) -> dict:
     return {key: v for key, v in rec.items() if key not in TIMING}
 
 
-def test_the_process_solves_exactly_what_the_window_solves_here():
+@pytest.mark.parametrize("ready_at", [0, 4])
+def test_the_process_solves_exactly_what_the_window_solves_here(ready_at):
+    """``ready_at`` 0: every keyframe is solved in the child; 4: the first three are solved here while the
+    child starts (it imports torch and GTSAM, over a second), then the window is handed over to it."""
     params = WindowParams(size=5, max_tracks=80, iterations=4)
     _, stream = _stream(12)
     local = SlidingWindow(K, params, image_size=(W, H))
@@ -68,7 +74,8 @@ def test_the_process_solves_exactly_what_the_window_solves_here():
                 win.rescale(2.0)  # the first absolute measurement changes the units
 
         recs_l = _feed(local, stream, remote=False, after=step)
-        recs_r = _feed(remote, stream, remote=True, after=step)
+        recs_r = _feed(remote, stream, remote=True, after=step, ready_at=ready_at)
+        assert remote.solved_here == ready_at - 1 if ready_at else remote.solved_here == 0
         assert [_strip(r) for r in recs_r] == [_strip(r) for r in recs_l]
         assert all(r["status"] == "ok" for r in recs_r) and recs_r[-1]["tracks"] > 20
         assert lengths[11:] == lengths[:11]
@@ -78,11 +85,25 @@ def test_the_process_solves_exactly_what_the_window_solves_here():
 
 def test_an_error_in_the_process_is_raised_here_with_its_message():
     with WindowProcess(K, WindowParams(size=3), image_size=(W, H)) as remote:
+        assert remote.wait_ready(60.0)
         remote.start(0, np.eye(4))
         with pytest.raises(RuntimeError, match="ValueError: scale factor must be positive"):
             remote.rescale(-1.0)
         with pytest.raises(ValueError, match="finite"):
             remote.add(1, np.full((4, 4), np.nan))
+
+
+def test_a_process_that_dies_before_it_takes_over_leaves_the_window_here():
+    params = WindowParams(size=4, max_tracks=60, iterations=3)
+    _, stream = _stream(6)
+    local = SlidingWindow(K, params, image_size=(W, H))
+    with WindowProcess(K, params, image_size=(W, H)) as remote:
+        remote.proc.kill()
+        remote.proc.join(10)
+        recs_r = _feed(remote, stream, remote=True)
+        assert not remote.wait_ready(1.0) and remote.solved_here == 5
+    assert [_strip(r) for r in recs_r] == [_strip(r) for r in _feed(local, stream, remote=False)]
+    assert all(np.array_equal(remote.pose(k), local.pose(k)) for k in range(6))  # after close() too
 
 
 def test_a_killed_process_fails_the_later_solves_and_keeps_the_guesses():
@@ -97,7 +118,7 @@ def test_a_killed_process_fails_the_later_solves_and_keeps_the_guesses():
             killed["poses"] = {f: T.copy() for f, T in win.poses.items()}
 
     with WindowProcess(K, params, image_size=(W, H)) as remote:
-        recs = _feed(remote, stream, remote=True, after=kill_at_5)
+        recs = _feed(remote, stream, remote=True, after=kill_at_5, ready_at=0)
         assert [r["status"] for r in recs[:5]] == ["ok"] * 5
         assert all(r["status"].startswith("failed: the window's process") for r in recs[5:]), recs[5:]
         assert remote.failed == 3

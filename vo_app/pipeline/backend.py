@@ -210,6 +210,8 @@ class WindowBackEnd:
         return {
             "size": self.window.p.size,
             "process": isinstance(self.window, WindowProcess),
+            # solved in the run's process while the window's own was starting
+            "solved_before_process": self.window.solved_here if isinstance(self.window, WindowProcess) else None,
             "solves": len(self.records),
             "failed": sum(r["status"] != "ok" for r in self.records),
             "time_median_s": round(statistics.median(t), 5) if t else None,

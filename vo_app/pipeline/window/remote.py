@@ -6,13 +6,16 @@ stops the flow thread for its whole length.  :class:`WindowProcess` keeps a
 with one difference: :meth:`WindowProcess.add` only sends the keyframe, and :meth:`WindowProcess.result`
 waits for that keyframe's solve.  Between the two the run goes on with the next pair.
 
-The child handles the messages in the order they were sent, so it computes exactly what the window
-would in the run's process (``tests/test_window.py`` compares the two).  The run's side keeps a copy
-of the poses that each reply brings back, so :meth:`pose` costs no round trip.
+The child needs a second or two to start (it imports torch and GTSAM), longer than a short clip's
+first keyframes: until it says it is ready, the window runs in the run's process, and then the
+window itself (its keyframes, tracks and points) is handed over to the child.  The child computes
+exactly what the window would in the run's process (``tests/test_window_process.py`` compares the
+two, bit for bit), so where the handover falls does not change the result.  The run's side keeps
+a copy of the poses that each reply brings back, so :meth:`pose` costs no round trip.
 
 Faults: an exception that the window raises is raised again here, with its message.  A child that
 dies (a crash inside the solver, or killed) turns every solve from then on into a failed one: the
-keyframes keep the guesses the run sent (``window.guess_pose``), and the record says so.
+keyframes keep the guesses the run sent (``poses.guess_pose``), and the record says so.
 """
 from __future__ import annotations
 
@@ -34,6 +37,7 @@ def _serve(conn, K: np.ndarray, params: WindowParams, image_size) -> None:
 
     torch.set_num_threads(1)
     window = SlidingWindow(K, params, image_size=image_size)
+    conn.send(("ready", None))
     while True:
         try:
             kind, args = conn.recv()
@@ -50,6 +54,9 @@ def _serve(conn, K: np.ndarray, params: WindowParams, image_size) -> None:
                 rec = window.add(*args[0], **args[1])
                 reply = ("ok", (rec, {k.frame: window.poses[k.frame] for k in window.keys},
                                 window.step_length(frame)))
+            elif kind == "restore":  # the window as the run's process left it
+                window = args[0]
+                continue
             elif kind == "start":
                 window.start(*args)
                 reply = ("ok", None)
@@ -70,7 +77,11 @@ class _Tracks:
         self._owner = owner
 
     def observe(self, frame: int, ids: np.ndarray, px: np.ndarray) -> None:
-        self._owner._send("observe", (frame, np.asarray(ids), np.asarray(px)))
+        owner = self._owner
+        if owner._here() is not None:
+            owner._local.tracks.observe(frame, ids, px)
+        else:
+            owner._send("observe", (frame, np.asarray(ids), np.asarray(px)))
 
 
 class WindowProcess:
@@ -95,6 +106,9 @@ class WindowProcess:
             else:
                 os.environ["OMP_NUM_THREADS"] = env_threads
         child.close()
+        self._local: SlidingWindow | None = SlidingWindow(K, self.p, image_size=image_size)  # until the child is ready
+        self._local_rec: dict | None = None  # the record of a keyframe solved here
+        self.solved_here = 0  # keyframes solved in the run's process before the child took over
         self.tracks = _Tracks(self)
         self.poses: dict[int, np.ndarray] = {}  # frame -> T_wc, as the last reply left it
         self._refs: dict[int, int] = {}  # keyframe -> the keyframe before it
@@ -105,6 +119,24 @@ class WindowProcess:
         self.failed = 0
 
     # -- the pipe ----------------------------------------------------------------------------
+    def _here(self) -> SlidingWindow | None:
+        """The window in this process while the child is not ready (or died before it was), else None;
+        the moment the child says it is ready, the window is handed over to it."""
+        if self._local is None or self.dead is not None or not self._conn.poll():
+            return self._local
+        try:
+            self._conn.recv()  # "ready"
+        except (EOFError, OSError):  # it died before it took over: the window stays here
+            self.proc.join(1.0)
+            self.dead = f"the window's process ended (exit code {self.proc.exitcode})"
+            return self._local
+        local, self._local = self._local, None
+        self._send("restore", (local,))
+        self.poses = local.poses  # the copy here from now on
+        self._refs = {k.frame: k.ref for k in local.keys if k.ref is not None}
+        self.failed += local.failed
+        return None
+
     def _send(self, kind: str, args: tuple) -> None:
         if self.dead is None:
             try:
@@ -136,8 +168,12 @@ class WindowProcess:
 
     # -- SlidingWindow's interface -----------------------------------------------------------
     def start(self, frame: int, pose: np.ndarray) -> None:
-        self.poses[frame] = np.asarray(pose, float).copy()
         self._last_key = frame
+        local = self._here()
+        if local is not None:
+            local.start(frame, pose)
+            return
+        self.poses[frame] = np.asarray(pose, float).copy()
         self._send("start", (frame, self.poses[frame]))
         self._reply(_REPLY_TIMEOUT)
 
@@ -152,8 +188,14 @@ class WindowProcess:
         if T_rel.shape != (4, 4) or not np.isfinite(T_rel).all():
             raise ValueError("T_rel must be a finite [4,4] matrix")
         self._refs[frame] = self._last_key
-        self.poses[frame] = guess_pose(self.poses[self._last_key], T_rel)
-        self._send("add", ((frame, T_rel, *args), kwargs))
+        local = self._here()
+        if local is not None:
+            self._local_rec = local.add(frame, T_rel, *args, **kwargs)
+            self.solved_here += 1
+            self._lengths[frame] = local.step_length(frame)
+        else:
+            self.poses[frame] = guess_pose(self.poses[self._last_key], T_rel)
+            self._send("add", ((frame, T_rel, *args), kwargs))
         self._waiting, self._last_key = frame, frame
 
     def result(self) -> dict:
@@ -161,6 +203,9 @@ class WindowProcess:
         frame, self._waiting = self._waiting, None
         if frame is None:
             raise RuntimeError("no keyframe is waiting for its solve")
+        if self._local_rec is not None:  # solved here
+            rec, self._local_rec = self._local_rec, None
+            return rec
         answer = self._reply(None)
         if answer is None:  # the child is gone: the guess stays
             self.failed += 1
@@ -174,6 +219,10 @@ class WindowProcess:
         return rec
 
     def rescale(self, factor: float) -> None:
+        local = self._here()
+        if local is not None:
+            local.rescale(factor)
+            return
         self._send("rescale", (factor,))
         scale_positions(self.poses.values(), factor)  # the keyframes that left, and the child's if it is gone
         poses = self._reply(_REPLY_TIMEOUT)
@@ -181,15 +230,22 @@ class WindowProcess:
             self.poses.update(poses)
 
     def pose(self, frame: int) -> np.ndarray:
-        return self.poses[frame]
+        return self._local.pose(frame) if self._local is not None else self.poses[frame]
 
     def step_length(self, frame: int) -> float:
         """The length of the step into keyframe ``frame`` as its own solve left it (what the back end reads
         right after the solve; :meth:`SlidingWindow.step_length` gives the current one)."""
         return self._lengths[frame]
 
+    def wait_ready(self, timeout: float = _REPLY_TIMEOUT) -> bool:
+        """Block until the child has taken the window over; False if it died first or did not answer
+        in ``timeout`` seconds (the window then stays in this process)."""
+        if self._local is not None and self.dead is None and self._conn.poll(timeout):
+            self._here()
+        return self._local is None
+
     def close(self) -> None:
-        """Stop the child (it finishes the message in hand first); safe to call twice."""
+        """Stop the child (it finishes the message in hand first); safe to call twice.  The poses stay."""
         if self.dead is None:
             self._send("close", ())
             self.proc.join(_REPLY_TIMEOUT)
@@ -199,6 +255,8 @@ class WindowProcess:
         elif self.proc.is_alive():
             self.proc.kill()
         self._conn.close()
+        if self._local is not None:  # it never took over: the poses are the ones solved here
+            self.poses, self._local = self._local.poses, None
 
     def __enter__(self) -> "WindowProcess":
         return self
