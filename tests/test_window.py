@@ -229,8 +229,8 @@ def _three_poses(c_z: float):
 
 
 def test_the_length_ratio_factor_has_the_jacobian_of_its_error():
-    """The chain's ratio factor (a Python CustomFactor): analytic Jacobians against finite differences,
-    at poses rotated and off the axis."""
+    """The chain's ratio factor (one Python CustomFactor for two ratios here): analytic Jacobians against
+    finite differences, at poses rotated and off the axis, and the rows' whitened errors."""
     import gtsam
 
     from vo_app.pipeline.window import factors as fac
@@ -239,7 +239,7 @@ def test_the_length_ratio_factor_has_the_jacobian_of_its_error():
     values = gtsam.Values()
     for k in range(3):
         values.insert(fac.X(k), gtsam.Pose3(gtsam.Rot3.Expmap(rng.normal(size=3) * 0.3), rng.normal(size=3) * 2))
-    f = fac.length_ratio(0, 1, 2, 1.3, 0.01, 1e9)
+    f = fac.length_ratios([(0, 1, 2, 1.3, 0.01), (2, 1, 0, 0.7, 0.02)], 1e9)
     A, _ = f.linearize(values).jacobian()
     e0 = f.unwhitenedError(values)
     num = []
@@ -250,9 +250,28 @@ def test_the_length_ratio_factor_has_the_jacobian_of_its_error():
             moved = gtsam.Values(values)
             moved.update(fac.X(k), values.atPose3(fac.X(k)).retract(d))
             num.append((f.unwhitenedError(moved) - e0) / 1e-6)
-    np.testing.assert_allclose(A * 0.01, np.array(num).T, atol=1e-5)
+    np.testing.assert_allclose(A, np.array(num).T, rtol=1e-4, atol=1e-3)
     a, b, c = (values.atPose3(fac.X(k)).translation() for k in range(3))
-    assert e0[0] == pytest.approx(np.log(np.linalg.norm(c - b) / np.linalg.norm(b - a) / 1.3))
+    assert e0[0] * 0.01 == pytest.approx(np.log(np.linalg.norm(c - b) / np.linalg.norm(b - a) / 1.3))
+    assert e0[1] * 0.02 == pytest.approx(np.log(np.linalg.norm(a - b) / np.linalg.norm(b - c) / 0.7))
+
+
+def test_the_length_ratios_cost_is_hubers():
+    """Each row's cost is Huber's of its whitened error (as GTSAM's robust noise model would give it), and
+    its gradient too: 0.5 u^2 inside the threshold, k |u| - k^2 / 2 beyond."""
+    import gtsam
+
+    from vo_app.pipeline.window import factors as fac
+
+    for c_z, k in ((1.005, 1.345), (1.05, 1.345), (0.9, 2.0)):
+        graph, values = _three_poses(c_z)
+        f = fac.length_ratios([(0, 1, 2, 1.0, 0.01)], k)
+        u = np.log(c_z) / 0.01
+        rho = 0.5 * u * u if abs(u) <= k else k * abs(u) - 0.5 * k * k
+        assert f.error(values) == pytest.approx(rho)
+        A, b = f.linearize(values).jacobian()  # -b = r, A = dr/dz: r dr/dz = d rho / dz = rho'(u) / (0.01 c_z)
+        grad = float(-b[0] * A[0, 17])
+        assert grad == pytest.approx((u if abs(u) <= k else k * np.sign(u)) / (0.01 * c_z), rel=1e-6)
 
 
 @pytest.mark.parametrize("ratio_sigma", [0.02, 0.1, 0.5])
@@ -267,7 +286,7 @@ def test_the_ratio_factor_pulls_a_step_length_as_much_as_its_sigma_says(ratio_si
     graph, values = _three_poses(1.1)
     graph.add(gtsam.PriorFactorPose3(fac.X(2), values.atPose3(fac.X(2)),  # c held on the z axis, free along it
                                      gtsam.noiseModel.Diagonal.Sigmas(np.r_[1e-6, 1e-6, 1e-6, 1e-6, 1e-6, 1e6])))
-    graph.add(fac.length_ratio(0, 1, 2, 1.0, ratio_sigma, 1e9))
+    graph.add(fac.length_ratios([(0, 1, 2, 1.0, ratio_sigma)], 1e9))
     graph.add(fac.step_length(1, 2, 1.2, 0.1, 1e9))
     params = gtsam.LevenbergMarquardtParams()
     params.setMaxIterations(50)

@@ -242,12 +242,11 @@ class SlidingWindow:
                 graph.add(fac.relative_prior(k.ref, k.frame, k.T_rel, k.rot_sigma, k.dir_sigma,
                                              p.along_sigma if k.along_sigma is None else k.along_sigma,
                                              self._scale_hint(i)))
-        n_ratios = 0
-        for i in range(2, len(keys)):
-            k = keys[i]
-            if k.ratio is not None and k.ref == keys[i - 1].frame and keys[i - 1].ref == keys[i - 2].frame:
-                graph.add(fac.length_ratio(keys[i - 2].frame, k.ref, k.frame, k.ratio[0], k.ratio[1], p.ratio_huber))
-                n_ratios += 1
+        ratios = [(keys[i - 2].frame, k.ref, k.frame, *k.ratio) for i, k in enumerate(keys) if i >= 2
+                  and k.ratio is not None and k.ref == keys[i - 1].frame and keys[i - 1].ref == keys[i - 2].frame]
+        if ratios:
+            graph.add(fac.length_ratios(ratios, p.ratio_huber))
+        n_ratios = len(ratios)
         absolute = []
         for k in keys[n_fixed:]:
             for s in k.steps:
