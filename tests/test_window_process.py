@@ -99,7 +99,7 @@ def test_a_process_that_dies_before_it_takes_over_leaves_the_window_here():
     local = SlidingWindow(K, params, image_size=(W, H))
     with WindowProcess(K, params, image_size=(W, H)) as remote:
         remote.proc.kill()
-        remote.proc.join(10)
+        remote.proc.wait(10)
         recs_r = _feed(remote, stream, remote=True)
         assert not remote.wait_ready(1.0) and remote.solved_here == 5
     assert [_strip(r) for r in recs_r] == [_strip(r) for r in _feed(local, stream, remote=False)]
@@ -114,7 +114,7 @@ def test_a_killed_process_fails_the_later_solves_and_keeps_the_guesses():
     def kill_at_5(k, win):
         if k == 5:
             win.proc.kill()
-            win.proc.join(10)
+            win.proc.wait(10)
             killed["poses"] = {f: T.copy() for f, T in win.poses.items()}
 
     with WindowProcess(K, params, image_size=(W, H)) as remote:

@@ -6,8 +6,8 @@ stops the flow thread for its whole length.  :class:`WindowProcess` keeps a
 with one difference: :meth:`WindowProcess.add` only sends the keyframe, and :meth:`WindowProcess.result`
 waits for that keyframe's solve.  Between the two the run goes on with the next pair.
 
-The child needs a second or two to start (it imports torch and GTSAM), longer than a short clip's
-first keyframes: until it says it is ready, the window runs in the run's process, and then the
+The child needs about half a second to start (it imports numpy and GTSAM, not torch), longer
+than a short clip's first keyframes: until it says it is ready, the window runs in the run's process, and then the
 window itself (its keyframes, tracks and points) is handed over to the child.  The child computes
 exactly what the window would in the run's process (``tests/test_window_process.py`` compares the
 two, bit for bit), so where the handover falls does not change the result.  The run's side keeps
@@ -19,8 +19,12 @@ keyframes keep the guesses the run sent (``poses.guess_pose``), and the record s
 """
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
+import socket
+import subprocess
+import sys
+from multiprocessing.connection import Connection
+from pathlib import Path
 
 import numpy as np
 
@@ -31,19 +35,20 @@ from .window import SlidingWindow, WindowParams
 _REPLY_TIMEOUT = 120.0
 
 
-def _serve(conn, K: np.ndarray, params: WindowParams, image_size) -> None:
-    """The child: one SlidingWindow, one message at a time, until "close" or the pipe ends."""
-    import torch  # the window's triangulation imports it; one thread is this process's share
-
-    torch.set_num_threads(1)
+def _child(fd: int) -> None:
+    """The child (``python -c``, started by :class:`WindowProcess`): the window's settings come first on
+    the socket ``fd``, then one message at a time, until the socket ends (or the run kills it)."""
+    conn = Connection(fd)
+    try:
+        K, params, image_size = conn.recv()
+    except (EOFError, OSError):
+        return
     window = SlidingWindow(K, params, image_size=image_size)
     conn.send(("ready", None))
     while True:
         try:
             kind, args = conn.recv()
         except (EOFError, OSError):
-            return
-        if kind == "close":
             return
         try:
             if kind == "observe":
@@ -92,20 +97,20 @@ class WindowProcess:
         self.p = params or WindowParams()
         if self.p.size < 2:
             raise ValueError(f"a window needs at least 2 keyframes, got {self.p.size}")
-        ctx = mp.get_context("spawn")  # not fork: the run has threads (flow, torch) by now
-        self._conn, child = ctx.Pipe()
-        env_threads = os.environ.get("OMP_NUM_THREADS")
-        os.environ["OMP_NUM_THREADS"] = "1"  # read by the child's torch at import
+        # A fresh interpreter on one end of a socket pair: not fork (the run has threads by now), and not
+        # multiprocessing's spawn, which imports the caller's __main__ again (a script without a
+        # ``__name__ == "__main__"`` guard would run twice).  This copy of vo_app comes first on its path.
+        mine, theirs = socket.socketpair()
+        self._conn = Connection(mine.detach())
+        env = {**os.environ,
+               "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[3]),
+                                              *filter(None, [os.environ.get("PYTHONPATH")])])}
+        code = "import sys; from vo_app.pipeline.window.remote import _child; _child(int(sys.argv[1]))"
         try:
-            self.proc = ctx.Process(target=_serve, args=(child, np.asarray(K, float), self.p, image_size),
-                                    name="vo-window", daemon=True)
-            self.proc.start()
+            self.proc = subprocess.Popen([sys.executable, "-c", code, str(theirs.fileno())],
+                                         pass_fds=(theirs.fileno(),), env=env, stdin=subprocess.DEVNULL)
         finally:
-            if env_threads is None:
-                os.environ.pop("OMP_NUM_THREADS", None)
-            else:
-                os.environ["OMP_NUM_THREADS"] = env_threads
-        child.close()
+            theirs.close()
         self._local: SlidingWindow | None = SlidingWindow(K, self.p, image_size=image_size)  # until the child is ready
         self._local_rec: dict | None = None  # the record of a keyframe solved here
         self.solved_here = 0  # keyframes solved in the run's process before the child took over
@@ -116,6 +121,7 @@ class WindowProcess:
         self._last_key: int | None = None
         self._waiting: int | None = None  # the keyframe whose solve has not been collected
         self.dead: str | None = None  # why the child is gone, once it is
+        self._send("settings", (np.asarray(K, float), self.p, image_size))
         self.failed = 0
 
     # -- the pipe ----------------------------------------------------------------------------
@@ -127,8 +133,8 @@ class WindowProcess:
         try:
             self._conn.recv()  # "ready"
         except (EOFError, OSError):  # it died before it took over: the window stays here
-            self.proc.join(1.0)
-            self.dead = f"the window's process ended (exit code {self.proc.exitcode})"
+            self._wait(1.0)
+            self.dead = f"the window's process ended (exit code {self.proc.returncode})"
             return self._local
         local, self._local = self._local, None
         self._send("restore", (local,))
@@ -140,7 +146,7 @@ class WindowProcess:
     def _send(self, kind: str, args: tuple) -> None:
         if self.dead is None:
             try:
-                self._conn.send((kind, args))
+                self._conn.send(args if kind == "settings" else (kind, args))
             except (OSError, ValueError) as exc:
                 self._died(f"the window's process is gone ({exc})")
 
@@ -154,17 +160,24 @@ class WindowProcess:
                 return None
             status, value = self._conn.recv()
         except (EOFError, OSError):
-            self.proc.join(1.0)
-            self._died(f"the window's process ended (exit code {self.proc.exitcode})")
+            self._wait(1.0)
+            self._died(f"the window's process ended (exit code {self.proc.returncode})")
             return None
         if status == "error":
             raise RuntimeError(value)
         return value
 
+    def _wait(self, timeout: float) -> None:
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pass
+
     def _died(self, why: str) -> None:
         self.dead = why
-        if self.proc.is_alive():
+        if self.proc.poll() is None:
             self.proc.kill()
+            self._wait(5.0)
 
     # -- SlidingWindow's interface -----------------------------------------------------------
     def start(self, frame: int, pose: np.ndarray) -> None:
@@ -245,15 +258,13 @@ class WindowProcess:
         return self._local is None
 
     def close(self) -> None:
-        """Stop the child (it finishes the message in hand first); safe to call twice.  The poses stay."""
-        if self.dead is None:
-            self._send("close", ())
-            self.proc.join(_REPLY_TIMEOUT)
-            if self.proc.is_alive():
-                self.proc.kill()
-            self.dead = "closed"
-        elif self.proc.is_alive():
+        """Stop the child; safe to call twice.  The poses stay.  The child holds nothing that needs a clean
+        exit (the results are here), and an interpreter that had imported torch and GTSAM took 0.7 s to
+        exit: it is killed."""
+        if self.proc.poll() is None:
             self.proc.kill()
+            self._wait(5.0)
+        self.dead = self.dead or "closed"
         self._conn.close()
         if self._local is not None:  # it never took over: the poses are the ones solved here
             self.poses, self._local = self._local.poses, None

@@ -26,7 +26,6 @@ import gtsam
 import numpy as np
 
 from . import factors as fac
-from ..scale_chain import triangulate
 from .tracks import TrackStore
 
 
@@ -187,9 +186,10 @@ class SlidingWindow:
         return ids[pick], px[pick], seen[pick]
 
     def _points(self, ids: np.ndarray, px: np.ndarray, seen: np.ndarray, frames: list[int]) -> np.ndarray:
-        """``[T,3]`` world points of the tracks: the last solve's, else the mid-point of the first and the
-        last observation's rays at the current poses (``scale_chain.triangulate``, one call per keyframe
-        pair); NaN where it fails."""
+        """``[T,3]`` world points of the tracks: the last solve's, else GTSAM's linear (DLT) triangulation
+        of the first and the last observation at the current poses; NaN where it fails (GTSAM's
+        cheirality and under-constrained exceptions).  GTSAM's, not the run's mid-point kernel, so that
+        the window's process does not import torch (``remote.py``: it starts in 0.5 s instead of 2)."""
         X = np.full((len(ids), 3), np.nan)
         for t, i in enumerate(ids.tolist()):
             if i in self.points:
@@ -198,14 +198,12 @@ class SlidingWindow:
         if not len(new):
             return X
         j0, j1 = _ends(seen[new])
-        for a, b in set(zip(j0.tolist(), j1.tolist())):
-            sel = new[(j0 == a) & (j1 == b)]
-            T0, T1 = self.poses[frames[a]], self.poses[frames[b]]
-            T_rel = np.linalg.inv(T1) @ T0  # camera a -> camera b
-            tri = triangulate(px[sel, a], px[sel, b], self.K, T_rel[:3, :3], T_rel[:3, 3])
-            Xa = tri.points
-            Xw = Xa @ T0[:3, :3].T + T0[:3, 3]
-            X[sel] = np.where(tri.valid[:, None], Xw, np.nan)
+        cams = {j: gtsam.Pose3(self.poses[frames[j]]) for j in set(j0.tolist()) | set(j1.tolist())}
+        for t, a, b in zip(new.tolist(), j0.tolist(), j1.tolist()):
+            try:
+                X[t] = gtsam.triangulatePoint3([cams[a], cams[b]], self.cal, [px[t, a], px[t, b]], 1e-9, False)
+            except RuntimeError:
+                pass
         return X
 
     def _consistent(self, X: np.ndarray, px: np.ndarray, seen: np.ndarray, frames: list[int]) -> np.ndarray:
