@@ -28,7 +28,7 @@ from .recorder import chain_pose
 from .scale_fusion import chain_sigma
 from .scale_sources import ScaleMeasurement
 from .window.remote import WindowProcess
-from .window.window import SlidingWindow, StepMeasurement, WindowParams
+from .window.params import StepMeasurement, WindowParams
 
 #: two-view prior of a keyframe whose pose did not come from its F (PnP, rotation-only, a guess): rad
 LOOSE_ROT_SIGMA = math.radians(0.5)
@@ -59,8 +59,12 @@ class WindowBackEnd:
         self.cfg, self.absolute = cfg, absolute
         params, image_size = window_params(cfg), tuple(size)
         # its own process by default: GTSAM holds the GIL while it solves, which would stop the flow thread
-        self.window = (WindowProcess(K, params, image_size) if cfg.window_process
-                       else SlidingWindow(K, params, image_size=image_size))
+        if cfg.window_process:
+            self.window = WindowProcess(K, params, image_size)
+        else:
+            from .window.window import SlidingWindow  # GTSAM, imported where it solves
+
+            self.window = SlidingWindow(K, params, image_size=image_size)
         self._solving: tuple[int, float | None, dict | None] | None = None  # (keyframe, chain length, record)
         self.rho = 1.0  # window units per chain unit, from the last keyframe step
         self.records: list[dict] = []

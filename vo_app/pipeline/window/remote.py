@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from .poses import guess_pose, scale_positions
-from .window import SlidingWindow, WindowParams
+from .params import WindowParams
 
 #: seconds to wait for the child's answer to start()/rescale(), and for it to exit at close()
 _REPLY_TIMEOUT = 120.0
@@ -38,6 +38,8 @@ _REPLY_TIMEOUT = 120.0
 def _child(fd: int) -> None:
     """The child (``python -c``, started by :class:`WindowProcess`): the window's settings come first on
     the socket ``fd``, then one message at a time, until the socket ends (or the run kills it)."""
+    from .window import SlidingWindow
+
     conn = Connection(fd)
     try:
         K, params, image_size = conn.recv()
@@ -93,8 +95,11 @@ class WindowProcess:
     """A :class:`SlidingWindow` in a child process.  ``K [3,3]``, ``params``, ``image_size (w, h)``: as
     :class:`SlidingWindow`'s.  Call :meth:`close` at the end (or use it as a context manager)."""
 
-    def __init__(self, K: np.ndarray, params: WindowParams | None = None, image_size: tuple[int, int] | None = None):
-        self.p = params or WindowParams()
+    def __init__(self, K: np.ndarray, params: WindowParams | None = None, image_size: tuple[int, int] | None = None,
+                 boot_wait: float = 2.0):
+        """``boot_wait``: seconds the first call waits for the child to start before the window starts
+        here instead (then GTSAM is imported here too)."""
+        self.p, self._K, self._image_size, self._boot_wait = params or WindowParams(), K, image_size, boot_wait
         if self.p.size < 2:
             raise ValueError(f"a window needs at least 2 keyframes, got {self.p.size}")
         # A fresh interpreter on one end of a socket pair: not fork (the run has threads by now), and not
@@ -111,7 +116,8 @@ class WindowProcess:
                                          pass_fds=(theirs.fileno(),), env=env, stdin=subprocess.DEVNULL)
         finally:
             theirs.close()
-        self._local: SlidingWindow | None = SlidingWindow(K, self.p, image_size=image_size)  # until the child is ready
+        self._booting = True  # neither the child nor a window here has taken a call yet
+        self._local = None  # the window in this process (a SlidingWindow) until the child is ready
         self._local_rec: dict | None = None  # the record of a keyframe solved here
         self.solved_here = 0  # keyframes solved in the run's process before the child took over
         self.tracks = _Tracks(self)
@@ -125,16 +131,19 @@ class WindowProcess:
         self.failed = 0
 
     # -- the pipe ----------------------------------------------------------------------------
-    def _here(self) -> SlidingWindow | None:
-        """The window in this process while the child is not ready (or died before it was), else None;
-        the moment the child says it is ready, the window is handed over to it."""
-        if self._local is None or self.dead is not None or not self._conn.poll():
+    def _here(self):
+        """The window in this process (a ``SlidingWindow``) while the child is not ready (or died before it
+        was), else None.  The first call waits ``boot_wait`` seconds for the child; the moment it says it
+        is ready, a window started here is handed over to it."""
+        if self._booting:
+            self._booting = False
+            if self._ready(self._boot_wait):
+                return None
+            from .window import SlidingWindow
+
+            self._local = SlidingWindow(self._K, self.p, image_size=self._image_size)
             return self._local
-        try:
-            self._conn.recv()  # "ready"
-        except (EOFError, OSError):  # it died before it took over: the window stays here
-            self._wait(1.0)
-            self.dead = f"the window's process ended (exit code {self.proc.returncode})"
+        if self._local is None or not self._ready(0.0):
             return self._local
         local, self._local = self._local, None
         self._send("restore", (local,))
@@ -142,6 +151,18 @@ class WindowProcess:
         self._refs = {k.frame: k.ref for k in local.keys if k.ref is not None}
         self.failed += local.failed
         return None
+
+    def _ready(self, timeout: float) -> bool:
+        """Whether the child has said it is ready, waiting up to ``timeout`` s for it (once said, it is read)."""
+        if self.dead is not None or not self._conn.poll(timeout):
+            return False
+        try:
+            self._conn.recv()  # "ready"
+        except (EOFError, OSError):  # it died before it took over: the window stays here
+            self._wait(1.0)
+            self.dead = f"the window's process ended (exit code {self.proc.returncode})"
+            return False
+        return True
 
     def _send(self, kind: str, args: tuple) -> None:
         if self.dead is None:
@@ -253,6 +274,9 @@ class WindowProcess:
     def wait_ready(self, timeout: float = _REPLY_TIMEOUT) -> bool:
         """Block until the child has taken the window over; False if it died first or did not answer
         in ``timeout`` seconds (the window then stays in this process)."""
+        if self._booting:
+            self._booting = not self._ready(timeout)
+            return not self._booting
         if self._local is not None and self.dead is None and self._conn.poll(timeout):
             self._here()
         return self._local is None
