@@ -29,6 +29,7 @@ from .scale_fusion import chain_sigma
 from .scale_sources import ScaleMeasurement
 from .window.remote import WindowProcess
 from .window.params import StepMeasurement, WindowParams
+from .window.poses import scale_positions
 
 #: two-view prior of a keyframe whose pose did not come from its F (PnP, rotation-only, a guess): rad
 LOOSE_ROT_SIGMA = math.radians(0.5)
@@ -39,12 +40,6 @@ WINDOW_RATIO_SIGMA = 0.1
 #: enters as a factor with the scale filter's log-std (``chain_sigma``) times this (docs/backend.md:
 #: 1x made KITTI 00 1.01 m, the chain's ratios drift over tens of frames; 0 turns the factor off)
 WINDOW_CHAIN_RATIO_FACTOR = 3.0
-
-
-def _scaled(T: np.ndarray, factor: float) -> np.ndarray:
-    out = np.array(T, float)
-    out[:3, 3] *= factor
-    return out
 
 
 def window_params(cfg: VOConfig) -> WindowParams:
@@ -140,7 +135,8 @@ class WindowBackEnd:
         if values and length > 0:
             factor = float(np.median(values)) / length
             self.window.rescale(factor)
-            self.pending = {f: (ref, _scaled(T, factor)) for f, (ref, T) in self.pending.items()}
+            self.pending = {f: (ref, np.array(T, float)) for f, (ref, T) in self.pending.items()}
+            scale_positions([T for _, T in self.pending.values()], factor)
             self.rho *= factor
             self.anchored = True
 
