@@ -130,3 +130,22 @@ def test_the_chain_ratio_enters_where_the_guess_came_from_it():
     assert keys[3].ratio[0] == pytest.approx(0.8) and keys[4].ratio is None
     assert all(r["status"] == "ok" for r in be.records)
     assert [r["ratios"] for r in records(False, [(1.5, True), (0.8, True)]).records] == [0, 0, 0]
+
+
+def test_segment_levels_without_a_break_scale_the_whole_run_alike(street, tmp_path):
+    """With the ground plane in the window, the run ends by levelling each chain segment on its absolute step
+    lengths (``window/levels.py``).  The street has no break (every keyframe has its chain ratio), so that
+    is one factor for the whole run: the trajectory is the unlevelled one times a constant, and the report
+    records one segment."""
+    runs = {}
+    for levels in (True, False):
+        cfg = load_config("demo", window=4, scale="fused", camera_height=1.6, window_levels=levels)
+        runs[levels] = run_odometry(street, cfg, tmp_path / str(levels), flow_net=ExactFlow(street))
+    rec = runs[True]["window"]["levels"]
+    assert runs[False]["window"]["levels"] is None
+    assert rec["segments"] == 1 and rec["measurements"] > 0
+    a = read_kitti(tmp_path / "True" / "trajectory_kitti.txt")[:, :3, 3]
+    b = read_kitti(tmp_path / "False" / "trajectory_kitti.txt")[:, :3, 3]
+    k = np.linalg.norm(a[-1]) / np.linalg.norm(b[-1])
+    assert rec["factor_min"] == rec["factor_max"] == pytest.approx(k, rel=1e-3)
+    np.testing.assert_allclose(a, b * k, atol=1e-9 * np.abs(a).max() + 1e-12)

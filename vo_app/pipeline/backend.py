@@ -27,6 +27,7 @@ from .frontend import FrontRecord
 from .recorder import chain_pose
 from .scale_fusion import chain_sigma
 from .scale_sources import ScaleMeasurement
+from .window.levels import Step, segment_levels
 from .window.remote import WindowProcess
 from .window.params import StepMeasurement, WindowParams
 from .window.poses import scale_positions
@@ -40,6 +41,9 @@ WINDOW_RATIO_SIGMA = 0.1
 #: enters as a factor with the scale filter's log-std (``chain_sigma``) times this (docs/backend.md:
 #: 1x made KITTI 00 1.01 m, the chain's ratios drift over tens of frames; 0 turns the factor off)
 WINDOW_CHAIN_RATIO_FACTOR = 3.0
+#: log-std of the change of scale level across a break of the chain (``window/levels.py``; the rendered
+#: stop-and-go drive, docs/backend.md: 0.03 / 0.1 / 0.2 / 0.5 gave 0.42 / 0.23 / 0.23 / 0.24 % of the path)
+LEVEL_BREAK_SIGMA = 0.1
 
 
 def window_params(cfg: VOConfig) -> WindowParams:
@@ -67,11 +71,16 @@ class WindowBackEnd:
         self.pending: dict[int, tuple[int, np.ndarray]] = {}  # non-keyframe -> (its keyframe, T_w)
         self.anchored = False  # an absolute step length has set the window's units
         self.last_chain_len: float | None = None  # chain-unit length of the last keyframe step (None: unknown)
+        self.keyframes: list[int] = []  # in the order they entered
+        self.links: list[tuple[bool, list[StepMeasurement]]] = []  # per step into keyframes[1:]: (chain ratio, absolute)
+        self.levels: tuple[dict[int, np.ndarray], dict[int, float]] | None = None  # (keyframe poses, step factors)
+        self.levels_record: dict | None = None
 
     def start(self, frame: int) -> np.ndarray:
         """The first frame: the origin, held."""
         self.window.start(frame, np.eye(4))
         self.last_kf = frame
+        self.keyframes = [frame]
         return np.eye(4)
 
     def to_window(self, T_rel: np.ndarray) -> np.ndarray:
@@ -124,6 +133,28 @@ class WindowBackEnd:
             self._settle()
         if isinstance(self.window, WindowProcess):
             self.window.close()
+        if not abandon and self.levels is None and self.cfg.window_levels:
+            self._level_segments()
+
+    def _level_segments(self) -> None:
+        """Each chain segment's scale level from all its absolute step lengths (``window/levels.py``): the
+        keyframes re-chained with their steps times their segment's factor, rotations as the window left them."""
+        if not self.absolute or len(self.keyframes) < 2:
+            return
+        poses = {f: self.pose(f) for f in self.keyframes}
+        steps = [Step(float(np.linalg.norm(poses[f][:3, 3] - poses[r][:3, 3])), linked, meas)
+                 for r, f, (linked, meas) in zip(self.keyframes, self.keyframes[1:], self.links)]
+        got = segment_levels(steps, LEVEL_BREAK_SIGMA, self.window.p.scale_huber)
+        if got is None:
+            return
+        factors, self.levels_record = got
+        new = {self.keyframes[0]: poses[self.keyframes[0]]}
+        step_factor = {self.keyframes[0]: float(factors[0])}  # the first keyframe: its next step's
+        for r, f, k in zip(self.keyframes, self.keyframes[1:], factors):
+            P = poses[f].copy()
+            P[:3, 3] = new[r][:3, 3] + k * (poses[f][:3, 3] - poses[r][:3, 3])
+            new[f], step_factor[f] = P, float(k)
+        self.levels = (new, step_factor)
 
     def _anchor(self, T_rel: np.ndarray, absolute: list[tuple[str, ScaleMeasurement]]) -> None:
         """The first absolute step length sets the window's units: everything so far is rescaled so
@@ -156,8 +187,10 @@ class WindowBackEnd:
                  if m.sigma is not None and np.isfinite(m.norm) and m.norm > 0]
         sig = (None, None) if posed_by_f else (LOOSE_ROT_SIGMA, LOOSE_DIR_SIGMA)
         chain_len = float(np.linalg.norm(T_w[:3, 3])) / self.rho  # before the solve moves rho
-        rec = self.window.add(idx, T_w, *sig, steps=steps, along_sigma=self._ratio_sigma(fr),
-                              ratio=self._chain_ratio(fr, chain_len))
+        ratio = self._chain_ratio(fr, chain_len)
+        rec = self.window.add(idx, T_w, *sig, steps=steps, along_sigma=self._ratio_sigma(fr), ratio=ratio)
+        self.keyframes.append(idx)
+        self.links.append((ratio is not None, steps))
         self._solving = (idx, chain_length, rec)
         if rec is not None:  # solved here already
             self._settle()
@@ -198,6 +231,12 @@ class WindowBackEnd:
     def row_pose(self, frame: int) -> np.ndarray:
         """A frame's final pose: a keyframe's from the window, another frame's from its keyframe's."""
         self._settle()
+        if self.levels is not None:
+            poses, factor = self.levels
+            if frame in self.pending:
+                ref, T_w = self.pending[frame]
+                return chain_pose(poses[ref], scale_positions([np.array(T_w, float)], factor[ref])[0])[0]
+            return poses[frame]
         if frame in self.pending:
             ref, T_w = self.pending[frame]
             return chain_pose(self.pose(ref), T_w)[0]
@@ -216,5 +255,6 @@ class WindowBackEnd:
             "failed": sum(r["status"] != "ok" for r in self.records),
             "time_median_s": round(statistics.median(t), 5) if t else None,
             "time_max_s": round(max(t), 5) if t else None,
+            "levels": self.levels_record,
             "keyframes": self.records,
         }

@@ -38,6 +38,7 @@ class VOConfig:
     window_process: bool = True  # --window: solve in a process of its own, beside the run (GTSAM holds the GIL); false: in the run's process (same poses)
     window_ground_sigma: float = 0.15  # --window: log-std of one pair's ground-plane step length (its factor's noise; picked on the KITTI clips, docs/backend.md)
     window_depth_sigma: float = 0.10  # --window: log-std of one pair's depth-network step length
+    window_levels: bool = True  # --window: at the end, each chain segment's scale level from all its absolute step lengths (window/levels.py)
     fusion_smoother: str = "rts"  # rts: the written trajectory uses the smoothed norms (pipeline/scale_fusion.py); none
     n_matches: int = 6000  # matches sampled per pair from the best-scored pixels
     top_ratio: float = 0.2  # share of the pixels (best occlusion / forward-backward score) the matches are drawn from

@@ -12,7 +12,9 @@ def guess_pose(ref_pose: np.ndarray, T_rel: np.ndarray) -> np.ndarray:
     return np.asarray(ref_pose, float) @ np.linalg.inv(np.asarray(T_rel, float))
 
 
-def scale_positions(poses: Iterable[np.ndarray], factor: float) -> None:
-    """Every pose's position ``[4,4]`` times ``factor`` about the world origin, in place."""
+def scale_positions(poses: Iterable[np.ndarray], factor: float) -> list[np.ndarray]:
+    """Every pose's position ``[4,4]`` times ``factor`` about the world origin, in place; returns them."""
+    poses = list(poses)
     for T in poses:
         T[:3, 3] *= factor
+    return poses
