@@ -42,7 +42,7 @@ WINDOW_RATIO_SIGMA = 0.1
 #: 1x made KITTI 00 1.01 m, the chain's ratios drift over tens of frames; 0 turns the factor off)
 WINDOW_CHAIN_RATIO_FACTOR = 3.0
 #: log-std of the change of scale level across a break of the chain (``window/levels.py``; the rendered
-#: stop-and-go drive, docs/backend.md: 0.03 / 0.1 / 0.2 / 0.5 gave 0.42 / 0.23 / 0.23 / 0.24 % of the path)
+#: stop-and-go drive, docs/backend.md: 0.03 / 0.1 / 0.2 / 0.5 gave 0.35 / 0.23 / 0.23 / 0.24 % of the path)
 LEVEL_BREAK_SIGMA = 0.1
 
 
