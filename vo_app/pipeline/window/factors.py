@@ -54,6 +54,12 @@ def pixel_noise(pixel_sigma: float, k: float):
     return huber(k, gtsam.noiseModel.Isotropic.Sigma(2, pixel_sigma))
 
 
+def rotation_only(T_rel: np.ndarray, scale_hint: float = 1.0) -> bool:
+    """Whether ``T_rel [4,4]`` has no translation to speak of (below ``1e-9 x scale_hint``): its prior then
+    depends on ``scale_hint`` (:func:`relative_prior`)."""
+    return not float(np.linalg.norm(T_rel[:3, 3])) > 1e-9 * scale_hint
+
+
 def relative_prior(kf_ref: int, kf: int, T_rel: np.ndarray, rot_sigma: float, dir_sigma: float,
                    along_sigma: float, scale_hint: float = 1.0):
     """``T_rel [4,4]`` (its translation at the initial guess's length) between two keyframes.  A step
@@ -61,7 +67,7 @@ def relative_prior(kf_ref: int, kf: int, T_rel: np.ndarray, rot_sigma: float, di
     isotropic translation sigma of ``along_sigma x scale_hint`` (the last step's length) instead."""
     T_rel = np.asarray(T_rel, float)
     length = float(np.linalg.norm(T_rel[:3, 3]))
-    if length > 1e-9 * scale_hint:
+    if not rotation_only(T_rel, scale_hint):
         # the between error's translation is in the current camera's frame, where the step is along -t
         P = np.outer(T_rel[:3, 3], T_rel[:3, 3]) / length ** 2
         cov_t = (length * dir_sigma) ** 2 * (np.eye(3) - P) + (length * along_sigma) ** 2 * P
@@ -95,13 +101,15 @@ def length_ratios(ratios: list[tuple[int, int, int, float, float]], k: float):
     window: with a busy flow thread in the process, each callback waits for the GIL (five single-ratio
     factors made a solve 24.5 instead of 14.0 ms beside a busy thread, 10.8 against 9.1 ms alone)."""
     keys = sorted({kf for r in ratios for kf in r[:3]})
+    symbols = [X(kf) for kf in keys]
     col = {kf: j for j, kf in enumerate(keys)}
     rows = [(col[a], col[b], col[c], math.log(ratio), sigma) for a, b, c, ratio, sigma in ratios]
 
-    def error(this, values, H):
-        T = [values.atPose3(X(kf)) for kf in keys]
+    def error(this, values, H):  # at every error and linearisation of LM: each pose read once
+        T = [values.atPose3(s) for s in symbols]
         c = [t.translation() for t in T]
         out = np.zeros(len(rows))
+        R = None if H is None else [t.rotation().matrix() for t in T]
         J = None if H is None else [np.zeros((len(rows), 6)) for _ in keys]
         for n, (a, b, cc, log_ratio, sigma) in enumerate(rows):
             d1, d2 = c[b] - c[a], c[cc] - c[b]
@@ -110,13 +118,13 @@ def length_ratios(ratios: list[tuple[int, int, int, float, float]], k: float):
             if J is not None:  # d centre / d pose (Pose3's tangent: rotation, then body translation) = [0, R]
                 g1, g2 = d1 / l1 ** 2, d2 / l2 ** 2  # d log|d| / d d
                 for j, g in ((a, g1), (b, -g1 - g2), (cc, g2)):
-                    J[j][n, 3:] += (slope / sigma) * (g @ T[j].rotation().matrix())
+                    J[j][n, 3:] += (slope / sigma) * (g @ R[j])
         if J is not None:
             for j in range(len(keys)):
                 H[j] = J[j]
         return out
 
-    return gtsam.CustomFactor(gtsam.noiseModel.Unit.Create(len(rows)), [X(kf) for kf in keys], error)
+    return gtsam.CustomFactor(gtsam.noiseModel.Unit.Create(len(rows)), symbols, error)
 
 
 def fixed(kf: int, pose: np.ndarray):

@@ -30,6 +30,7 @@ import numpy as np
 
 from .poses import guess_pose, scale_positions
 from .params import WindowParams
+from .tracks import strided
 
 #: seconds to wait for the child's answer to start()/rescale(), and for it to exit at close()
 _REPLY_TIMEOUT = 120.0
@@ -87,8 +88,8 @@ class _Tracks:
         owner = self._owner
         if owner._here() is not None:
             owner._local.tracks.observe(frame, ids, px)
-        else:
-            owner._send("observe", (frame, np.asarray(ids), np.asarray(px)))
+        else:  # only the ids that the child's store keeps: an eighth of the pickling and copying (KITTI: 50 of 400 kB)
+            owner._send("observe", (frame, *strided(ids, px, owner.p.track_stride)))
 
 
 class WindowProcess:

@@ -48,6 +48,12 @@ def _ends(seen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.argmax(seen, 1), seen.shape[1] - 1 - np.argmax(seen[:, ::-1], 1)
 
 
+def _at(px: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """``px [T,K,2]``, ``j [T]`` -> ``[T,2]``: each track's pixel in its keyframe ``j``."""
+    T, K = px.shape[:2]
+    return np.take(px.reshape(T * K, 2), np.arange(T) * K + j, axis=0)
+
+
 def _pose_of(values: gtsam.Values, k: int) -> np.ndarray:
     return values.atPose3(fac.X(k)).matrix()
 
@@ -60,6 +66,7 @@ class SlidingWindow:
         if self.p.size < 2:
             raise ValueError(f"a window needs at least 2 keyframes, got {self.p.size}")
         self.K = np.asarray(K, float)
+        self._Kinv = np.linalg.inv(self.K)
         self.cal = fac.calibration(self.K)
         self.image_size = image_size  # (w, h) for the track grid; None: from the observations
         self.tracks = TrackStore(self.p.track_stride)
@@ -69,6 +76,8 @@ class SlidingWindow:
         # keyframe -> {track id: its projection factor}: an observation's factor is built once and used by
         # every solve while its keyframe is in the window (building them was 4 ms of a KITTI solve)
         self._projections: dict[int, dict[int, object]] = {}
+        # keyframe -> (its T_rel, the other arguments, its relative prior): built again when they change
+        self._priors: dict[int, tuple[np.ndarray, tuple, object]] = {}
         self.slid = False
         self.failed = 0
 
@@ -100,8 +109,9 @@ class SlidingWindow:
             self.keys.pop(0)
             self.slid = True
             self.tracks.drop_before(self.keys[0].frame)
-            for f in [f for f in self._projections if f < self.keys[0].frame]:
-                del self._projections[f]
+            for cache in (self._projections, self._priors):
+                for f in [f for f in cache if f < self.keys[0].frame]:
+                    del cache[f]
         return self._solve()
 
     def rescale(self, factor: float) -> None:
@@ -130,19 +140,21 @@ class SlidingWindow:
         the longest first, taken in turn from the 32 cells of a 8x4 grid over the image (their last
         observation's cell), so that the whole image is covered."""
         ids, px, seen = self.tracks.tracks(frames, min(self.p.min_obs, len(frames)))
+        # np.take / np.compress rather than fancy or boolean indexing: the same copies, several times faster
         if len(ids):  # the parallax between the first and the last observation, at the current poses
             j0, j1 = _ends(seen)
             R = np.stack([self.poses[f][:3, :3] for f in frames])
-            Kinv = np.linalg.inv(self.K)
+            hom = np.ones((len(ids), 3))  # homogeneous pixels of one observation per track
             def ray(j):
-                r = np.einsum("nij,nj->ni", R[j], np.c_[px[np.arange(len(ids)), j], np.ones(len(ids))] @ Kinv.T)
+                hom[:, :2] = _at(px, j)
+                r = np.einsum("nij,nj->ni", np.take(R, j, axis=0), hom @ self._Kinv.T)
                 return r / np.linalg.norm(r, axis=1, keepdims=True)
             ok = np.einsum("ni,ni->n", ray(j0), ray(j1)) <= math.cos(math.radians(self.p.min_parallax_deg))
-            ids, px, seen = ids[ok], px[ok], seen[ok]
+            ids, px, seen = (np.compress(ok, a, axis=0) for a in (ids, px, seen))
         if len(ids) <= self.p.max_tracks:
             return ids, px, seen
         n_obs = seen.sum(1)
-        last = px[np.arange(len(ids)), _ends(seen)[1]]
+        last = _at(px, _ends(seen)[1])
         w, h = self.image_size or (last[:, 0].max() + 1, last[:, 1].max() + 1)
         cell = np.clip(last[:, 1] / h * 4, 0, 3).astype(int) * 8 + np.clip(last[:, 0] / w * 8, 0, 7).astype(int)
         order = np.lexsort((ids, -n_obs))  # longest first, then by id (deterministic)
@@ -153,7 +165,7 @@ class SlidingWindow:
         rank = np.empty(len(order), int)
         rank[by_cell] = np.arange(len(order)) - starts
         pick = np.sort(order[np.argsort(rank, kind="stable")[: self.p.max_tracks]])
-        return ids[pick], px[pick], seen[pick]
+        return tuple(np.take(a, pick, axis=0) for a in (ids, px, seen))
 
     def _points(self, ids: np.ndarray, px: np.ndarray, seen: np.ndarray, frames: list[int]) -> np.ndarray:
         """``[T,3]`` world points of the tracks: the last solve's, else GTSAM's linear (DLT) triangulation
@@ -161,9 +173,9 @@ class SlidingWindow:
         cheirality and under-constrained exceptions).  GTSAM's, not the run's mid-point kernel, so that
         the window's process does not import torch (``remote.py``: it starts in 0.35 s instead of 2)."""
         X = np.full((len(ids), 3), np.nan)
-        for t, i in enumerate(ids.tolist()):
-            if i in self.points:
-                X[t] = self.points[i]
+        known = [(t, self.points[i]) for t, i in enumerate(ids.tolist()) if i in self.points]
+        if known:
+            X[[t for t, _ in known]] = np.array([x for _, x in known])
         new = np.flatnonzero(np.isnan(X[:, 0]))
         if not len(new):
             return X
@@ -196,6 +208,18 @@ class SlidingWindow:
                 return length
         return 1.0
 
+    def _relative_prior(self, i: int):
+        """``keys[i]``'s two-view prior (``factors.relative_prior``), built again only when its arguments
+        changed: its ``T_rel`` (a rescale replaces it) or, for a rotation-only step, the scale hint."""
+        k = self.keys[i]
+        along = self.p.along_sigma if k.along_sigma is None else k.along_sigma
+        hint = self._scale_hint(i)
+        args = (k.ref, k.rot_sigma, k.dir_sigma, along, hint if fac.rotation_only(k.T_rel, hint) else None)
+        got = self._priors.get(k.frame)
+        if got is None or got[0] is not k.T_rel or got[1] != args:
+            got = self._priors[k.frame] = (k.T_rel, args, fac.relative_prior(k.ref, k.frame, k.T_rel, *args[1:4], hint))
+        return got[2]
+
     def _solve(self) -> dict:
         p, keys = self.p, self.keys
         t0 = time.perf_counter()
@@ -207,9 +231,7 @@ class SlidingWindow:
             if i < n_fixed:
                 graph.add(fac.fixed(k.frame, self.poses[k.frame]))
             if i > 0 and k.T_rel is not None:
-                graph.add(fac.relative_prior(k.ref, k.frame, k.T_rel, k.rot_sigma, k.dir_sigma,
-                                             p.along_sigma if k.along_sigma is None else k.along_sigma,
-                                             self._scale_hint(i)))
+                graph.add(self._relative_prior(i))
         ratios = [(keys[i - 2].frame, k.ref, k.frame, *k.ratio) for i, k in enumerate(keys) if i >= 2
                   and k.ratio is not None and k.ref == keys[i - 1].frame and keys[i - 1].ref == keys[i - 2].frame]
         if ratios:
@@ -228,16 +250,19 @@ class SlidingWindow:
         cache = [self._projections.setdefault(f, {}) for f in frames]
         X = self._points(ids, px, seen, frames)
         good = self._consistent(X, px, seen, frames)
-        used = ids[good].tolist()
-        for t in np.flatnonzero(good):
-            i = int(ids[t])
-            values.insert(fac.L(i), X[t])
-            for j in np.flatnonzero(seen[t]).tolist():
-                f = cache[j].get(i)
-                if f is None:
-                    f = cache[j][i] = fac.projection(i, px[t, j], frames[j], self.cal, noise)
-                graph.add(f)
-        n_obs = int(seen[good].sum())
+        rows = np.flatnonzero(good)
+        used = ids[rows].tolist()
+        for i, x in zip(used, X[rows]):
+            values.insert(fac.L(i), x)
+        # the observations track by track, each track's in keyframe order (the factors' order of the solve)
+        tt, jj = np.nonzero(seen[rows])
+        for t, j in zip(tt.tolist(), jj.tolist()):
+            i = used[t]
+            f = cache[j].get(i)
+            if f is None:
+                f = cache[j][i] = fac.projection(i, px[rows[t], j], frames[j], self.cal, noise)
+            graph.add(f)
+        n_obs = len(tt)
         t_build = time.perf_counter() - t0
         rec = {"frame": frames[-1], "keyframes": len(frames), "tracks": len(used), "observations": n_obs,
                "ratios": n_ratios}
@@ -263,7 +288,7 @@ class SlidingWindow:
                 status = "failed: non-finite pose"
         if status == "ok":
             self.poses.update(new)
-            self.points = {i: result.atPoint3(fac.L(i)) for i in used}
+            self.points = self._solved_points(result, used)
         else:
             self.failed += 1
         rec.update(status=status, cost_before=round(float(cost0), 4),
@@ -271,6 +296,15 @@ class SlidingWindow:
                    time_s=round(time.perf_counter() - t0, 5), build_s=round(t_build, 5),
                    absolute=[self._residual(k, s) for k, s in absolute])
         return rec
+
+    @staticmethod
+    def _solved_points(result: gtsam.Values, used: list[int]) -> dict[int, np.ndarray]:
+        """Track id -> its point in ``result``.  GTSAM's ``extractPoint3`` reads them all at once, in the order
+        of their keys, which is the order of ``used`` (ascending ids); point by point otherwise."""
+        P = gtsam.utilities.extractPoint3(result)
+        if len(P) == len(used) and (not used or (used[0] >= 0 and all(a < b for a, b in zip(used, used[1:])))):
+            return dict(zip(used, P))
+        return {i: result.atPoint3(fac.L(i)) for i in used}
 
     def _residual(self, key: _Key, s: StepMeasurement) -> dict:
         length = self.step_length(key.frame)
