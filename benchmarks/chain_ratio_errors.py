@@ -8,8 +8,8 @@ sequence with its ground truth (``poses.txt``).  For every pair whose predecesso
 pair, the error is ``log(chain ratio / true ratio)`` with the true ratio the ground truth's norm
 of this pair over that of the previous pair (each pair's norm spans its reference to its frame).
 Printed per threshold (``scale_parallax_deg``): the number of ratios, the robust std of the error
-(1.4826 x median |error|), its mean, and the ``fusion_ratio_sigma`` that
-:func:`vo_app.pipeline.scale_fusion.chain_sigma` gives such a ratio.  This is the measurement
+(1.4826 x median |error|), its mean, and the ``chain_ratio_sigma`` that
+:func:`vo_app.pipeline.scale_chain.chain_sigma` gives such a ratio.  This is the measurement
 behind that function (README.md, "Scale sources").
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ import numpy as np
 
 from vo_app.io import read_kitti
 from vo_app.pipeline.config import VOConfig
-from vo_app.pipeline.scale_fusion import chain_sigma
+from vo_app.pipeline.scale_chain import chain_sigma
 
 def ratio_errors(report: dict, centres: np.ndarray) -> dict[float, list[float]]:
     """``{parallax threshold: [log-ratio errors]}`` of the fused pairs of ``report``."""
@@ -55,7 +55,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for run_dir, seq_dir in zip(args.dirs[::2], args.dirs[1::2]):
         report = json.loads((Path(run_dir) / "report.json").read_text())
-        sigma = report.get("config", {}).get("fusion_ratio_sigma", cfg.fusion_ratio_sigma)
+        sigma = report.get("config", {}).get("chain_ratio_sigma", cfg.chain_ratio_sigma)
         centres = read_kitti(Path(seq_dir) / "poses.txt")[:, :3, 3]
         for thr, err in sorted(ratio_errors(report, centres).items(), reverse=True):
             e = np.asarray(err)

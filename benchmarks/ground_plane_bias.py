@@ -2,7 +2,7 @@
 
 Usage: .venv/bin/python benchmarks/ground_plane_bias.py [--frames 120] [--clips kitti00_0000-0090 ...]
 
-Runs ``vo-run SEQ --scale fused --camera-height H`` with ``fusion_smoother: none`` (in this process,
+Runs ``vo-run SEQ --scale fused --camera-height H`` (in this process,
 ``open_sequence`` + ``run_odometry``) and reads each posed pair's ground-plane measurement
 (``scale_sources.ground.value`` in ``report.json``) against the ground truth's step over the same
 pair (pairs whose true step is under 5 cm are left out).  Sequences:
@@ -63,7 +63,7 @@ def measure(root: Path, preset: str, height: float, exact: bool, max_frames: int
             min_step: float = 0.05) -> tuple[np.ndarray, int, float, np.ndarray]:
     """``(ratios of the pairs with a plane, pairs without one, ms per fit, [pairs, 3] rows of (true step,
     ratio or NaN, tilt in deg or NaN))``; pairs whose true step is under ``min_step`` are left out."""
-    cfg = load_config(preset, scale="fused", camera_height=height, fusion_smoother="none", pipeline=False)
+    cfg = load_config(preset, scale="fused", camera_height=height, pipeline=False)
     seq = open_sequence(root, size=cfg.size, max_frames=max_frames)
     timed = _TimedFit(scale_sources.fit_ground_plane)
     scale_sources.fit_ground_plane = timed

@@ -77,7 +77,7 @@ def run(seq_dir: Path, preset: str, **overrides) -> dict:
     return {"rot": acc["median_rot_err_deg"], "ate": acc["ate_rmse_m"], "path": path, "drift_end": dr["end"],
             "drift_worst": dr["worst"], "abs_ratio": float(np.median(e[moving] / g[moving])),
             "ate_gt_norms": accuracy(gt, with_gt_norms(est, gt))["ate_rmse_m"], "fps": len(gt) / wall,
-            "fusion": rep.get("scale_fusion")}
+            "window": rep.get("window", {}).get("levels")}
 
 
 def synthetic(motion: str, frames: int) -> Path:

@@ -98,7 +98,7 @@ def test_the_chain_ratio_enters_where_the_guess_came_from_it():
     from types import SimpleNamespace
 
     from vo_app.pipeline import backend
-    from vo_app.pipeline.scale_fusion import chain_sigma
+    from vo_app.pipeline.scale_chain import chain_sigma
 
     cfg = load_config("demo", window=5, window_process=False)  # the window's keys are read below
     K = np.array([[300.0, 0, 200], [0, 300.0, 60], [0, 0, 1]])
@@ -125,7 +125,7 @@ def test_the_chain_ratio_enters_where_the_guess_came_from_it():
     be = records(True, [(1.5, True), (0.8, True), (1.2, False)])
     assert [r["ratios"] for r in be.records] == [0, 1, 2, 2]  # the last guess did not come from its ratio
     keys = be.window.keys
-    assert keys[2].ratio == pytest.approx((1.5, chain_sigma(cfg.fusion_ratio_sigma, 2.0, max(cfg.scale_parallax_deg))
+    assert keys[2].ratio == pytest.approx((1.5, chain_sigma(cfg.chain_ratio_sigma, 2.0, max(cfg.scale_parallax_deg))
                                            * backend.WINDOW_CHAIN_RATIO_FACTOR))
     assert keys[3].ratio[0] == pytest.approx(0.8) and keys[4].ratio is None
     assert all(r["status"] == "ok" for r in be.records)

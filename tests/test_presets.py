@@ -102,15 +102,18 @@ def test_fov_on_a_plain_folder(forward_seq, tmp_path):
     assert seq.intrinsics.fx == pytest.approx(208.0) and seq.intrinsics.cx == 207.5
 
 
-@pytest.mark.parametrize("config, fusion, text", [
+@pytest.mark.parametrize("config, absolute, text", [
     ({"scale": "triangulation"}, None, "arbitrary units: first step = 1; give --camera-height or depth for metres"),
     ({"scale": "rgbd"}, None, "metres: from the depth images"),
-    ({"scale": "fused", "camera_height": 1.65}, {"ground": {"used": 30}}, "metres: from the camera height (1.65 m)"),
-    ({"scale": "fused", "camera_height": 1.65}, {"ground": {"invalid": 9}}, "arbitrary units: no ground-plane"),
-    ({"scale": "fused", "camera_height": None}, {"depth": {"used": 3}}, "metres: from the depth network"),
+    ({"scale": "fused", "camera_height": 1.65}, ["ground"], "metres: from the camera height (1.65 m)"),
+    ({"scale": "fused", "camera_height": 1.65}, [], "arbitrary units: no ground-plane"),
+    ({"scale": "fused", "camera_height": None}, ["depth"], "metres: from the depth network"),
+    ({"scale": "fused", "camera_height": 1.65}, None, "arbitrary units: --window 0 writes the chain"),
 ])
-def test_units_follow_the_scale_source(config, fusion, text):
-    report = {"config": config, **({"scale_fusion": fusion} if fusion else {})}
+def test_units_follow_the_scale_source(config, absolute, text):
+    """``absolute``: the sources whose factors entered the window's solves (None: no window, --window 0)."""
+    window = None if absolute is None else {"keyframes": [{"absolute": [{"source": a} for a in absolute]}]}
+    report = {"config": config, **({"window": window} if window else {})}
     assert units_text(report).startswith(text)
 
 

@@ -1,5 +1,5 @@
 """The run's recorder (vo_app/pipeline/recorder.py): one trajectory row per input frame, one
-report record per pair, viewer events, and the end-of-run rewrite with other norms."""
+report record per pair, viewer events, and the end-of-run rewrite with the back end's poses."""
 from __future__ import annotations
 
 import json
@@ -45,12 +45,12 @@ def test_rows_records_and_events_of_a_run_with_a_damaged_frame(run):
     f0, f1, f2, f3 = _frame(0), _frame(1), _frame(2, image=False), _frame(3)
     rec.first(f0)
     p1, _ = chain_pose(np.eye(4), _step(1.0))
-    rec.pair(f1, f0, np.eye(4), p1, _res(), _step(1.0), 1.0, "triangulation", None, 0.01, lambda: 0.02)
+    rec.pair(f1, f0, np.eye(4), p1, _res(), _step(1.0), 1.0, "triangulation", 0.01, lambda: 0.02)
     rec.done()
     rec.skipped(f2)
     assert rec.skipped_between(1, 3) == [2] and rec.skipped_between(2, 3) == []
     p3, _ = chain_pose(p1, _step(2.0))
-    r = rec.pair(f3, f1, p1, p3, _res(), _step(2.0), 2.0, "x", None, 0.01, lambda: 0.02, bridged=True,
+    r = rec.pair(f3, f1, p1, p3, _res(), _step(2.0), 2.0, "x", 0.01, lambda: 0.02, bridged=True,
                  released="degenerate", sources={"chain": {"ratio": 1.0}})
     rec.done()
     assert r["bridged_over"] == [2] and r["released_reference"] == "degenerate" and r["scale_sources"]
@@ -74,18 +74,19 @@ def test_a_non_finite_motion_is_not_chained():
     assert not finite and np.array_equal(pose, np.eye(4) * 3)
 
 
-def test_rewrite_norms_rechains_the_fused_rows_only(run):
+def test_rewrite_poses_replaces_every_posed_row(run):
+    """The back end's final poses replace the causal ones at the end of a run; a damaged frame's row
+    is filled again from its new neighbours."""
     rec, report, _, _, out = run
-    f = [_frame(i) for i in range(4)]
+    f = [_frame(0), _frame(1), _frame(2, image=False), _frame(3)]
     rec.first(f[0])
-    pose = np.eye(4)
-    for i, fused_k in ((1, 0), (2, None), (3, 1)):  # frame 2's motion is not the filter's (a PnP pose)
-        pose_new, _ = chain_pose(pose, _step(1.0))
-        rec.pair(f[i], f[i - 1], pose, pose_new, _res(), _step(1.0), 1.0, "fused", fused_k, 0.0, lambda: 0.0)
-        pose = pose_new
-    rec.rewrite_norms([2.0, 0.5])
+    p1, _ = chain_pose(np.eye(4), _step(1.0))
+    rec.pair(f[1], f[0], np.eye(4), p1, _res(), _step(1.0), 1.0, "window", 0.0, lambda: 0.0)
+    rec.skipped(f[2])
+    p3, _ = chain_pose(p1, _step(1.0))
+    rec.pair(f[3], f[1], p1, p3, _res(), _step(1.0), 1.0, "window", 0.0, lambda: 0.0)
+    final = {0: np.eye(4), 1: chain_pose(np.eye(4), _step(3.0))[0], 3: chain_pose(np.eye(4), _step(7.0))[0]}
+    rec.rewrite_poses(final.__getitem__)
     rec.out.flush(report, force=True)
     P = read_kitti(out / "trajectory_kitti.txt")
-    np.testing.assert_allclose(P[:, 2, 3], [0.0, 2.0, 3.0, 3.5])
-    assert [p.get("scale_causal") for p in report["pairs"]] == [1.0, None, 1.0]
-    assert [p["scale"] for p in report["pairs"]] == [2.0, 1.0, 0.5]
+    np.testing.assert_allclose(P[:, 2, 3], [0.0, 3.0, 5.0, 7.0])

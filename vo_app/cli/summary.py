@@ -49,12 +49,11 @@ def units_text(report: dict) -> str:
     if scale == "depth":
         return "metres: from the depth network"
     if scale == "fused":
-        stats = report.get("scale_fusion", {})
-        used = [name for name in ("ground", "depth") if stats.get(name, {}).get("used")]
-        if "window" in report:  # the back end: the sources whose factors entered a solve
-            solves = report["window"]["keyframes"]
-            used = [name for name in ("ground", "depth") if any(a["source"] == name for r in solves
-                                                                for a in r.get("absolute", []))]
+        if "window" not in report:
+            return "arbitrary units: --window 0 writes the chain as it is (first step = 1); the ground plane and depth enter the window only"
+        solves = report["window"]["keyframes"]  # the sources whose factors entered a solve
+        used = [name for name in ("ground", "depth") if any(a["source"] == name for r in solves
+                                                            for a in r.get("absolute", []))]
         if not used:
             return "arbitrary units: no ground-plane or depth measurement was accepted; first step = 1"
         names = {"ground": f"the camera height ({report['config'].get('camera_height')} m)", "depth": "the depth network"}

@@ -25,7 +25,7 @@ import numpy as np
 from .config import VOConfig
 from .frontend import FrontRecord
 from .recorder import chain_pose
-from .scale_fusion import chain_sigma
+from .scale_chain import chain_sigma
 from .scale_sources import ScaleMeasurement
 from .window.levels import Step, segment_levels
 from .window.remote import WindowProcess
@@ -38,7 +38,7 @@ LOOSE_DIR_SIGMA = math.radians(20.0)
 #: log-std of a step's length against the chain's ratio when no absolute source is in the window
 WINDOW_RATIO_SIGMA = 0.1
 #: where an absolute source is in the window, the chain's ratio of consecutive keyframe step lengths
-#: enters as a factor with the scale filter's log-std (``chain_sigma``) times this (docs/backend.md:
+#: enters as a factor with the chain's log-std (``scale_chain.chain_sigma``) times this (docs/backend.md:
 #: 1x made KITTI 00 1.01 m, the chain's ratios drift over tens of frames; 0 turns the factor off)
 WINDOW_CHAIN_RATIO_FACTOR = 3.0
 #: log-std of the change of scale level across a break of the chain (``window/levels.py``; the rendered
@@ -202,7 +202,7 @@ class WindowBackEnd:
         """``(ratio, log_sigma)``: the chain's ratio of this keyframe step's ``length`` (chain units) to the
         last one's, where
         the guess's length came from it (the chain's norm is the memory's norm times the ratio, and the
-        memory's norm is the last keyframe step's); its log-std is the scale filter's (``chain_sigma``:
+        memory's norm is the last keyframe step's); its log-std is the chain's (``scale_chain.chain_sigma``:
         wider for ratios measured on low-parallax points) times ``WINDOW_CHAIN_RATIO_FACTOR``."""
         if (fr is None or fr.ratio is None or not self.absolute or self.last_chain_len is None
                 or WINDOW_CHAIN_RATIO_FACTOR <= 0):
@@ -211,8 +211,8 @@ class WindowBackEnd:
         if not (np.isfinite(ratio) and ratio > 0 and abs(math.log(ratio / fr.ratio)) < 1e-6):
             return None
         cfg = self.cfg
-        sigma = (cfg.fusion_ratio_sigma if fr.bridged_ratio else
-                 chain_sigma(cfg.fusion_ratio_sigma, fr.ratio_parallax, max(cfg.scale_parallax_deg)))
+        sigma = (cfg.chain_ratio_sigma if fr.bridged_ratio else
+                 chain_sigma(cfg.chain_ratio_sigma, fr.ratio_parallax, max(cfg.scale_parallax_deg)))
         return ratio, sigma * WINDOW_CHAIN_RATIO_FACTOR
 
     def _ratio_sigma(self, fr: FrontRecord | None) -> float | None:

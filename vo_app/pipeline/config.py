@@ -25,21 +25,18 @@ class VOConfig:
     weights: str | None = None  # flow network checkpoint for flow pwc | pwc+dis
     hybrid_window: int = 9  # --flow pwc+dis: per-pixel selection window against plain DIS (0: off; models/hybrid.py)
     hybrid_margin: float = 0.0  # --flow pwc+dis: the initialised DIS must warp this fraction better to be kept
-    scale: str = "triangulation"  # triangulation | rgbd | depth | fused (pipeline/scale_fusion.py)
+    scale: str = "triangulation"  # triangulation | rgbd | depth | fused: which absolute sources enter the back end's window (pipeline/scale_modes.py, backend.py)
     depth_weights: str | None = None  # depth network checkpoint for scale depth | fused
-    camera_height: float | None = None  # metres above the road: the ground-plane measurement of scale fused
-    fusion_ratio_sigma: float = 0.003  # log-std of the chain's pair-to-pair ratio at full parallax (scale fused; pipeline/scale_fusion.py chain_sigma)
-    fusion_ground_sigma: float = 0.08  # log-std of one pair's ground-plane scale
+    camera_height: float | None = None  # metres above the road: the ground-plane step lengths of scale fused
+    chain_ratio_sigma: float = 0.003  # log-std of the chain's pair-to-pair ratio at full parallax (the window's ratio factor; scale_chain.py chain_sigma)
     ground_max_tilt_deg: float = 5.0  # the road plane's normal within this of the camera's down axis (a car-mounted camera; geometry/ground_plane.py)
-    fusion_depth_sigma: float = 0.10  # log-std of one pair's depth-network scale
-    window: int = 0  # keyframes in the back end's sliding window (pipeline/backend.py, docs/backend.md); 0: the front end's chain is written as it is
+    window: int | None = None  # keyframes in the back end's sliding window (pipeline/backend.py, docs/backend.md); 0: the front end's chain (the window's guess) is written as it is; None: 7 where an absolute source enters it (scale fused or depth), else 0
     window_tracks: int = 150  # tracks (points) per window solve, spread over the image
     window_iterations: int = 5  # Levenberg-Marquardt iterations per window solve
     window_process: bool = True  # --window: solve in a process of its own, beside the run (GTSAM holds the GIL); false: in the run's process (same poses)
     window_ground_sigma: float = 0.15  # --window: log-std of one pair's ground-plane step length (its factor's noise; picked on the KITTI clips, docs/backend.md)
     window_depth_sigma: float = 0.10  # --window: log-std of one pair's depth-network step length
     window_levels: bool = True  # --window: at the end, each chain segment's scale level from all its absolute step lengths (window/levels.py)
-    fusion_smoother: str = "rts"  # rts: the written trajectory uses the smoothed norms (pipeline/scale_fusion.py); none
     n_matches: int = 6000  # matches sampled per pair from the best-scored pixels
     top_ratio: float = 0.2  # share of the pixels (best occlusion / forward-backward score) the matches are drawn from
     ransac_threshold: float = 0.1  # Sampson distance, px
@@ -103,12 +100,13 @@ def resolve_preset(name_or_path: str) -> Path:
 
 _POSITIVE = {"n_matches", "ransac_threshold", "ransac_max_iters", "min_inliers", "min_scale_points", "max_scale_change",
              "epi_threshold", "refine_band", "refine_huber", "scale_grid_step", "keyframe_flow_frac", "batch",
-             "fusion_ratio_sigma", "fusion_ground_sigma", "fusion_depth_sigma", "ground_max_tilt_deg",
+             "chain_ratio_sigma", "ground_max_tilt_deg",
              "window_tracks", "window_iterations", "window_ground_sigma", "window_depth_sigma"}
 _UNIT = {"top_ratio", "ransac_confidence", "min_inlier_share", "rgbd_pnp_min_inlier_share"}
 #: options with a fixed set of values
-_CHOICES = {"depth_fallback": ("pnp", "pnp+direct", "none"), "fusion_smoother": ("rts", "none"),
-            "scale_memory_fill": ("sparse", "always", "none")}
+_CHOICES = {"depth_fallback": ("pnp", "pnp+direct", "none"), "scale_memory_fill": ("sparse", "always", "none")}
+#: the window's size where ``window`` is not given and an absolute source enters it (docs/backend.md)
+DEFAULT_WINDOW = 7
 
 
 def _coerce(key: str, value, where: Path | None):
@@ -130,6 +128,12 @@ def _coerce(key: str, value, where: Path | None):
             return (w, h)
         if key == "camera_height":
             return None if value is None else float(value)
+        if key == "window":
+            if value is None:
+                return None
+            if isinstance(value, bool) or float(value) != int(value):
+                raise ValueError
+            return int(value)
         if key == "scale_parallax_deg":
             return tuple(float(v) for v in value)
         value = value_like(value, default)
@@ -182,6 +186,8 @@ def load_config(preset: "str | Sequence[str] | None" = None, **overrides) -> VOC
                             fix=f"use {', '.join(choices[:-1])} or {choices[-1]}")
     if cfg.scale not in ("triangulation", "rgbd", "depth", "fused"):
         raise UserError(f"unknown scale mode {cfg.scale!r}", fix="use --scale triangulation, rgbd, depth or fused")
+    if cfg.window is None:  # the back end's window wherever an absolute source enters it
+        cfg.window = DEFAULT_WINDOW if cfg.scale in ("fused", "depth") else 0
     if cfg.window and not 2 <= cfg.window <= 50:
         raise UserError(f"option window: {cfg.window} keyframes is out of range", path=origin.get("window"),
                         fix="use 0 (no window) or 2 to 50 keyframes (7 is the measured default)")

@@ -31,7 +31,7 @@ from .keyframes import KeyframePolicy
 from .output import RunOutput
 from .pair import PairResult, estimate_pairs
 from .recorder import Recorder, chain_pose
-from .scale_modes import ScaleModes
+from .scale_modes import ScaleModes, sources_record
 from .source import FlowItem, FlowSource
 
 MAX_BATCH = 256
@@ -73,7 +73,6 @@ class _Chain:
         self.front = FrontEnd(cfg, K, source, device)
         self.keyframes = KeyframePolicy(cfg, K, max(seq.size), self.depth)
         self.scales = ScaleModes(cfg, K, seq.size, self.depth)
-        self.filter = self.scales.filter
         self.recorder = Recorder(out, report, K, progress, on_frame)
         self.backend = None
         if cfg.window > 0:
@@ -81,14 +80,6 @@ class _Chain:
 
             self.absolute = self.scales.window_sources()
             self.backend = WindowBackEnd(cfg, K, seq.size, absolute=bool(self.absolute))
-
-    def resmooth(self) -> None:
-        """``--scale fused`` with ``fusion_smoother: rts``, at the end of the run: the fused pairs' norms
-        from the smoothed filter, the poses chained again with them and the output rewritten
-        (``Recorder.rewrite_norms``)."""
-        norms = self.scales.smoothed()
-        if norms is not None:
-            self.recorder.rewrite_norms(norms)
 
     def step(self, item: FlowItem, res: PairResult | None) -> None:
         """Take the next frame; ``res`` is the speculative geometry of ``item`` (None: not computed)."""
@@ -110,7 +101,7 @@ class _Chain:
         ref_frame, ref_pose, ref_gray = kf.ref
         res = fr.res
         t_scale = time.perf_counter()
-        scale, note, sources, fused_k = None, None, None, None
+        scale, note, sources = None, None, None
         absolute = []  # the back end's absolute step lengths of this pair (--window)
         if res.fallback is not None:
             d = kf.without_f(fr, front, len(rec.skipped_between(ref_frame.index, frame.index)))
@@ -119,27 +110,25 @@ class _Chain:
             measured = True
             front.measure(fr, ref_gray, dense=self.cfg.scale != "rgbd")
             if self.backend is None:
-                scale, note, sources, fused_k = self.scales.norm(fr, front)
+                scale, note = self.scales.norm(fr)
             else:  # the chain's norm is the window's guess; the absolute sources become its factors
                 scale, note = fr.chain_scale, fr.chain_full
                 absolute = [(name, measure(fr)) for name, measure in self.absolute]
+                sources = sources_record(fr, front.step_ratio(fr), absolute)
             if not np.isfinite(scale) or scale <= 0:
                 scale, note = front.last_scale, (note or "") + "; no usable scale: previous norm kept"
-                fused_k = None
             T_rel = geo.make_pose(res.R, res.t * scale)
-            T_rel, scale, note, hold, replaced = kf.with_f(fr, front.mem, T_rel, scale, note)
-            if replaced:
-                fused_k = None
+            T_rel, scale, note, hold, _ = kf.with_f(fr, front.mem, T_rel, scale, note)
             advance = not hold
             front.keep_memory(fr, scale, T_rel, hold)
         res.timings["scale"] = time.perf_counter() - t_scale
         pose, finite = chain_pose(ref_pose, T_rel)
         if not finite:
-            note, advance, T_rel, fused_k = "non-finite motion dropped", False, np.eye(4), None
+            note, advance, T_rel = "non-finite motion dropped", False, np.eye(4)
         if self.backend is not None:
             pose = self.backend.frame(fr, T_rel, advance, res.fallback is None and finite, absolute)
             ref_pose = self.backend.pose(ref_frame.index)
-        rec.pair(frame, ref_frame, ref_pose, pose, res, T_rel, scale, note, fused_k, fr.t_flow,
+        rec.pair(frame, ref_frame, ref_pose, pose, res, T_rel, scale, note, fr.t_flow,
                  lambda: fr.t_flow + fr.t_geo + (time.perf_counter() - t_scale), sources=sources, released=released,
                  bridged=ref_frame.index < front.skipped_at)
         kf.finish(fr, pose, T_rel, advance, measured, self.source)
@@ -265,9 +254,6 @@ def run_odometry(seq, cfg: VOConfig, out_dir: Path, progress: Callable | None = 
     if chain.backend is not None:  # the trajectory as the window finally left it
         chain.recorder.rewrite_poses(chain.backend.row_pose)
         report["window"] = chain.backend.summary()
-    if chain.filter is not None:
-        chain.resmooth()
-        report["scale_fusion"] = {**chain.filter.summary(), "smoother": cfg.fusion_smoother}
     if chain.depth is not None:
         report["totals"]["depth_not_finite_pairs"] = chain.depth.nan_frames
     out.flush(report, force=True)

@@ -1,11 +1,7 @@
 """The run's records (docs/architecture.md, step 10): one trajectory row per input frame
 (:class:`~vo_app.pipeline.output.RunOutput`), one ``report.json`` record per pair, the viewer's
-events (``events.py``), and the end-of-run rewrite of the rows with other norms
-(:meth:`Recorder.rewrite_norms`, ``fusion_smoother: rts``).
-
-Each row remembers how its pose was made (its reference's row, the relative motion, the unit
-translation and, for a fused pair, its entry in the scale filter), so that the rows can be
-chained again with new norms.
+events (``events.py``), and the end-of-run rewrite of the rows with the back end's final poses
+(:meth:`Recorder.rewrite_poses`).
 """
 from __future__ import annotations
 
@@ -53,7 +49,7 @@ class Recorder:
                  on_frame: Callable | None = None):
         self.out, self.report, self.K = out, report, K
         self.progress, self.on_frame = progress, on_frame
-        # per output row: None (no pose), or how its pose was made (for rewrite_norms)
+        # per output row: None (no pose), or the frame it poses (for rewrite_poses)
         self.rows: list[dict | None] = []
         self.row_of: dict[int, int] = {}  # frame index -> output row
 
@@ -76,20 +72,19 @@ class Recorder:
     def first(self, frame) -> None:
         """The first readable frame: the origin."""
         self.row_of[frame.index] = len(self.rows)
-        self.rows.append({"ref": None, "frame": frame.index})
+        self.rows.append({"frame": frame.index})
         self.out.add(frame.timestamp, np.eye(4))
         if self.on_frame is not None:
             self.on_frame(frame_event(frame.index, np.eye(4)))
         self.tick()
 
     def pair(self, frame, ref_frame, ref_pose: np.ndarray, pose: np.ndarray, res: PairResult, T_rel: np.ndarray,
-             scale, note, fused_k: int | None, t_flow: float, t_total: Callable[[], float],
+             scale, note, t_flow: float, t_total: Callable[[], float],
              sources: dict | None = None, released: str | None = None, bridged: bool = False) -> dict:
         """A posed pair: its row, the event and the report record (returned); ``t_total()`` gives the
         pair's seconds once the event is sent; ``bridged``: the pair spans damaged frames (named)."""
         self.row_of[frame.index] = len(self.rows)
-        self.rows.append({"ref": self.row_of[ref_frame.index], "T": T_rel, "fused": fused_k, "R": res.R, "t": res.t,
-                          "pair": len(self.report["pairs"]), "frame": frame.index})
+        self.rows.append({"frame": frame.index})
         self.out.add(frame.timestamp, pose)
         if self.on_frame is not None:
             self.on_frame(frame_event(frame.index, pose, res, scale, (ref_frame, ref_pose), self.K))
@@ -112,20 +107,3 @@ class Recorder:
         """Every posed row's pose replaced by ``pose_of(frame index)`` (the back end's final poses) and
         the output rewritten."""
         self.out.rewrite([None if row is None else pose_of(row["frame"]) for row in self.rows])
-
-    def rewrite_norms(self, norms: list[float]) -> None:
-        """Every fused row's norm replaced by ``norms[fused_k]``, the poses chained again and the output
-        rewritten; other rows keep their relative motion.  ``report.json`` keeps each replaced
-        pair's first norm as ``scale_causal``."""
-        poses: list[np.ndarray | None] = []
-        for row in self.rows:
-            if row is None or row["ref"] is None:
-                poses.append(None if row is None else np.eye(4))
-                continue
-            T = row["T"]
-            if row["fused"] is not None:
-                T = geo.make_pose(row["R"], row["t"] * norms[row["fused"]])
-                rec = self.report["pairs"][row["pair"]]
-                rec["scale_causal"], rec["scale"] = rec["scale"], round(float(norms[row["fused"]]), 6)
-            poses.append(chain_pose(poses[row["ref"]], T)[0])
-        self.out.rewrite(poses)

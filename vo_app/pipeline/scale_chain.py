@@ -247,6 +247,23 @@ def ratio_from_dense(mem: PairMemory, dense: DenseMatches, min_points: int,
 BRIDGE_MAX_PARALLAX_DEG = 0.5
 
 
+def chain_sigma(base: float, parallax_deg: float, full_parallax_deg: float, max_factor: float = 16.0) -> float:
+    """Log-std of one chain ratio measured on points of at least ``parallax_deg`` of parallax (the
+    window's ratio factor, ``backend.py``).
+
+    ``base`` is the log-std at the full threshold ``full_parallax_deg`` (the first of
+    ``scale_parallax_deg``); a ratio that needed a relaxed threshold gets ``base x (full /
+    parallax)^2``, at most ``base x max_factor`` (a threshold of 0 counts as a quarter of the full
+    one).  The square is measured, not derived: against the ground truth of the rendered
+    stop-and-go drive, the robust std of the chain's log-ratio errors was 0.0014 / 0.0054 / 0.0176
+    at 2 / 1 / 0.5 deg with DIS fine and 0.0033 / 0.0188 / 0.0675 with DIS medium (docs/scale.md).
+    """
+    if not (np.isfinite(parallax_deg) and full_parallax_deg > 0):
+        return base * max_factor
+    factor = (full_parallax_deg / max(parallax_deg, 0.25 * full_parallax_deg)) ** 2
+    return base * min(max(factor, 1.0), max_factor)
+
+
 def bridge_thresholds(parallax_deg: tuple[float, ...]) -> tuple[float, ...]:
     """The parallax thresholds of :func:`ratio_from_dense` for a ratio across a damaged frame: those of
     ``parallax_deg`` up to ``BRIDGE_MAX_PARALLAX_DEG`` (at least the smallest one).

@@ -1,21 +1,24 @@
-"""Today's scalar back end: the norm of each pair posed by its F, per ``--scale`` mode.
+"""Where a pair's norm comes from, per ``--scale``.
 
-- ``triangulation``: the chain's norm (the front end's ratio times the memory's norm);
-- ``rgbd``: :class:`~vo_app.pipeline.scale_sources.RgbdScale`;
-- ``depth``: :class:`~vo_app.pipeline.scale_sources.DepthNetworkScale`, the chain's norm where it
-  has none;
-- ``fused``: the chain's ratio predicts and the absolute sources (ground plane where a camera
-  height is set, depth network with ``--depth-weights``) correct a
-  :class:`~vo_app.pipeline.scale_fusion.ScaleFilter` on the log of the norm.
+With the back end's window (``--window N``, the default where an absolute source exists) the
+chain's norm is the window's guess, and the absolute sources of ``--scale`` enter the window as
+factors (:meth:`ScaleModes.window_sources`): none for ``triangulation``, the ground plane (with a
+camera height) and the depth network (with weights) for ``fused``, the depth network for
+``depth``.  ``--window 0`` writes the front end's chain as it is (:meth:`ScaleModes.norm`):
+
+- ``triangulation`` and ``fused``: the chain's norm (the front end's ratio times the memory's
+  norm; arbitrary units, first step = 1);
+- ``rgbd``: :class:`~vo_app.pipeline.scale_sources.RgbdScale` (the window does not take it);
+- ``depth``: :class:`~vo_app.pipeline.scale_sources.DepthNetworkScale` per pair, the chain's
+  norm where it has none.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from .config import VOConfig
-from .frontend import FrontEnd, FrontRecord
-from .scale_fusion import ScaleFilter, chain_sigma
-from .scale_sources import DepthNetworkScale, GroundPlaneScale, RgbdScale
+from .frontend import FrontRecord
+from .scale_sources import DepthNetworkScale, GroundPlaneScale, RgbdScale, ScaleMeasurement
 
 
 class ScaleModes:
@@ -25,74 +28,45 @@ class ScaleModes:
     def __init__(self, cfg: VOConfig, K: np.ndarray, size: tuple[int, int], depth=None):
         self.cfg = cfg
         self.rgbd = RgbdScale(cfg.min_scale_points)
-        self.ground = None if cfg.camera_height is None else GroundPlaneScale(
-            cfg.camera_height, K, size, cfg.fusion_ground_sigma, cfg.ground_max_tilt_deg)
-        self.depth = None if depth is None else DepthNetworkScale(depth, cfg.fusion_depth_sigma, cfg.min_scale_points)
-        self.filter = ScaleFilter(cfg.fusion_ratio_sigma) if cfg.scale == "fused" and cfg.window == 0 else None
-        self._K, self._size, self._depth = K, size, depth
+        self.depth = None if depth is None else DepthNetworkScale(depth, cfg.window_depth_sigma, cfg.min_scale_points)
+        self._K, self._size = K, size
 
     def window_sources(self) -> list:
-        """The absolute sources that enter the back end's window (``--window``), per ``--scale``: none
-        for ``triangulation``, the depth network for ``depth``, the ground plane (with a camera
-        height) and the depth network (with weights) for ``fused``; ``[(name, measure(FrontRecord)
-        -> ScaleMeasurement)]`` with the window's sigmas (``window_ground_sigma``, ``window_depth_sigma``)."""
+        """The absolute sources that enter the back end's window, per ``--scale``: none for
+        ``triangulation``, the depth network for ``depth``, the ground plane (with a camera height)
+        and the depth network (with weights) for ``fused``; ``[(name, measure(FrontRecord) ->
+        ScaleMeasurement)]`` with the window's sigmas (``window_ground_sigma``, ``window_depth_sigma``)."""
         cfg, out = self.cfg, []
         if cfg.scale == "fused" and cfg.camera_height is not None:
             ground = GroundPlaneScale(cfg.camera_height, self._K, self._size, cfg.window_ground_sigma,
                                       cfg.ground_max_tilt_deg)
             out.append(("ground", lambda fr: ground.measure(fr.dense, int(fr.ref_frame.index))))
-        if cfg.scale in ("fused", "depth") and self._depth is not None:
-            depth = DepthNetworkScale(self._depth, cfg.window_depth_sigma, cfg.min_scale_points)
-            out.append(("depth", lambda fr: depth.measure(fr.ref_frame, fr.res)))
+        if cfg.scale in ("fused", "depth") and self.depth is not None:
+            out.append(("depth", lambda fr: self.depth.measure(fr.ref_frame, fr.res)))
         return out
 
-    def norm(self, fr: FrontRecord, front: FrontEnd) -> tuple[float, str, dict | None, int | None]:
-        """``(norm, note, sources, fused_k)`` of a measured pair (:meth:`FrontEnd.measure`): ``sources``
-        is the fused pair's record of each source (None in the other modes), ``fused_k`` its entry
-        in the filter's history (None: the norm is not the filter's).  The norm may be NaN or 0:
-        the caller keeps the previous one then."""
+    def norm(self, fr: FrontRecord) -> tuple[float, str]:
+        """``(norm, note)`` of a measured pair without the window (:meth:`FrontEnd.measure`).  The norm
+        may be NaN or 0: the caller keeps the previous one then."""
         cfg = self.cfg
         if cfg.scale == "rgbd":
             m = self.rgbd.measure(fr.ref_frame, fr.res)
-            return m.norm, m.note, None, None
-        if cfg.scale == "triangulation":
-            return fr.chain_scale, fr.chain_full, None, None
+            return m.norm, m.note
         if cfg.scale == "depth":
             m = self.depth.measure(fr.ref_frame, fr.res)
             if not (np.isfinite(m.norm) and m.norm > 0):
-                return fr.chain_scale, f"{m.note}: the chain's scale instead, {fr.chain_full}", None, None
-            return m.norm, m.note, None, None
-        scale, note, sources = self.fused(front.step_ratio(fr), fr, front.last_scale)
-        return scale, note, sources, len(self.filter.history) - 1
+                return fr.chain_scale, f"{m.note}: the chain's scale instead, {fr.chain_full}"
+            return m.norm, m.note
+        return fr.chain_scale, fr.chain_full  # triangulation, and fused's guess (--window 0)
 
-    def fused(self, ratio: float | None, fr: FrontRecord, last_scale: float) -> tuple[float, str, dict]:
-        """``--scale fused`` for one posed pair: the chain's ``ratio`` to the last norm (measured on
-        points of at least ``fr.ratio_parallax`` deg; its log-std from ``chain_sigma``, or the
-        full-parallax one for a bridging ratio) predicts, the ground plane and the depth network
-        correct (``scale_fusion.py``); returns the norm, a note and the sources' record."""
-        cfg, f = self.cfg, self.filter
-        # a ratio over a damaged frame is measured on low-parallax points on purpose (bridge_thresholds),
-        # and measured as precise as a full-parallax one (docs/robustness.md): it keeps the chain's weight
-        sigma = (cfg.fusion_ratio_sigma if fr.bridged_ratio else
-                 chain_sigma(cfg.fusion_ratio_sigma, fr.ratio_parallax, max(cfg.scale_parallax_deg)))
-        f.predict(ratio, initial=last_scale, sigma=sigma)
-        sources = {"chain": {"ratio": None if ratio is None else round(float(ratio), 6), "note": fr.chain_note}}
-        if ratio is not None:
-            sources["chain"].update(sigma=round(sigma, 5), parallax_deg=float(fr.ratio_parallax))
-        for name, source in (("ground", self.ground), ("depth", self.depth)):
-            if source is None:
-                continue
-            m = source.measure(fr.dense, int(fr.ref_frame.index)) if name == "ground" else source.measure(
-                fr.ref_frame, fr.res)
-            sources[name] = f.update(name, float(m.norm), m.sigma)
-            sources[name].update(m.info)
-        used = [k for k, v in sources.items() if k != "chain" and v.get("used")]
-        note = f"fused: chain {'ratio' if ratio is not None else 'none'}" + (f" + {' + '.join(used)}" if used else "")
-        return f.value, note, sources
 
-    def smoothed(self) -> list[float] | None:
-        """``fusion_smoother: rts`` at the end of a fused run: every fused pair's norm from the
-        smoothed filter (:meth:`ScaleFilter.smoothed`), in the order of ``fused_k``; None otherwise."""
-        if self.filter is None or self.cfg.fusion_smoother != "rts" or not self.filter.history:
-            return None
-        return self.filter.smoothed()
+def sources_record(fr: FrontRecord, ratio: float | None, absolute: list[tuple[str, ScaleMeasurement]]) -> dict:
+    """A pair's ``scale_sources`` for ``report.json``: the chain's ratio to the last norm (with the
+    parallax it was measured at) and each absolute source's value and details, as they enter the window."""
+    out = {"chain": {"ratio": None if ratio is None else round(float(ratio), 6), "note": fr.chain_note}}
+    if ratio is not None:
+        out["chain"]["parallax_deg"] = float(fr.ratio_parallax)
+    for name, m in absolute:
+        ok = np.isfinite(m.norm) and m.norm > 0
+        out[name] = {"value": round(float(m.norm), 6) if ok else None, "sigma": m.sigma, **m.info}
+    return out

@@ -3,8 +3,9 @@
 Every source is a small class with one method, ``measure``, that returns a
 :class:`ScaleMeasurement` (the norm, its log-std, a note for ``report.json`` and the source's own
 details).  A source that cannot measure the pair returns a NaN norm with a note saying why.
-Today ``--scale depth``/``rgbd`` take the norm as it is and ``--scale fused`` feeds each one to
-:meth:`vo_app.pipeline.scale_fusion.ScaleFilter.update` (``pipeline/scale_modes.py``).
+The ground plane and the depth network enter the back end's window as step-length factors
+(``pipeline/scale_modes.py``, ``backend.py``); without the window ``--scale depth``/``rgbd`` take the
+norm as it is.
 
 - :class:`GroundPlaneScale`: camera height / distance of the road plane fitted to the pair's
   dense triangulated points (``geometry/ground_plane.py``);
