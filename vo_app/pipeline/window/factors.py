@@ -17,7 +17,7 @@ is ``inv(T_rel)``.
   depth); Gaussian in the length with ``sigma = value * log_sigma`` (the log-std of the
   source) and a Huber kernel, so one bad plane fit is down-weighted, not obeyed.
 - :func:`length_ratios`: the chain's ratio of each step's length to the previous one's (the scale
-  filter's process model, ``scale_fusion.py``): ``log |c_c - c_b| - log |c_b - c_a| - log(ratio)``
+  chain's own measure of the relative scale, ``scale_chain.py``): ``log |c_c - c_b| - log |c_b - c_a| - log(ratio)``
   with the ratio's log-std and a Huber kernel, on the three keyframes' centres ``c``; one Python
   :class:`gtsam.CustomFactor` with analytic Jacobians for all of a window's ratios (GTSAM has no
   such factor).
