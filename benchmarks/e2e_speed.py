@@ -1,11 +1,12 @@
 """End-to-end speed of ``vo-run`` against the plain OpenCV chain, on the same KITTI frames.
 
-Usage: .venv/bin/python benchmarks/e2e_speed.py [--rounds 5] [--batch 16] [--window 7] [--clips kitti06_0000-0050 ...]
+Usage: .venv/bin/python benchmarks/e2e_speed.py [--rounds 5] [--batch 16] [--window 0] [--clips kitti06_0000-0050 ...]
 
 Both run in this process (interpreter start-up and imports excluded for both): ``vo-run SEQ
 --config kitti --quiet`` is ``open_sequence`` + ``run_odometry`` with the ``kitti`` preset, as
 the command runs them (reading, resizing, flow, geometry, scale, chaining, the output files);
-``--batch N`` and ``--window N`` (the back end, default 7) add a row each with that option.  The OpenCV chain is the baseline of
+``--batch N`` and ``--window N`` add a row each with that option (``--window`` default 0: the front
+end's chain alone, beside the preset's own row, which has the back end's window).  The OpenCV chain is the baseline of
 ``../shared/data/README.md``: each frame read with ``cv2.imread`` (gray) and resized to 832x256
 (``INTER_AREA``), DIS ``medium`` forward and backward, the forward-backward score
 ``1 / (0.1 + |f + b(x + f)|)`` (0 where the target leaves the image), its top 20 % then 6,000
@@ -109,7 +110,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--batch", type=int, nargs="*", default=[16], help="extra vo-run rows with --batch N")
-    ap.add_argument("--window", type=int, nargs="*", default=[7],
+    ap.add_argument("--window", type=int, nargs="*", default=[0],
                     help="extra vo-run rows with the back end's --window N (none: --window with no value)")
     ap.add_argument("--clips", nargs="+", default=list(CLIPS))
     ap.add_argument("--seed", type=int, default=0)
