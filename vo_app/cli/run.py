@@ -43,8 +43,9 @@ def demo_cache_dir() -> Path:
                    "(given here without --scale, it selects fused) [default: the preset's; 1.65 in kitti].")
 @click.option("--window", type=click.IntRange(min=0),
               help="Keyframes the back end optimises together (a sliding window with the tracks, the two-view "
-                   "priors and the scale sources as factors; docs/backend.md); 0 writes the front end's chain as "
-                   "it is [default: the preset's].")
+                   "priors and the scale sources as factors; docs/backend.md); 0 writes the front end's chain, "
+                   "the window's initial guess, as it is (arbitrary units) [default: 7 where --scale fused or "
+                   "depth gives an absolute source, and in indoor; else 0].")
 @click.option("--layout", type=click.Choice(["auto", "kitti", "tum", "folder", "video"]), default="auto", show_default=True)
 @click.option("--intrinsics", type=click.Path(path_type=Path),
               help="Text file with 'fx fy cx cy [k1 k2 p1 p2 [k3]]' at the images' native size (plain folders, videos, TUM).")
