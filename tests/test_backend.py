@@ -84,11 +84,22 @@ def test_failed_solves_fall_back_to_the_front_end(street, tmp_path, monkeypatch)
     np.testing.assert_allclose(a, b, atol=1e-9)
 
 
-@pytest.mark.parametrize("overrides, words", [({"window": 1}, "out of range"),
-                                              ({"window": 5, "scale": "rgbd"}, "rgbd")])
+@pytest.mark.parametrize("overrides, words", [({"window": 1}, "out of range"), ({"window": 51}, "out of range"),
+                                              ({"window": -1}, "out of range")])
 def test_window_options_are_checked(overrides, words):
     with pytest.raises(UserError, match=words):
         load_config("demo", **overrides)
+
+
+def test_the_window_is_on_where_an_absolute_source_exists():
+    """``window`` unset: 7 keyframes with --scale fused or depth (the kitti preset, a camera height), 0 for the
+    chain alone and for rgbd (which takes the window when asked); the indoor preset sets 7; --window wins."""
+    assert load_config("kitti").window == 7
+    assert load_config("demo", scale="fused", camera_height=1.6).window == 7
+    assert load_config("demo").window == 0 and load_config("general").window == 0
+    assert load_config("tum").window == 0 and load_config("demo", scale="rgbd", window=5).window == 5
+    assert load_config("indoor").window == 7
+    assert load_config("kitti", window=0).window == 0
 
 
 def test_the_chain_ratio_enters_where_the_guess_came_from_it():

@@ -36,6 +36,7 @@ class VOConfig:
     window_process: bool = True  # --window: solve in a process of its own, beside the run (GTSAM holds the GIL); false: in the run's process (same poses)
     window_ground_sigma: float = 0.15  # --window: log-std of one pair's ground-plane step length (its factor's noise; picked on the KITTI clips, docs/backend.md)
     window_depth_sigma: float = 0.10  # --window: log-std of one pair's depth-network step length
+    window_rgbd_sigma: float = 0.05  # --window with scale rgbd: log-std of one pair's step length from the depth images
     window_levels: bool = True  # --window: at the end, each chain segment's scale level from all its absolute step lengths (window/levels.py)
     n_matches: int = 6000  # matches sampled per pair from the best-scored pixels
     top_ratio: float = 0.2  # share of the pixels (best occlusion / forward-backward score) the matches are drawn from
@@ -191,9 +192,6 @@ def load_config(preset: "str | Sequence[str] | None" = None, **overrides) -> VOC
     if cfg.window and not 2 <= cfg.window <= 50:
         raise UserError(f"option window: {cfg.window} keyframes is out of range", path=origin.get("window"),
                         fix="use 0 (no window) or 2 to 50 keyframes (7 is the measured default)")
-    if cfg.window and cfg.scale == "rgbd":
-        raise UserError("--window does not take --scale rgbd yet", path=origin.get("window"),
-                        fix="use --window 0 with --scale rgbd, or --scale triangulation/depth/fused with the window")
     if cfg.camera_height is not None:
         if not cfg.camera_height > 0:
             raise UserError(f"option camera_height: must be positive (got {cfg.camera_height})",

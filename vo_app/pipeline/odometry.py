@@ -108,7 +108,7 @@ class _Chain:
             T_rel, note, advance, measured = d.T_rel, d.note, d.advance, d.measured
         else:
             measured = True
-            front.measure(fr, ref_gray, dense=self.cfg.scale != "rgbd")
+            front.measure(fr, ref_gray, dense=self.cfg.scale != "rgbd" or self.backend is not None)
             if self.backend is None:
                 scale, note = self.scales.norm(fr)
             else:  # the chain's norm is the window's guess; the absolute sources become its factors

@@ -4,15 +4,17 @@ With the back end's window (``--window N``, the default where an absolute source
 chain's norm is the window's guess, and the absolute sources of ``--scale`` enter the window as
 factors (:meth:`ScaleModes.window_sources`): none for ``triangulation``, the ground plane (with a
 camera height) and the depth network (with weights) for ``fused``, the depth network for
-``depth``.  ``--window 0`` writes the front end's chain as it is (:meth:`ScaleModes.norm`):
+``depth``, the depth images for ``rgbd`` (with ``--window N`` only: its default stays the per-pair norm).  ``--window 0`` writes the front end's chain as it is (:meth:`ScaleModes.norm`):
 
 - ``triangulation`` and ``fused``: the chain's norm (the front end's ratio times the memory's
   norm; arbitrary units, first step = 1);
-- ``rgbd``: :class:`~vo_app.pipeline.scale_sources.RgbdScale` (the window does not take it);
+- ``rgbd``: :class:`~vo_app.pipeline.scale_sources.RgbdScale`;
 - ``depth``: :class:`~vo_app.pipeline.scale_sources.DepthNetworkScale` per pair, the chain's
   norm where it has none.
 """
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 
@@ -34,8 +36,9 @@ class ScaleModes:
     def window_sources(self) -> list:
         """The absolute sources that enter the back end's window, per ``--scale``: none for
         ``triangulation``, the depth network for ``depth``, the ground plane (with a camera height)
-        and the depth network (with weights) for ``fused``; ``[(name, measure(FrontRecord) ->
-        ScaleMeasurement)]`` with the window's sigmas (``window_ground_sigma``, ``window_depth_sigma``)."""
+        and the depth network (with weights) for ``fused``, the depth images for ``rgbd``;
+        ``[(name, measure(FrontRecord) -> ScaleMeasurement)]`` with the window's sigmas
+        (``window_ground_sigma``, ``window_depth_sigma``, ``window_rgbd_sigma``)."""
         cfg, out = self.cfg, []
         if cfg.scale == "fused" and cfg.camera_height is not None:
             ground = GroundPlaneScale(cfg.camera_height, self._K, self._size, cfg.window_ground_sigma,
@@ -43,6 +46,9 @@ class ScaleModes:
             out.append(("ground", lambda fr: ground.measure(fr.dense, int(fr.ref_frame.index))))
         if cfg.scale in ("fused", "depth") and self.depth is not None:
             out.append(("depth", lambda fr: self.depth.measure(fr.ref_frame, fr.res)))
+        if cfg.scale == "rgbd":
+            out.append(("rgbd", lambda fr: dataclasses.replace(self.rgbd.measure(fr.ref_frame, fr.res),
+                                                               sigma=cfg.window_rgbd_sigma)))
         return out
 
     def norm(self, fr: FrontRecord) -> tuple[float, str]:
