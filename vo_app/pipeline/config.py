@@ -102,7 +102,7 @@ def resolve_preset(name_or_path: str) -> Path:
 _POSITIVE = {"n_matches", "ransac_threshold", "ransac_max_iters", "min_inliers", "min_scale_points", "max_scale_change",
              "epi_threshold", "refine_band", "refine_huber", "scale_grid_step", "keyframe_flow_frac", "batch",
              "chain_ratio_sigma", "ground_max_tilt_deg",
-             "window_tracks", "window_iterations", "window_ground_sigma", "window_depth_sigma"}
+             "window_tracks", "window_iterations", "window_ground_sigma", "window_depth_sigma", "window_rgbd_sigma"}
 _UNIT = {"top_ratio", "ransac_confidence", "min_inlier_share", "rgbd_pnp_min_inlier_share"}
 #: options with a fixed set of values
 _CHOICES = {"depth_fallback": ("pnp", "pnp+direct", "none"), "scale_memory_fill": ("sparse", "always", "none")}
@@ -129,12 +129,8 @@ def _coerce(key: str, value, where: Path | None):
             return (w, h)
         if key == "camera_height":
             return None if value is None else float(value)
-        if key == "window":
-            if value is None:
-                return None
-            if isinstance(value, bool) or float(value) != int(value):
-                raise ValueError
-            return int(value)
+        if key == "window":  # None (unset: decided by the scale mode below) or a whole number
+            return None if value is None else value_like(value, 0)
         if key == "scale_parallax_deg":
             return tuple(float(v) for v in value)
         value = value_like(value, default)

@@ -118,9 +118,9 @@ class KeyframePolicy:
         return PoseDecision(T_rel, note, True, measured)
 
     def with_f(self, fr: FrontRecord, mem: PairMemory | None, T_rel: np.ndarray, scale: float,
-               note: str | None) -> tuple[np.ndarray, float, str | None, bool, bool]:
-        """A pair posed by F with norm ``scale``: ``(T_rel, scale, note, hold, replaced)``, where
-        ``replaced`` says the pose came from PnP instead (its norm is then PnP's).  With a depth
+               note: str | None) -> tuple[np.ndarray, float, str | None, bool]:
+        """A pair posed by F with norm ``scale``: ``(T_rel, scale, note, hold)``; where the pose came
+        from PnP instead, its norm is PnP's (the note says which).  With a depth
         sensor (--scale rgbd) a pair under ``rgbd_pnp_parallax_px`` is posed against the reference's
         depth: its triangulated depths, which the rgbd norm divides by, are too noisy there
         (docs/scale.md); else a held pair is posed against the points triangulated in the
@@ -128,7 +128,7 @@ class KeyframePolicy:
         cfg, res = self.cfg, fr.res
         ref_frame, _, ref_gray = self.ref
         hold = self.hold(res)
-        on_depth, replaced = False, False
+        on_depth = False
         if cfg.scale == "rgbd" and ref_frame.depth is not None and res.parallax < cfg.rgbd_pnp_parallax_px:
             T_d, note_d = self.depth_pose(res, ref_frame, ref_gray, fr.gray, direct=False,
                                           min_share=cfg.rgbd_pnp_min_inlier_share)
@@ -138,9 +138,9 @@ class KeyframePolicy:
         if hold and not on_depth and fr.dense is not None:
             T_map, note_map = self.map_pose(mem, ref_frame, fr.flow_f)
             if T_map is not None:
-                T_rel, note, replaced = T_map, note_map, True
+                T_rel, note = T_map, note_map
                 scale = float(np.linalg.norm(T_map[:3, 3]))
-        return T_rel, scale, note, hold, replaced
+        return T_rel, scale, note, hold
 
     def _reference_depth(self, ref_frame) -> tuple[np.ndarray | None, str]:
         """Metric depth ``[H,W]`` of the reference frame for the fallback, and its source."""

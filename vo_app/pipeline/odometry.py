@@ -118,7 +118,7 @@ class _Chain:
             if not np.isfinite(scale) or scale <= 0:
                 scale, note = front.last_scale, (note or "") + "; no usable scale: previous norm kept"
             T_rel = geo.make_pose(res.R, res.t * scale)
-            T_rel, scale, note, hold, _ = kf.with_f(fr, front.mem, T_rel, scale, note)
+            T_rel, scale, note, hold = kf.with_f(fr, front.mem, T_rel, scale, note)
             advance = not hold
             front.keep_memory(fr, scale, T_rel, hold)
         res.timings["scale"] = time.perf_counter() - t_scale
